@@ -1,0 +1,5 @@
+import sys
+
+from behavenet.cli import main
+
+sys.exit(main())

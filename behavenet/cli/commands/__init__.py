@@ -1,0 +1,1 @@
+"""One module per ``behavenet`` subcommand (see :mod:`behavenet.cli`)."""
