@@ -1,0 +1,457 @@
+"""Ridge probes fitted from sufficient statistics (shared by :mod:`.mabe` and :mod:`.probes`).
+
+The MABe protocol fits, for every seed, every task and every alpha, either
+``sklearn.linear_model.Ridge(alpha)`` or ``RidgeClassifier(class_weight='balanced', alpha)`` on the
+frames of a subset of clips. All of those fits are functions of a few sums over the frames:
+
+* ridge with an intercept solves the centred normal equations
+  ``(Xc' W Xc + alpha I) beta = Xc' W yc`` with ``Xc = X - weighted mean`` (sklearn's ``cholesky``
+  solver, which ``solver='auto'`` picks for dense inputs);
+* ``RidgeClassifier`` encodes the classes as ``{-1, +1}`` targets (one column for two classes, one
+  column per class otherwise) and ``class_weight='balanced'`` gives every frame of class ``c``
+  the weight ``n / (n_classes * n_c)``. Because the weight and the target only depend on the
+  class, every weighted sum splits into per-class sums ``n_c``, ``sum x`` and ``sum x x'``.
+
+So one pass over the embedding matrix that accumulates, in float64, per *clip group* and per
+*frame subset* the count, the sum and the scatter matrix is enough to solve every
+seed x task x alpha fit exactly (up to float64 rounding) without ever copying the matrix.
+Clip groups are the sets of clips that share the same membership across the fits (with three
+seeds that drop 10% each there are at most 7 groups), so the statistics of one fit are the sum
+over the groups it includes. Frame subsets are kept small: the NaN frames of a task (or its
+labelled frames, whichever is rarer; tasks with identical masks share them) and every class but
+the largest (which is the labelled total minus the others).
+
+Predictions are then one matrix product per chunk of test frames with all fitted coefficient
+vectors stacked side by side.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterator, Sequence
+
+import numpy as np
+import scipy.linalg
+
+from behavenet.errors import BehavenetError
+
+__all__ = [
+    "DEFAULT_ALPHAS",
+    "RidgeTarget",
+    "RidgeFit",
+    "Run",
+    "fit_ridge_grid",
+    "predict_decisions",
+    "decisions_to_labels",
+    "binary_f1",
+    "macro_f1_from_confusion",
+    "chunked_runs",
+]
+
+#: The alpha grid of the MABe22 round-1 evaluator; the headline score uses ``alpha = 1.0``.
+DEFAULT_ALPHAS: tuple[float, ...] = (0.1, 0.5, 1.0, 2.0, 5.0)
+
+#: A contiguous block of rows ``[start, end)`` that all belong to clip group ``group``.
+Run = tuple[int, int, int]
+
+
+@dataclass
+class RidgeTarget:
+    """One target to fit.
+
+    Parameters
+    ----------
+    name
+        Used in error messages.
+    y
+        Labels for every row of the embedding matrix (length ``N``); NaN marks a missing label.
+        For classification the distinct non-NaN values are the classes.
+    classification
+        ``True`` for ``RidgeClassifier(class_weight='balanced')``, ``False`` for ``Ridge``.
+    """
+
+    name: str
+    y: np.ndarray
+    classification: bool
+
+
+@dataclass
+class RidgeFit:
+    """The fitted probes of one target, one entry per fit (seed).
+
+    ``coef[f]`` has shape ``(n_alphas, D, n_columns)`` and ``intercept[f]`` ``(n_alphas,
+    n_columns)``, where ``n_columns`` is 1 for regression and for two classes, the number of
+    classes for more than two, and 0 when the training frames contain a single class (the
+    prediction is then that class, as sklearn's ``RidgeClassifier`` does). ``classes[f]`` holds
+    the class values (sorted, the dtype of the labels) seen in fit ``f``.
+    """
+
+    target: RidgeTarget
+    classes: list[np.ndarray] = field(default_factory=list)
+    coef: list[np.ndarray] = field(default_factory=list)
+    intercept: list[np.ndarray] = field(default_factory=list)
+    n_train: list[int] = field(default_factory=list)
+
+
+class _Acc:
+    """Per-group count, sum and scatter of the (shifted) rows of one frame subset."""
+
+    __slots__ = ("n", "s1", "s2")
+
+    def __init__(self, n_groups: int, dim: int):
+        self.n = np.zeros(n_groups, dtype=np.int64)
+        self.s1 = np.zeros((n_groups, dim))
+        self.s2 = np.zeros((n_groups, dim, dim))
+
+    def add(self, g: int, a: np.ndarray) -> None:
+        self.n[g] += a.shape[0]
+        self.s1[g] += a.sum(axis=0)
+        self.s2[g] += np.dot(a.T, a)  # numpy uses syrk for a'a
+
+    def total(self, groups: Sequence[int]) -> tuple[int, np.ndarray, np.ndarray]:
+        idx = list(groups)
+        return int(self.n[idx].sum()), self.s1[idx].sum(axis=0), self.s2[idx].sum(axis=0)
+
+
+@dataclass
+class _Plan:
+    """How the statistics of one target are assembled."""
+
+    target: RidgeTarget
+    valid_mode: str  # "all" (no NaN), "complement" (all - nan), "direct" (valid rows)
+    mask_key: int  # index of the shared NaN/valid mask accumulator (-1 for "all")
+    classes: np.ndarray  # classification: all class values seen in the training rows
+    largest: int  # index (into classes) of the class derived by subtraction
+    y_shift: float = 0.0  # regression: subtracted from y before accumulating
+
+
+def chunked_runs(runs: Sequence[Run], max_rows: int) -> Iterator[Run]:
+    """Split runs into pieces of at most ``max_rows`` rows."""
+    for a, b, g in runs:
+        for s in range(a, b, max_rows):
+            yield s, min(s + max_rows, b), g
+
+
+def _gather(y: np.ndarray, runs: Sequence[Run]) -> np.ndarray:
+    return np.concatenate([np.asarray(y[a:b]) for a, b, _ in runs]) if runs else np.empty(0)
+
+
+def _plan_targets(
+    targets: Sequence[RidgeTarget], runs: Sequence[Run]
+) -> tuple[list[_Plan], list[tuple[int, bool]]]:
+    """Decide, per target, which subset statistics to accumulate.
+
+    Returns the plans and the shared mask accumulators as ``(representative target, is_nan)``.
+    """
+    plans: list[_Plan] = []
+    masks: list[tuple[int, bool]] = []
+    seen: dict[tuple[bytes, bool], int] = {}
+    for ti, t in enumerate(targets):
+        y = _gather(t.y, runs).astype(np.float64, copy=False)
+        nan = np.isnan(y)
+        n_nan = int(nan.sum())
+        n_valid = y.size - n_nan
+        if n_nan == 0:
+            mode, key = "all", -1
+        else:
+            mode = "complement" if n_nan <= n_valid else "direct"
+            sig = (np.packbits(nan).tobytes(), mode == "complement")
+            if sig not in seen:
+                seen[sig] = len(masks)
+                masks.append((ti, mode == "complement"))
+            key = seen[sig]
+        if t.classification:
+            classes, counts = np.unique(np.asarray(y[~nan], dtype=t.y.dtype), return_counts=True)
+            largest = int(np.argmax(counts)) if counts.size else -1
+            plans.append(_Plan(t, mode, key, classes, largest))
+        else:
+            y_shift = float(y[~nan].mean()) if n_valid else 0.0
+            plans.append(_Plan(t, mode, key, np.empty(0), -1, y_shift))
+    return plans, masks
+
+
+def _first_rows(X: np.ndarray, runs: Sequence[Run], limit: int = 65536) -> np.ndarray:
+    parts, total = [], 0
+    for a, b, _ in runs:
+        take = min(b - a, limit - total)
+        parts.append(np.asarray(X[a : a + take], dtype=np.float64))
+        total += take
+        if total >= limit:
+            break
+    return np.concatenate(parts)
+
+
+def fit_ridge_grid(
+    X: np.ndarray,
+    runs: Sequence[Run],
+    fit_groups: Sequence[Sequence[int]],
+    targets: Sequence[RidgeTarget],
+    alphas: Sequence[float] = DEFAULT_ALPHAS,
+    *,
+    chunk_rows: int = 65536,
+    max_stats_bytes: int = 1 << 30,
+) -> list[RidgeFit]:
+    """Fit every (fit, target, alpha) ridge probe from one pass of sufficient statistics.
+
+    Parameters
+    ----------
+    X
+        ``(N, D)`` embeddings (any float dtype; a memory map is fine: rows are read run by run
+        and converted to float64 chunk by chunk).
+    runs
+        The training rows, as contiguous ``(start, end, group)`` blocks.
+    fit_groups
+        For each fit (seed), the groups whose rows it trains on.
+    targets
+        The targets; ``y`` is indexed by row like ``X``.
+    alphas
+        Ridge penalties; every fit is solved for all of them.
+    chunk_rows
+        Maximum number of rows converted to float64 at once.
+    max_stats_bytes
+        Memory budget for the accumulated statistics; when the targets need more, they are
+        processed in batches, each with its own pass over ``X``.
+
+    Returns
+    -------
+    list of RidgeFit
+        One per target, in order.
+
+    Raises
+    ------
+    BehavenetError
+        If a target has no labelled frame in the rows of some fit.
+    """
+    runs = [r for r in runs if r[1] > r[0]]
+    n_groups = max((g for _, _, g in runs), default=-1) + 1
+    dim = X.shape[1]
+    shift = _first_rows(X, runs).mean(axis=0) if runs else np.zeros(dim)
+    acc_bytes = n_groups * dim * (dim + 1) * 8 + 64
+    per_target = max(1, int(max_stats_bytes // max(acc_bytes, 1)) - 2)
+    fits: list[RidgeFit] = []
+    for start in range(0, len(targets), per_target):
+        batch = list(targets[start : start + per_target])
+        fits.extend(_fit_batch(X, runs, n_groups, fit_groups, batch, alphas, shift, chunk_rows))
+    return fits
+
+
+def _fit_batch(
+    X: np.ndarray,
+    runs: Sequence[Run],
+    n_groups: int,
+    fit_groups: Sequence[Sequence[int]],
+    targets: Sequence[RidgeTarget],
+    alphas: Sequence[float],
+    shift: np.ndarray,
+    chunk_rows: int,
+) -> list[RidgeFit]:
+    dim = X.shape[1]
+    plans, masks = _plan_targets(targets, runs)
+    acc_all = _Acc(n_groups, dim)
+    acc_mask = [_Acc(n_groups, dim) for _ in masks]
+    acc_class: list[dict[int, _Acc]] = []
+    for p in plans:
+        acc_class.append(
+            {ci: _Acc(n_groups, dim) for ci in range(p.classes.size) if ci != p.largest}
+        )
+    xy = [np.zeros((n_groups, dim)) if not p.target.classification else None for p in plans]
+    sy = [np.zeros(n_groups) if not p.target.classification else None for p in plans]
+
+    for a, b, g in chunked_runs(runs, chunk_rows):
+        A = np.asarray(X[a:b], dtype=np.float64)
+        A -= shift
+        acc_all.add(g, A)
+        for (ti, is_nan), acc in zip(masks, acc_mask):
+            m = np.isnan(np.asarray(targets[ti].y[a:b], dtype=np.float64))
+            if not is_nan:
+                m = ~m
+            if m.any():
+                acc.add(g, A[m])
+        for p, accs, xyp, syp in zip(plans, acc_class, xy, sy):
+            yb = np.asarray(p.target.y[a:b])
+            if p.target.classification:
+                for ci, acc in accs.items():
+                    m = yb == p.classes[ci]
+                    if m.any():
+                        acc.add(g, A[m])
+            else:
+                yv = yb.astype(np.float64) - p.y_shift
+                m = ~np.isnan(yv)
+                if m.any():
+                    xyp[g] += np.dot(A[m].T, yv[m])
+                    syp[g] += yv[m].sum()
+
+    fits = []
+    for pi, p in enumerate(plans):
+        fit = RidgeFit(p.target)
+        for groups in fit_groups:
+            groups = list(groups)
+            n_all, s1_all, s2_all = acc_all.total(groups)
+            if p.valid_mode == "all":
+                n_v, s1_v, s2_v = n_all, s1_all, s2_all
+            else:
+                n_m, s1_m, s2_m = acc_mask[p.mask_key].total(groups)
+                if p.valid_mode == "complement":
+                    n_v, s1_v, s2_v = n_all - n_m, s1_all - s1_m, s2_all - s2_m
+                else:
+                    n_v, s1_v, s2_v = n_m, s1_m, s2_m
+            if n_v == 0:
+                raise BehavenetError(
+                    f"task {p.target.name}: no labelled frame among the training clips of a fit"
+                )
+            if p.target.classification:
+                cls, coef, icpt = _solve_classifier(
+                    p, acc_class[pi], groups, (n_v, s1_v, s2_v), alphas, shift
+                )
+                fit.classes.append(cls)
+            else:
+                n_xy = (xy[pi][groups].sum(axis=0), float(sy[pi][groups].sum()))
+                coef, icpt = _solve_regression(p, (n_v, s1_v, s2_v), n_xy, alphas, shift)
+                fit.classes.append(np.empty(0, dtype=p.target.y.dtype))
+            fit.coef.append(coef)
+            fit.intercept.append(icpt)
+            fit.n_train.append(n_v)
+        fits.append(fit)
+    return fits
+
+
+def _ridge_solve(C: np.ndarray, B: np.ndarray, alphas: Sequence[float]) -> np.ndarray:
+    """``(C + alpha I)^-1 B`` for every alpha -> ``(n_alphas, D, K)``."""
+    out = np.empty((len(alphas), C.shape[0], B.shape[1]))
+    eye = np.eye(C.shape[0])
+    for i, alpha in enumerate(alphas):
+        out[i] = scipy.linalg.solve(C + alpha * eye, B, assume_a="pos")
+    return out
+
+
+def _solve_classifier(
+    p: _Plan,
+    accs: dict[int, _Acc],
+    groups: list[int],
+    valid: tuple[int, np.ndarray, np.ndarray],
+    alphas: Sequence[float],
+    shift: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    n_v, s1_v, s2_v = valid
+    stats: dict[int, tuple[int, np.ndarray, np.ndarray]] = {}
+    rest_n, rest_s1, rest_s2 = n_v, s1_v.copy(), s2_v.copy()
+    for ci, acc in accs.items():
+        n_c, s1_c, s2_c = acc.total(groups)
+        stats[ci] = (n_c, s1_c, s2_c)
+        rest_n -= n_c
+        rest_s1 -= s1_c
+        rest_s2 -= s2_c
+    if p.largest >= 0:
+        stats[p.largest] = (rest_n, rest_s1, rest_s2)
+    present = [ci for ci in range(p.classes.size) if stats[ci][0] > 0]
+    classes = p.classes[present]
+    dim = s1_v.shape[0]
+    k = len(present)
+    if k == 1:  # sklearn predicts the only class it has seen
+        return classes, np.zeros((len(alphas), dim, 0)), np.zeros((len(alphas), 0))
+    ncol = 1 if k == 2 else k
+    # targets: +1 for the column's class, -1 otherwise; binary: one column for classes[1]
+    Y = -np.ones((k, ncol))
+    if k == 2:
+        Y[1, 0] = 1.0
+    else:
+        Y[np.arange(k), np.arange(k)] = 1.0
+    w = np.array([n_v / (k * stats[ci][0]) for ci in present])
+    n_c = np.array([stats[ci][0] for ci in present], dtype=np.float64)
+    S1 = np.stack([stats[ci][1] for ci in present])  # (k, D)
+    W = float(np.dot(w, n_c))
+    mu = (w[:, None] * S1).sum(axis=0) / W
+    ybar = (w * n_c) @ Y / W  # (ncol,)
+    C = sum(w[j] * stats[ci][2] for j, ci in enumerate(present)) - W * np.outer(mu, mu)
+    B = (S1.T * w) @ Y - W * np.outer(mu, ybar)  # (D, ncol)
+    coef = _ridge_solve(C, B, alphas)
+    icpt = ybar[None, :] - np.einsum("d,adk->ak", mu + shift, coef)
+    return classes, coef, icpt
+
+
+def _solve_regression(
+    p: _Plan,
+    valid: tuple[int, np.ndarray, np.ndarray],
+    xy_sy: tuple[np.ndarray, float],
+    alphas: Sequence[float],
+    shift: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    n_v, s1_v, s2_v = valid
+    xy, sy = xy_sy
+    mu = s1_v / n_v
+    ybar = sy / n_v
+    C = s2_v - n_v * np.outer(mu, mu)
+    B = (xy - n_v * mu * ybar)[:, None]
+    coef = _ridge_solve(C, B, alphas)
+    icpt = (ybar + p.y_shift) - np.einsum("d,adk->ak", mu + shift, coef)
+    return coef, icpt
+
+
+def predict_decisions(
+    X: np.ndarray, runs: Sequence[Run], fits: Sequence[RidgeFit], *, chunk_rows: int = 65536
+) -> Iterator[tuple[int, int, int, list[list[np.ndarray]]]]:
+    """Decision values of every fitted probe on the rows of ``runs``, chunk by chunk.
+
+    Yields
+    ------
+    (start, end, group, decisions)
+        ``decisions[t][f]`` is a ``(end - start, n_alphas, n_columns)`` float64 array for target
+        ``t`` and fit ``f`` (``X @ coef + intercept``, as sklearn's ``decision_function`` or
+        ``Ridge.predict``).
+    """
+    blocks, biases, layout = [], [], []
+    col = 0
+    for fit in fits:
+        per_fit = []
+        for coef, icpt in zip(fit.coef, fit.intercept):
+            n_a, dim, ncol = coef.shape
+            blocks.append(coef.transpose(1, 0, 2).reshape(dim, n_a * ncol))
+            biases.append(icpt.reshape(n_a * ncol))
+            per_fit.append((col, n_a, ncol))
+            col += n_a * ncol
+        layout.append(per_fit)
+    dim = X.shape[1]
+    Bm = np.concatenate(blocks, axis=1) if blocks else np.zeros((dim, 0))
+    bv = np.concatenate(biases) if biases else np.zeros(0)
+    for a, b, g in chunked_runs(runs, chunk_rows):
+        D = np.asarray(X[a:b], dtype=np.float64) @ Bm
+        D += bv
+        out = [
+            [D[:, c0 : c0 + n_a * ncol].reshape(b - a, n_a, ncol) for c0, n_a, ncol in per_fit]
+            for per_fit in layout
+        ]
+        yield a, b, g, out
+
+
+def decisions_to_labels(decision: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """Turn ``(rows, n_alphas, n_columns)`` decisions into predicted class values.
+
+    Mirrors sklearn: two classes -> ``classes[1]`` where the decision is ``> 0``; more ->
+    ``classes[argmax]``; a single class -> that class everywhere.
+    """
+    ncol = decision.shape[-1]
+    if ncol == 0:
+        return np.full(decision.shape[:-1], classes[0], dtype=classes.dtype)
+    if ncol == 1:
+        return np.where(decision[..., 0] > 0, classes[1], classes[0]).astype(classes.dtype)
+    return classes[np.argmax(decision, axis=-1)]
+
+
+def binary_f1(tp: int, fp: int, fn: int) -> float:
+    """F1 of the positive class as ``sklearn.metrics.f1_score(average='binary')``; ill-defined -> 0."""
+    denom = 2 * tp + fp + fn
+    return 0.0 if denom == 0 else float(2 * tp / denom)
+
+
+def macro_f1_from_confusion(cm: np.ndarray) -> float:
+    """Macro F1 over the labels present in truth or prediction (sklearn's ``average='macro'``)."""
+    cm = np.asarray(cm, dtype=np.int64)
+    tp = np.diag(cm)
+    true_n = cm.sum(axis=1)
+    pred_n = cm.sum(axis=0)
+    present = (true_n + pred_n) > 0
+    if not present.any():
+        return 0.0
+    denom = true_n + pred_n
+    f1 = np.where(denom > 0, 2 * tp / np.maximum(denom, 1), 0.0)
+    return float(f1[present].mean())
