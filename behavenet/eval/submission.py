@@ -579,6 +579,7 @@ def write_submission(
             out.write(tail)
             out.flush()
             os.fsync(out.fileno())
+        os.chmod(tmp, _default_mode())  # mkstemp creates 0600; give the usual permissions
         os.replace(tmp, name)
         temps.remove(tmp)
     finally:
@@ -588,6 +589,12 @@ def write_submission(
             except OSError:
                 pass
     return name
+
+
+def _default_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 class _nullctx:

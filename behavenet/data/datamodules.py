@@ -1,0 +1,486 @@
+"""Lightning data modules over behavenet session files.
+
+:class:`SessionDataModule` does the work; :class:`NeuralDataModule`, :class:`PoseDataModule`,
+:class:`VideoDataModule` and :class:`PairedDataModule` are the same class with different defaults
+(they exist so configs and docs can name what they load). What it does, in order:
+
+1. opens each session file lazily (a list of files = multi-session), format v1 or BehaveNet v1;
+2. cuts long trial-less recordings into pseudo-trials (``trial_seconds``) and deals trials into
+   train/val/test blocks with gap trials in between (``splits="8;1;1;1"``);
+3. reads the input signal (``spikes``, ``calcium``, ``behavior``, ``pose`` or ``video``): neural
+   and pose inputs into memory, video lazily (frames read per window, never the whole video);
+4. normalises with statistics from training frames only: z-score for neural/behaviour inputs;
+   egocentric centring/rotation and one global scale for pose;
+5. attaches labels by name (behaviour variables → continuous; frame labels → discrete; sequence
+   labels → broadcast over their trial, kind from the file);
+6. serves :class:`~behavenet.data.views.SplitData` per split and session to the model, which
+   returns the dataset it trains on (:meth:`EmbeddingModel.make_dataset`); optional pose
+   augmentation is applied to training batches after transfer to the device.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, IterableDataset
+
+from behavenet.data.datasets import SessionBatchSampler, TrialDataset, WindowDataset, pad_collate
+from behavenet.data.reader import open_session
+from behavenet.data.splits import SPLITS, assign_splits, chunk_trials
+from behavenet.data.transforms import PoseAugment, ZScore, pose_features
+from behavenet.data.views import SplitData
+from behavenet.errors import ConfigError, FormatError
+
+log = logging.getLogger(__name__)
+
+INPUTS = ("spikes", "calcium", "behavior", "pose", "video")
+
+
+class IndexedFrames:
+    """Lazy frames of a video re-indexed by ``frame_index`` (rows of a split), with optional
+    grayscale conversion and integer spatial downsampling applied on read."""
+
+    def __init__(self, frames, frame_index: np.ndarray, grayscale: bool = False, downsample: int = 1):
+        self.frames = frames
+        self.frame_index = np.asarray(frame_index, dtype=np.int64)
+        self.grayscale = bool(grayscale)
+        self.downsample = max(1, int(downsample))
+
+    def __len__(self) -> int:
+        return len(self.frame_index)
+
+    @property
+    def frame_shape(self) -> tuple[int, int, int]:
+        h, w, c = self.frames.frame_shape
+        h, w = -(-h // self.downsample), -(-w // self.downsample)
+        return (h, w, 1 if self.grayscale else c)
+
+    def _post(self, block: np.ndarray) -> np.ndarray:
+        if self.downsample > 1:
+            block = block[..., :: self.downsample, :: self.downsample, :]
+        if self.grayscale and block.shape[-1] == 3:
+            block = (block.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32))[..., None]
+            block = np.clip(np.rint(block), 0, 255).astype(np.uint8)
+        return block
+
+    def __getitem__(self, idx):
+        if isinstance(idx, slice):
+            rows = self.frame_index[idx]
+        elif isinstance(idx, (int, np.integer)):
+            return self._post(self.frames[int(self.frame_index[idx])])
+        else:
+            rows = self.frame_index[np.asarray(idx, dtype=np.int64)]
+        return self._post(self.frames[rows])
+
+
+class SessionDataModule(L.LightningDataModule):
+    """Data module for one or more behavenet session files (see the module docstring).
+
+    Parameters
+    ----------
+    files
+        A session file or a list of them (multi-session). BehaveNet v1 files are accepted.
+    input
+        The input modality: ``spikes``, ``calcium``, ``behavior``, ``pose`` or ``video``.
+    labels
+        Names of behaviour variables, frame labels or sequence labels to serve with the input.
+    splits
+        ``"train;val;test;gap"`` trials per block (BehaveNet's ``trial_splits``).
+    trial_seconds
+        Cut trials longer than twice this into pseudo-trials of this length (``None``: keep).
+    normalize
+        Standardise the input with training-frame statistics (z-score; one global scale for pose).
+    batch_size, num_workers
+        DataLoader settings for models that use the default window sampler.
+    window
+        ``{"length": L, "stride": s, "offsets": [...]}`` for the default window sampler; the
+        length defaults to the model's receptive field.
+    pose
+        ``{"egocentric": True, "center": "centroid", "heading": None | [from, to],
+        "include_origin": True, "confidence_threshold": None}``.
+    augment
+        Pose augmentation of training batches: ``{"rotation": radians, "reflection": p,
+        "jitter": sd}`` (in normalised units).
+    video
+        ``{"grayscale": False, "downsample": 1}``.
+    session_options
+        Extra keyword arguments for :func:`behavenet.data.reader.open_session` (e.g. ``fps`` for
+        BehaveNet v1 files).
+    seed
+        Seeds the split shuffling (if ``split_seed`` is unset) and all sampling.
+    """
+
+    def __init__(self, files: str | list[str], input: str = "spikes", labels: list[str] | None = None,
+                 splits: str = "8;1;1;1", trial_seconds: float | None = None, split_seed: int | None = None,
+                 normalize: bool = True, batch_size: int = 256, num_workers: int = 0,
+                 window: dict | None = None, pose: dict | None = None, augment: dict | None = None,
+                 video: dict | None = None, session_options: dict | None = None, seed: int = 0,
+                 persistent_workers: bool = False):
+        super().__init__()
+        files = [files] if isinstance(files, (str, Path)) else list(files or [])
+        if not files:
+            raise ConfigError("data.files", "expected at least one session file")
+        if input not in INPUTS:
+            raise ConfigError("data.input", f"expected one of {list(INPUTS)}, got {input!r}")
+        self.files = [str(f) for f in files]
+        self.input = input
+        self.label_names = list(labels or [])
+        self.splits_spec = splits
+        self.trial_seconds = trial_seconds
+        self.split_seed = split_seed
+        self.normalize = normalize
+        self.batch_size = int(batch_size)
+        self.num_workers = int(num_workers)
+        self.persistent_workers = bool(persistent_workers and num_workers > 0)
+        self.window = dict(window or {})
+        self.pose_opts = {"egocentric": True, "center": "centroid", "heading": None,
+                          "include_origin": True, "confidence_threshold": None, **dict(pose or {})}
+        self.augment_opts = dict(augment or {})
+        self.video_opts = {"grayscale": False, "downsample": 1, **dict(video or {})}
+        self.session_options = dict(session_options or {})
+        self.seed = int(seed)
+        self.model = None
+        self._ready = False
+        self.readers: list[Any] = []
+        self.split_data: dict[str, list[SplitData]] = {}
+        self.full_data: list[SplitData] = []
+        self.frame_roles: list[np.ndarray] = []
+        self.normalizers: list[dict] = []
+        self._label_info: dict[str, dict] = {}
+        self._augment = PoseAugment(**self.augment_opts) if self.augment_opts else None
+        self._augment_keys: list[str] = ["x"]
+        self._pose_layout: dict | None = None
+
+    # ------------------------------------------------------------------ setup
+    def attach_model(self, model) -> None:
+        """Let ``model.make_dataset`` decide how batches are sampled (see EmbeddingModel)."""
+        self.model = model
+
+    def prepare_data(self) -> None:
+        for f in self.files:
+            if not Path(f).exists():
+                raise FormatError(f, None, "session file not found (data.files)")
+
+    def setup(self, stage: str | None = None) -> None:
+        if self._ready:
+            return
+        self.prepare_data()
+        self.readers = [open_session(f, **self.session_options) for f in self.files]
+        ids = [r.session_id for r in self.readers]
+        if len(set(ids)) != len(ids):  # make ids unique, keeping order
+            ids = [f"{sid}#{i}" for i, sid in enumerate(ids)]
+        self.session_ids = ids
+        for si, reader in enumerate(self.readers):
+            self._setup_session(si, reader)
+        for split in SPLITS:
+            if split == "train" and not self.split_data["train"]:
+                raise ConfigError("data.splits", "no training frames: every session is too short for "
+                                  f"the split {self.splits_spec!r}")
+        self._ready = True
+
+    def _trial_length(self, reader) -> int | None:
+        if not self.trial_seconds:
+            return None
+        return max(1, int(round(self.trial_seconds * reader.fps)))
+
+    def _setup_session(self, si: int, reader) -> None:
+        path = reader.path
+        if self.input not in reader.modalities:
+            raise FormatError(path, f"input '{self.input}'",
+                              f"the session has no {self.input} data (it has: {', '.join(reader.modalities) or 'none'})")
+        orig = np.asarray(reader.trials, dtype=np.int64)
+        bounds = chunk_trials(orig, self._trial_length(reader))
+        seed = self.split_seed
+        roles = assign_splits(len(bounds), self.splits_spec, seed=seed)
+        role_per_frame = np.full(reader.n_frames, "none", dtype=object)
+        for (a, b), r in zip(bounds, roles):
+            role_per_frame[a:b] = r
+        self.frame_roles.append(role_per_frame)
+
+        train_rows = _rows(bounds[roles == "train"])
+        data, norm = self._load_input(reader, train_rows)
+        self.normalizers.append(norm)
+        labels, kinds = self._load_labels(reader, orig)
+
+        def make(rows_bounds: np.ndarray, segments_from: np.ndarray) -> SplitData | None:
+            rows = _rows(rows_bounds)
+            if len(rows) == 0:
+                return None
+            seg = _segments(_merge_contiguous(segments_from, orig))
+            trial_of = np.searchsorted(orig[:, 0], rows, side="right") - 1
+            if isinstance(data, np.ndarray):
+                inp = data[rows]
+            else:
+                inp = IndexedFrames(data, rows, self.video_opts["grayscale"], self.video_opts["downsample"])
+            return SplitData(session_id=self.session_ids[si], session_index=si, inputs={self.input: inp},
+                             labels={k: v[rows] for k, v in labels.items()}, label_kinds=dict(kinds),
+                             segments=seg, frame_index=rows, trial_index=trial_of, fps=reader.fps)
+
+        for split in SPLITS:
+            sd = make(bounds[roles == split], bounds[roles == split])
+            self.split_data.setdefault(split, [])
+            if sd is not None:
+                self.split_data[split].append(sd)
+        # all frames in time order, segmented by the ORIGINAL trials (continuous embeddings)
+        self.full_data.append(make(orig, orig))
+
+    def _load_input(self, reader, train_rows: np.ndarray):
+        if self.input == "video":
+            return reader.video(), {"kind": "video", "scale": 1.0 / 255}
+        if self.input == "pose":
+            kp = np.asarray(reader.read("pose"), dtype=np.float32)
+            thr = self.pose_opts.get("confidence_threshold")
+            if thr is not None and reader.has("pose_confidence"):
+                conf = reader.read("pose_confidence")
+                kp = kp.copy()
+                kp[conf < float(thr)] = np.nan
+            names = reader.keypoint_names
+            o = self.pose_opts
+            feats = pose_features(kp, egocentric_frame=o["egocentric"], center=o["center"],
+                                  heading=o["heading"], keypoint_names=names,
+                                  include_origin=o["include_origin"])
+            a, k, d = kp.shape[1:]
+            per_animal = k * d + ((d + 2) if (o["egocentric"] and o["include_origin"]) else 0)
+            layout = {"animals": a, "keypoints": k, "dims": d, "per_animal": per_animal,
+                      "ego": bool(o["egocentric"]), "keypoint_names": names,
+                      "animal_names": reader.animal_names}
+            self._pose_layout = layout
+            norm = {"kind": "pose", "scale": 1.0, "origin_mean": None, "origin_scale": 1.0}
+            if self.normalize and len(train_rows):
+                f = feats.reshape(len(feats), a, per_animal)
+                ego = f[train_rows, :, : k * d]
+                scale = float(np.sqrt(np.mean(ego ** 2))) or 1.0
+                f[:, :, : k * d] /= scale
+                norm["scale"] = scale
+                if per_animal > k * d:
+                    org = f[train_rows, :, k * d: k * d + d]
+                    om = org.reshape(-1, d).mean(0)
+                    osd = float(org.reshape(-1, d).std()) or 1.0
+                    f[:, :, k * d: k * d + d] = (f[:, :, k * d: k * d + d] - om) / osd
+                    norm.update(origin_mean=om.tolist(), origin_scale=osd)
+                feats = f.reshape(len(feats), -1)
+            return feats.astype(np.float32), norm
+        arr = np.asarray(reader.read(self.input), dtype=np.float32)
+        if not np.isfinite(arr).all() and self.input != "behavior":
+            raise FormatError(reader.path, self.input, "input contains NaN or infinite values")
+        if self.input == "behavior":
+            arr = np.nan_to_num(arr)
+        norm = {"kind": "zscore" if self.normalize else "none"}
+        if self.normalize:
+            z = ZScore.fit(arr[train_rows])
+            arr = z(arr)
+            norm.update(z.state())
+        return arr, norm
+
+    def _load_labels(self, reader, orig_trials: np.ndarray):
+        labels, kinds = {}, {}
+        behavior_names = reader.behavior_names if reader.has("behavior") else []
+        frame_names = reader.frame_label_names
+        seq_names = reader.sequence_label_names
+        behavior = None
+        for name in self.label_names:
+            cols = [behavior_names.index(name)] if name in behavior_names else [
+                i for i, b in enumerate(behavior_names) if b.startswith(f"{name}.")]
+            if cols:
+                if behavior is None:
+                    behavior = np.asarray(reader.read("behavior"), dtype=np.float32)
+                labels[name] = behavior[:, cols]
+                kinds[name] = "continuous"
+                self._label_info[name] = {"kind": "continuous", "dim": len(cols), "source": "behavior",
+                                          "columns": [behavior_names[i] for i in cols]}
+            elif name in frame_names:
+                codes, vocab = reader.frame_label(name)
+                labels[name] = codes.astype(np.int64)
+                kinds[name] = "discrete"
+                self._label_info[name] = {"kind": "discrete", "dim": 1, "source": "frame",
+                                          "vocabulary": list(vocab)}
+            elif name in seq_names:
+                vals, kind, vocab = reader.sequence_label(name)
+                per_frame = np.zeros(reader.n_frames, dtype=np.float32 if kind == "continuous" else np.int64)
+                per_frame[:] = np.nan if kind == "continuous" else -1
+                for (a, b), v in zip(orig_trials, vals):
+                    per_frame[a:b] = v
+                labels[name] = per_frame[:, None] if kind == "continuous" else per_frame
+                kinds[name] = kind
+                self._label_info[name] = {"kind": kind, "dim": 1, "source": "sequence",
+                                          "vocabulary": list(vocab) if vocab else None}
+            else:
+                available = behavior_names + frame_names + seq_names
+                raise FormatError(reader.path, f"label '{name}'",
+                                  f"not found in the session (available: {', '.join(available) or 'none'})")
+        return labels, kinds
+
+    # ------------------------------------------------------------------ description
+    @property
+    def spec(self) -> dict[str, Any]:
+        """Plain-dict description of the inputs and labels, passed to models as ``data_spec``."""
+        self.setup()
+        from behavenet.data.views import input_shape
+
+        shapes = [list(input_shape(s)) for s in self.full_data]
+        spec = {
+            "input": self.input,
+            "input_shapes": shapes,
+            "session_ids": list(self.session_ids),
+            "labels": {k: dict(v) for k, v in self._label_info.items()},
+            "fps": float(self.readers[0].fps),
+        }
+        if self._pose_layout is not None:
+            spec["pose_layout"] = {k: v for k, v in self._pose_layout.items()}
+        return spec
+
+    # ------------------------------------------------------------------ loaders
+    def _window(self) -> tuple[int, int]:
+        if self.window.get("length"):
+            n = int(self.window["length"])
+            return n // 2, n - n // 2
+        if self.model is not None:
+            return tuple(self.model.receptive_field)
+        return (0, 1)
+
+    def _dataset(self, stage: str):
+        self.setup()
+        splits = self.split_data.get(stage, [])
+        if not splits:
+            return None
+        if self.model is not None and hasattr(self.model, "make_dataset"):
+            ds = self.model.make_dataset(splits, stage, seed=self.seed + {"train": 0, "val": 1, "test": 2}[stage])
+            if ds is not None:
+                return ds
+        left, right = self._window()
+        return WindowDataset(splits, left=left, right=right, stride=int(self.window.get("stride", 1)),
+                             offsets=self.window.get("offsets", ()))
+
+    def _loader(self, stage: str):
+        ds = self._dataset(stage)
+        if ds is None:
+            return []
+        if stage == "train":
+            self._augment_keys = list(getattr(ds, "augment_keys", ["x"]))
+        common = {"num_workers": self.num_workers, "persistent_workers": self.persistent_workers}
+        if getattr(ds, "yields_batches", False):
+            return DataLoader(ds, batch_size=None, **common)
+        if isinstance(ds, IterableDataset):
+            return DataLoader(ds, batch_size=self.batch_size, **common)
+        if isinstance(ds, TrialDataset):
+            g = torch.Generator().manual_seed(self.seed)
+            return DataLoader(ds, batch_size=self.batch_size, shuffle=stage == "train", generator=g,
+                              collate_fn=pad_collate, **common)
+        session_of = ds.session_of() if hasattr(ds, "session_of") else np.zeros(len(ds), dtype=np.int64)
+        sampler = SessionBatchSampler(session_of, self.batch_size, shuffle=stage == "train", seed=self.seed)
+        return DataLoader(ds, batch_sampler=sampler, **common)
+
+    def train_dataloader(self):
+        return self._loader("train")
+
+    def val_dataloader(self):
+        return self._loader("val")
+
+    def test_dataloader(self):
+        return self._loader("test")
+
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        if self._augment is None or not self._augment.active or self.input != "pose":
+            return batch
+        trainer = getattr(self, "trainer", None)
+        if trainer is None or not trainer.training:
+            return batch
+        if not hasattr(self, "_aug_gen"):
+            self._aug_gen = torch.Generator().manual_seed(self.seed + 12345)
+        for key in self._augment_keys:
+            if isinstance(batch, dict) and key in batch:
+                batch[key] = self.augment_pose(batch[key], self._aug_gen)
+        return batch
+
+    def augment_pose(self, x: torch.Tensor, generator=None) -> torch.Tensor:
+        """Apply the configured augmentation to pose feature tensors ``(..., F)``."""
+        lay = self._pose_layout
+        if lay is None or self._augment is None:
+            return x
+        a, k, d, per = lay["animals"], lay["keypoints"], lay["dims"], lay["per_animal"]
+        shape = x.shape
+        y = x.reshape(shape[0], -1, a, per).clone()
+        kp = y[..., : k * d].reshape(shape[0], -1, a, k, d)
+        device = x.device
+        kp = self._augment(kp.cpu(), generator).to(device)
+        y[..., : k * d] = kp.reshape(shape[0], -1, a, k * d)
+        return y.reshape(shape)
+
+    # ------------------------------------------------------------------ export helpers
+    def iter_full_sessions(self):
+        """Yield ``(session_id, SplitData over all frames, role_per_frame)`` in file order."""
+        self.setup()
+        for sid, sd, roles in zip(self.session_ids, self.full_data, self.frame_roles):
+            yield sid, sd, roles[sd.frame_index]
+
+    def teardown(self, stage: str | None = None) -> None:
+        for r in self.readers:
+            r.close()
+
+
+def _rows(bounds: np.ndarray) -> np.ndarray:
+    bounds = np.asarray(bounds, dtype=np.int64).reshape(-1, 2)
+    if len(bounds) == 0:
+        return np.zeros(0, dtype=np.int64)
+    return np.concatenate([np.arange(a, b, dtype=np.int64) for a, b in bounds])
+
+
+def _merge_contiguous(bounds: np.ndarray, trials: np.ndarray) -> np.ndarray:
+    """Merge consecutive pieces that touch in time and lie in the same original trial (pieces of
+    one chunked recording assigned to the same split), so windows may run across them."""
+    bounds = np.asarray(bounds, dtype=np.int64).reshape(-1, 2)
+    if len(bounds) < 2:
+        return bounds
+    trial_of = np.searchsorted(np.asarray(trials)[:, 0], bounds[:, 0], side="right") - 1
+    out = [list(bounds[0])]
+    for (a, b), t, t_prev in zip(bounds[1:], trial_of[1:], trial_of[:-1]):
+        if a == out[-1][1] and t == t_prev:
+            out[-1][1] = b
+        else:
+            out.append([a, b])
+    return np.array(out, dtype=np.int64)
+
+
+def _segments(bounds: np.ndarray) -> np.ndarray:
+    lengths = np.diff(np.asarray(bounds, dtype=np.int64).reshape(-1, 2), axis=1).ravel()
+    stops = np.cumsum(lengths)
+    return np.stack([stops - lengths, stops], axis=1) if len(lengths) else np.zeros((0, 2), np.int64)
+
+
+class NeuralDataModule(SessionDataModule):
+    """Spikes or calcium as input (``input="spikes"`` by default)."""
+
+    def __init__(self, files, input: str = "spikes", **kwargs):
+        if input not in ("spikes", "calcium"):
+            raise ConfigError("data.input", f"NeuralDataModule reads spikes or calcium, got {input!r}")
+        super().__init__(files, input=input, **kwargs)
+
+
+class PoseDataModule(SessionDataModule):
+    """Keypoints as input (egocentric, flattened per animal)."""
+
+    def __init__(self, files, **kwargs):
+        kwargs.pop("input", None)
+        super().__init__(files, input="pose", **kwargs)
+
+
+class VideoDataModule(SessionDataModule):
+    """Video frames as input, read lazily one window at a time."""
+
+    def __init__(self, files, **kwargs):
+        kwargs.pop("input", None)
+        super().__init__(files, input="video", **kwargs)
+
+
+class PairedDataModule(SessionDataModule):
+    """Neural input paired with behaviour labels (e.g. spikes + position for decoding)."""
+
+    def __init__(self, files, input: str = "spikes", labels: list[str] | None = None, **kwargs):
+        if not labels:
+            raise ConfigError("data.labels", "PairedDataModule needs at least one behaviour label")
+        super().__init__(files, input=input, labels=labels, **kwargs)

@@ -1,0 +1,169 @@
+"""Torch datasets over :class:`~behavenet.data.views.SplitData`: windows and whole trials.
+
+* :class:`WindowDataset`: every valid window ``[t-left, t+right)`` (stride ``stride``) of every
+  session; items are dicts ``{"x", "labels", "session", "t"}``. Optional time offsets add the
+  windows at ``t + offset`` (``"x_offset_<k>"``) for models that pair frames in time.
+* :class:`SessionBatchSampler`: batches that never mix sessions (sessions may differ in input size).
+* :class:`TrialDataset`: one item per trial, for models that see whole trials (GP-VAEs); use
+  :func:`pad_collate` to batch trials of different lengths.
+
+Video inputs (uint8 ``(H, W, C)`` frames, read lazily) are returned as float ``(C, H, W)`` in
+[0, 1]; everything else as float32.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, Sampler
+
+from behavenet.data.views import SplitData
+from behavenet.data.windows import valid_centers
+
+
+def frames_to_tensor(block) -> torch.Tensor:
+    """uint8 ``(..., H, W, C)`` frames → float ``(..., C, H, W)`` in [0, 1]; other arrays → float32."""
+    arr = np.asarray(block)
+    if arr.dtype == np.uint8:
+        t = torch.from_numpy(np.ascontiguousarray(arr)).float().div_(255.0)
+        return t.movedim(-1, -3)
+    return torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))
+
+
+def read_window(data, center: int, left: int, right: int) -> torch.Tensor:
+    return frames_to_tensor(data[center - left:center + right])
+
+
+class WindowDataset(Dataset):
+    """All valid windows of a list of splits (one per session)."""
+
+    def __init__(self, splits: list[SplitData], left: int = 0, right: int = 1, stride: int = 1,
+                 offsets: list[int] | tuple[int, ...] = (), modality: str | None = None,
+                 label_window: bool = False):
+        if left < 0 or right < 1:
+            raise ValueError(f"invalid window left={left}, right={right}")
+        self.splits = splits
+        self.left, self.right = int(left), int(right)
+        self.offsets = [int(o) for o in offsets]
+        self.modality = modality
+        self.label_window = label_window
+        max_off = max([0] + self.offsets)
+        index = []
+        for si, split in enumerate(splits):
+            centers = valid_centers(split.segments, self.left, self.right, max_off)[::max(1, int(stride))]
+            index.append(np.stack([np.full(len(centers), si), centers], axis=1))
+        self.index = np.concatenate(index) if index else np.zeros((0, 2), dtype=np.int64)
+        self.augment_keys = ["x"] + [f"x_offset_{k}" for k in range(len(self.offsets))]
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def _data(self, split: SplitData):
+        return split.inputs[self.modality] if self.modality else split.input
+
+    def __getitem__(self, i: int) -> dict:
+        si, t = (int(v) for v in self.index[i])
+        split = self.splits[si]
+        data = self._data(split)
+        item = {"x": read_window(data, t, self.left, self.right),
+                "session": torch.tensor(split.session_index), "t": torch.tensor(t)}
+        for k, off in enumerate(self.offsets):
+            item[f"x_offset_{k}"] = read_window(data, t + off, self.left, self.right)
+        labels = {}
+        for name, arr in split.labels.items():
+            if self.label_window:
+                val = arr[t - self.left:t + self.right]
+            else:
+                val = arr[t]
+            labels[name] = torch.as_tensor(np.asarray(val))
+        item["labels"] = labels
+        return item
+
+    def session_of(self) -> np.ndarray:
+        return self.index[:, 0]
+
+
+class SessionBatchSampler(Sampler):
+    """Shuffled (or sequential) batches whose items all come from one session."""
+
+    def __init__(self, session_of: np.ndarray, batch_size: int, shuffle: bool = True,
+                 drop_last: bool = False, seed: int = 0):
+        self.session_of = np.asarray(session_of)
+        self.batch_size = int(batch_size)
+        self.shuffle = shuffle
+        self.drop_last = drop_last
+        self.seed = int(seed)
+        self.epoch = 0
+
+    def _batches(self):
+        rng = np.random.default_rng(self.seed + self.epoch)
+        batches = []
+        for s in np.unique(self.session_of):
+            idx = np.flatnonzero(self.session_of == s)
+            if self.shuffle:
+                idx = rng.permutation(idx)
+            for b in range(0, len(idx), self.batch_size):
+                chunk = idx[b:b + self.batch_size]
+                if self.drop_last and len(chunk) < self.batch_size:
+                    continue
+                batches.append(chunk.tolist())
+        if self.shuffle:
+            order = rng.permutation(len(batches))
+            batches = [batches[i] for i in order]
+        return batches
+
+    def __iter__(self):
+        batches = self._batches()
+        self.epoch += 1
+        return iter(batches)
+
+    def __len__(self) -> int:
+        return len(self._batches())
+
+
+class TrialDataset(Dataset):
+    """One item per trial (segment) of every session: ``{"x": (T_trial, *F), "labels", ...}``."""
+
+    def __init__(self, splits: list[SplitData], modality: str | None = None,
+                 min_length: int = 1):
+        self.splits = splits
+        self.modality = modality
+        self.index = [(si, int(a), int(b)) for si, s in enumerate(splits)
+                      for a, b in s.segments if b - a >= min_length]
+        self.augment_keys = ["x"]
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, i: int) -> dict:
+        si, a, b = self.index[i]
+        split = self.splits[si]
+        data = split.inputs[self.modality] if self.modality else split.input
+        return {
+            "x": frames_to_tensor(data[a:b]),
+            "labels": {k: torch.as_tensor(np.asarray(v[a:b])) for k, v in split.labels.items()},
+            "session": torch.tensor(split.session_index),
+            "trial": torch.tensor(int(split.trial_index[a])),
+            "length": torch.tensor(b - a),
+        }
+
+
+def pad_collate(items: list[dict]) -> dict:
+    """Batch trials of different lengths: pad with zeros and add a boolean ``mask`` (B, T)."""
+    lengths = [int(it["length"]) for it in items]
+    t_max = max(lengths)
+
+    def pad(t: torch.Tensor) -> torch.Tensor:
+        out = t.new_zeros((t_max,) + tuple(t.shape[1:]))
+        out[: t.shape[0]] = t
+        return out
+
+    batch = {
+        "x": torch.stack([pad(it["x"]) for it in items]),
+        "mask": torch.stack([torch.arange(t_max) < n for n in lengths]),
+        "session": torch.stack([it["session"] for it in items]),
+        "trial": torch.stack([it["trial"] for it in items]),
+        "length": torch.tensor(lengths),
+        "labels": {k: torch.stack([pad(it["labels"][k]) for it in items]) for k in items[0]["labels"]},
+    }
+    return batch

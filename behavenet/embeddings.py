@@ -1,0 +1,122 @@
+"""``embeddings.h5``: per-frame embeddings of every session of a run.
+
+Layout (format ``behavenet-embeddings`` 1.0)::
+
+    /                        attrs: format, format_version, model, embedding_dim, behavenet_version
+    /sessions/<key>/         attrs: session_id, source_file, fps
+        embedding            float32 (T, D): one row per frame of the session, in time order
+        frame_index          int64 (T,): frame number in the session file
+        trial                int64 (T,): trial (sequence) index in the session file
+        split                int8 (T,): 0 train, 1 val, 2 test, 3 gap (attrs vocabulary)
+        labels/<name>        the labels the data module served, aligned with the rows
+                             (attrs kind: continuous | discrete; vocabulary for discrete)
+
+``<key>`` is the session index as ``s000``, ``s001``, ... (session ids may contain any
+character); the id itself is the ``session_id`` attribute.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from behavenet.data.format import decode_strings
+from behavenet.errors import FormatError
+
+SPLIT_CODES = {"train": 0, "val": 1, "test": 2, "gap": 3, "none": 3}
+SPLIT_NAMES = ["train", "val", "test", "gap"]
+
+
+def export_embeddings(model, datamodule, path: str | os.PathLike) -> Path:
+    """Embed every frame of every session of ``datamodule`` with ``model``; write atomically."""
+    from behavenet import __version__
+
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        with h5py.File(tmp, "w") as f:
+            f.attrs["format"] = "behavenet-embeddings"
+            f.attrs["format_version"] = "1.0"
+            f.attrs["model"] = str(getattr(model, "family", type(model).__name__))
+            f.attrs["embedding_dim"] = int(model.embedding_dim)
+            f.attrs["behavenet_version"] = __version__
+            sessions = f.create_group("sessions")
+            for i, (sid, split, roles) in enumerate(datamodule.iter_full_sessions()):
+                emb = model.embed_split(split)
+                g = sessions.create_group(f"s{i:03d}")
+                g.attrs["session_id"] = sid
+                g.attrs["source_file"] = str(Path(datamodule.files[i]).resolve())
+                g.attrs["fps"] = float(split.fps or 0.0)
+                g.create_dataset("embedding", data=emb.astype(np.float32), compression="gzip")
+                g.create_dataset("frame_index", data=split.frame_index)
+                g.create_dataset("trial", data=split.trial_index)
+                d = g.create_dataset("split", data=np.array([SPLIT_CODES.get(r, 3) for r in roles], dtype=np.int8))
+                d.attrs["vocabulary"] = np.array(SPLIT_NAMES, dtype=h5py.string_dtype())
+                lg = g.create_group("labels")
+                for name, arr in split.labels.items():
+                    d = lg.create_dataset(name, data=np.asarray(arr))
+                    d.attrs["kind"] = split.label_kinds[name]
+                    info = getattr(datamodule, "_label_info", {}).get(name, {})
+                    if info.get("vocabulary"):
+                        d.attrs["vocabulary"] = np.array(info["vocabulary"], dtype=h5py.string_dtype())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+@dataclass
+class SessionEmbedding:
+    """Embeddings of one session as read back from ``embeddings.h5``."""
+
+    session_id: str
+    embedding: np.ndarray
+    frame_index: np.ndarray
+    trial: np.ndarray
+    split: np.ndarray
+    labels: dict[str, np.ndarray] = field(default_factory=dict)
+    label_kinds: dict[str, str] = field(default_factory=dict)
+    vocabularies: dict[str, list[str]] = field(default_factory=dict)
+    source_file: str = ""
+    fps: float = 0.0
+
+    def mask(self, split: str) -> np.ndarray:
+        return self.split == SPLIT_CODES[split]
+
+
+def load_embeddings(path: str | os.PathLike) -> list[SessionEmbedding]:
+    """Read every session of an ``embeddings.h5`` file."""
+    path = Path(path)
+    if not path.exists():
+        raise FormatError(path, None, "embeddings file not found")
+    out = []
+    try:
+        f = h5py.File(path, "r")
+    except OSError as exc:
+        raise FormatError(path, None, f"not a readable HDF5 file: {exc}") from None
+    with f:
+        if decode_strings(f.attrs.get("format", ""))[0] != "behavenet-embeddings":
+            raise FormatError(path, "attrs.format", "expected 'behavenet-embeddings'")
+        for key in sorted(f["sessions"]):
+            g = f["sessions"][key]
+            se = SessionEmbedding(
+                session_id=decode_strings(g.attrs["session_id"])[0],
+                embedding=g["embedding"][()], frame_index=g["frame_index"][()],
+                trial=g["trial"][()], split=g["split"][()],
+                source_file=decode_strings(g.attrs.get("source_file", ""))[0],
+                fps=float(g.attrs.get("fps", 0.0)))
+            for name, d in g["labels"].items():
+                se.labels[name] = d[()]
+                se.label_kinds[name] = decode_strings(d.attrs["kind"])[0]
+                if "vocabulary" in d.attrs:
+                    se.vocabularies[name] = decode_strings(d.attrs["vocabulary"])
+            out.append(se)
+    return out

@@ -1,0 +1,144 @@
+"""The registry of importers: one loader per source software, found by name, suffix or content."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from behavenet.errors import ConfigError, FormatError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LoaderInfo:
+    """A registered loader.
+
+    ``func(path, **options) -> Session`` reads one input; ``sniff(path) -> bool`` says, from the
+    content, whether the input is in this loader's format (it must not raise).
+    """
+
+    name: str
+    func: Callable
+    suffixes: tuple[str, ...] = ()
+    sniff: Callable[[Path], bool] | None = None
+    description: str = ""
+    extra: str | None = None
+    directories: bool = False
+    priority: int = 50
+    aliases: tuple[str, ...] = ()
+    options: dict = field(default_factory=dict)
+
+    def accepts(self) -> set[str]:
+        """Names of the keyword options the loader function takes."""
+        sig = inspect.signature(self.func)
+        return {p.name for p in list(sig.parameters.values())[1:]
+                if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
+
+    def takes_any(self) -> bool:
+        return any(p.kind == p.VAR_KEYWORD for p in inspect.signature(self.func).parameters.values())
+
+
+_LOADERS: dict[str, LoaderInfo] = {}
+_ALIASES: dict[str, str] = {}
+
+
+def register_loader(name: str, suffixes=(), sniff: Callable[[Path], bool] | None = None,
+                    description: str = "", extra: str | None = None, directories: bool = False,
+                    priority: int = 50, aliases=()):
+    """Decorator registering ``func(path, **options) -> Session`` as the loader for ``name``.
+
+    Parameters
+    ----------
+    name
+        Source name used by ``load(..., source=name)`` and ``behavenet convert --source``.
+    suffixes
+        File suffixes (``".csv"``) the format uses; a hint for :func:`infer_source`.
+    sniff
+        ``sniff(path) -> bool``: does the content look like this format? Must not raise.
+    description
+        One line for ``behavenet convert --list-sources``.
+    extra
+        The optional-dependency extra the loader needs (``pip install 'behavenet[extra]'``).
+    directories
+        The loader accepts folders.
+    priority
+        Lower is tried first when several loaders sniff the same input.
+    aliases
+        Other accepted names.
+    """
+    key = name.lower()
+
+    def deco(func):
+        info = LoaderInfo(name=key, func=func, suffixes=tuple(s.lower() for s in suffixes), sniff=sniff,
+                          description=description, extra=extra, directories=directories,
+                          priority=priority, aliases=tuple(a.lower() for a in aliases))
+        _LOADERS[key] = info
+        for a in info.aliases:
+            _ALIASES[a] = key
+        return func
+
+    return deco
+
+
+def list_sources() -> list[str]:
+    """Names of the registered sources, sorted."""
+    return sorted(_LOADERS)
+
+
+def describe_sources() -> list[LoaderInfo]:
+    """The registered loaders, sorted by name."""
+    return [_LOADERS[k] for k in list_sources()]
+
+
+def get_loader(source: str) -> LoaderInfo:
+    """The loader registered as (or aliased to) ``source``."""
+    key = str(source).lower().replace("_", "-")
+    key = _ALIASES.get(key, key)
+    if key not in _LOADERS:
+        raise ConfigError("source", f"unknown source {source!r}; known sources: {', '.join(list_sources())}")
+    return _LOADERS[key]
+
+
+def _suffix(path: Path) -> str:
+    name = path.name.lower()
+    if name.endswith(".analysis.h5"):
+        return ".h5"
+    return path.suffix.lower()
+
+
+def infer_source(path: str | os.PathLike) -> str:
+    """Detect the source of ``path`` from its content (and, as a hint, its suffix).
+
+    Every loader whose ``sniff`` accepts the input is a candidate; loaders claiming the suffix are
+    tried first, then all others (a DLC table saved as ``.txt`` is still found). Raises a one-line
+    :class:`FormatError` when nothing matches.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FormatError(path, None, "file not found")
+    suffix = _suffix(path)
+    loaders = sorted(_LOADERS.values(), key=lambda i: i.priority)
+    if path.is_dir():
+        first = [i for i in loaders if i.directories]
+        rest = []
+    else:
+        first = [i for i in loaders if suffix in i.suffixes]
+        rest = [i for i in loaders if suffix not in i.suffixes and not (i.directories and not i.suffixes)]
+    for info in first + rest:
+        if info.sniff is None:
+            continue
+        try:
+            ok = bool(info.sniff(path))
+        except Exception as exc:  # a sniffer must not decide by crashing
+            log.debug("sniffer %s failed on %s: %s", info.name, path, exc)
+            ok = False
+        if ok:
+            return info.name
+    what = "folder" if path.is_dir() else f"file (suffix {suffix or 'none'})"
+    raise FormatError(path, None, f"unknown format: this {what} matches none of the known sources "
+                                  f"({', '.join(list_sources())}); pass source=... (--source) if it is one of them")

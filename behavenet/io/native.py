@@ -1,0 +1,28 @@
+"""Loader for files that already are behavenet sessions (to re-write, join or attach a video)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from behavenet.data.format import FORMAT_NAME, Session
+from behavenet.io._common import FPS_FROM_FILE, decode, h5_open
+from behavenet.io._registry import register_loader
+
+
+def sniff_session(path: Path) -> bool:
+    f = h5_open(path)
+    if f is None:
+        return False
+    with f:
+        return decode(f.attrs.get("format", "")) == FORMAT_NAME
+
+
+@register_loader("behavenet", suffixes=(".h5", ".hdf5"), sniff=sniff_session, priority=0,
+                 description="behavenet session files (re-write, join several, attach a video)")
+def load_behavenet(path: Path) -> Session:
+    """Read a behavenet session file (validated) into memory; video frames are loaded."""
+    from behavenet.data.reader import read_session
+
+    session = read_session(path, load_video=True)
+    session.attrs.setdefault("fps_source", FPS_FROM_FILE)
+    return session

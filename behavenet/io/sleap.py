@@ -1,0 +1,340 @@
+"""SLEAP: ``.slp`` label/prediction files (via sleap-io) and analysis ``.h5`` exports (h5py only).
+
+Mapping
+-------
+* tracks -> animals (in the file's track order); untracked projects get one animal slot per
+  instance in each frame (``instance0``, ``instance1``, ...);
+* nodes -> keypoints, skeleton edges -> ``Pose.skeleton``;
+* invisible points -> NaN; predicted point scores -> confidence (user-labelled points get 1.0);
+* ``instances="user" | "predicted" | "both"`` chooses which instances count; with ``"both"``
+  (default) a user instance replaces the predicted one of the same track (or, untracked, a frame's
+  user instances replace its predictions);
+* frames are placed at their ``frame_idx``; the session covers the whole video when the video is
+  found, else frames ``0..max(frame_idx)``;
+* the video stored in the file is looked up as stored, relative to the ``.slp`` folder, and by
+  name in the ``.slp`` folder and in ``video_root``; ``video=PATH`` replaces it. Found videos are
+  referenced by the session (and give the frame rate). Several videos -> one trial per video,
+  unless ``video_index`` picks one.
+
+Lost: instance and tracking scores, user-instance provenance (``from_predicted``), suggestions,
+negative anchors, and all but the chosen instances.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from behavenet.data.format import Pose, Session
+from behavenet.errors import ConfigError, DependencyError, FormatError
+from behavenet.io._common import (
+    FPS_ASSUMED,
+    attach_video,
+    concatenate_sessions,
+    decode,
+    default_session_id,
+    h5_open,
+    resolve_fps,
+)
+from behavenet.io._registry import register_loader
+
+log = logging.getLogger(__name__)
+
+INSTANCE_CHOICES = ("both", "user", "predicted")
+
+
+# --------------------------------------------------------------------------- sniffing
+def _is_slp(f) -> bool:
+    return "metadata" in f and ("frames" in f or "instances" in f) and "points" in f
+
+
+def _is_analysis(f) -> bool:
+    return "tracks" in f and "node_names" in f and isinstance(f["tracks"], __import__("h5py").Dataset)
+
+
+def sniff_sleap(path: Path) -> bool:
+    f = h5_open(path)
+    if f is None:
+        return False
+    with f:
+        return _is_slp(f) or _is_analysis(f)
+
+
+# --------------------------------------------------------------------------- video lookup
+def resolve_video(stored: str | None, owner: Path, video_root=None) -> Path | None:
+    """Find the video a SLEAP file refers to: as stored, next to the file, or in ``video_root``."""
+    if not stored:
+        return None
+    stored_path = Path(stored.replace("\\", "/"))
+    candidates = []
+    if stored_path.is_absolute():
+        candidates.append(stored_path)
+    else:
+        candidates += [owner.parent / stored_path, Path.cwd() / stored_path]
+    candidates.append(owner.parent / stored_path.name)
+    if video_root is not None:
+        root = Path(video_root)
+        if not root.is_dir():
+            raise FormatError(root, "video_root", "not a folder")
+        candidates += [root / stored_path.name]
+        if not stored_path.is_absolute():
+            candidates.append(root / stored_path)
+    for c in candidates:
+        if c.is_file():
+            return c
+    return None
+
+
+def _attach_found_video(session: Session, path: Path, stored: str | None, video, video_root) -> None:
+    target = Path(video) if video is not None else resolve_video(stored, path, video_root)
+    if stored:
+        session.attrs["video_path_in_file"] = stored
+    if target is None:
+        if stored:
+            log.warning("%s: video %s not found (looked next to the file%s); pass video=... (--video) or "
+                        "video_root=...", path, stored, " and in video_root" if video_root else "")
+        return
+    try:
+        attach_video(session, target)
+    except DependencyError:
+        if video is not None:
+            raise
+        log.warning("%s: PyAV is not installed; the video %s is not attached", path, target)
+
+
+# --------------------------------------------------------------------------- .slp
+def _import_sleap_io():
+    try:
+        import sleap_io  # noqa: PLC0415
+    except ImportError:
+        raise DependencyError("sleap-io", "sleap", "Reading SLEAP .slp files") from None
+    return sleap_io
+
+
+def _video_length(video_path: Path | None) -> int | None:
+    if video_path is None:
+        return None
+    try:
+        from behavenet.data.video import VideoFileReader
+
+        with VideoFileReader(video_path) as r:
+            return len(r)
+    except DependencyError:
+        return None
+
+
+def _slp_session(path: Path, labels, video, instances: str, n_frames: int | None, sio) -> Session:
+    lfs = [lf for lf in labels.labeled_frames if video is None or lf.video is video]
+    chosen_kind = {"user": (sio.Instance,), "predicted": (sio.PredictedInstance,),
+                   "both": (sio.Instance, sio.PredictedInstance)}[instances]
+    # skeleton
+    skeletons = {id(inst.skeleton): inst.skeleton for lf in lfs for inst in lf.instances}
+    if len(skeletons) > 1:
+        raise FormatError(path, "skeletons", f"instances use {len(skeletons)} different skeletons; "
+                                             "behavenet needs one skeleton per session")
+    skeleton = next(iter(skeletons.values())) if skeletons else (labels.skeletons[0] if labels.skeletons else None)
+    if skeleton is None:
+        raise FormatError(path, "skeletons", "the file has no skeleton and no instances")
+    nodes = list(skeleton.node_names)
+    edges = [(e.source.name, e.destination.name) for e in skeleton.edges]
+    tracked = any(inst.track is not None for lf in lfs for inst in lf.instances)
+    per_frame: dict[int, list] = {}
+    n_untracked_skipped = 0
+    for lf in lfs:
+        insts = [i for i in lf.instances if type(i) in chosen_kind]
+        if not insts:
+            continue
+        if tracked:
+            by_track = {}
+            for inst in insts:
+                if inst.track is None:
+                    n_untracked_skipped += 1
+                    continue
+                key = id(inst.track)
+                prev = by_track.get(key)
+                if prev is None or (isinstance(prev, sio.PredictedInstance) and not isinstance(inst, sio.PredictedInstance)):
+                    by_track[key] = inst
+            chosen = list(by_track.values())
+        else:
+            users = [i for i in insts if not isinstance(i, sio.PredictedInstance)]
+            chosen = users if (users and instances == "both") else insts
+        if chosen:
+            per_frame.setdefault(int(lf.frame_idx), []).extend(chosen)
+    if not per_frame:
+        what = {"user": "user-labelled", "predicted": "predicted", "both": ""}[instances]
+        raise FormatError(path, "instances", f"no {what + ' ' if what else ''}instances"
+                                             f"{' with a track' if tracked else ''} in this file")
+    if n_untracked_skipped:
+        log.warning("%s: skipped %d instances without a track", path, n_untracked_skipped)
+    if tracked:
+        used = {id(inst.track) for insts in per_frame.values() for inst in insts}
+        tracks = [t for t in labels.tracks if id(t) in used]
+        slot = {id(t): i for i, t in enumerate(tracks)}
+        animal_names = [t.name or f"track{i}" for i, t in enumerate(tracks)]
+    else:
+        n_slots = max(len(v) for v in per_frame.values())
+        animal_names = [f"instance{i}" for i in range(n_slots)]
+    last = max(per_frame)
+    T = max(n_frames or 0, last + 1)
+    if n_frames is not None and last >= n_frames:
+        log.warning("%s: labels reach frame %d but the video has %d frames", path, last, n_frames)
+    A, K = len(animal_names), len(nodes)
+    kp = np.full((T, A, K, 2), np.nan, np.float32)
+    conf = np.full((T, A, K), np.nan, np.float32)
+    any_pred = False
+    for fi, insts in per_frame.items():
+        for j, inst in enumerate(insts):
+            a = slot[id(inst.track)] if tracked else j
+            pts = inst.points
+            xy = np.asarray(pts["xy"], dtype=np.float64)
+            vis = np.asarray(pts["visible"], dtype=bool)
+            xy[~vis] = np.nan
+            kp[fi, a] = xy
+            if isinstance(inst, sio.PredictedInstance):
+                any_pred = True
+                conf[fi, a] = np.asarray(pts["score"], dtype=np.float32)
+            else:
+                conf[fi, a] = np.where(vis, 1.0, np.nan)
+    session = Session(session_id=default_session_id(path), fps=1.0, source_software="SLEAP")
+    session.pose = Pose(keypoints=kp, keypoint_names=nodes, animal_names=animal_names,
+                        confidence=conf if any_pred else None, units="px", skeleton=edges or None)
+    session.attrs.update({"instances": instances, "tracked": tracked, "skeleton_name": skeleton.name or "",
+                          "labeled_frames": len(per_frame)})
+    return session
+
+
+def load_slp(path: Path, fps=None, instances="both", video=None, video_root=None, video_index=None) -> Session:
+    sio = _import_sleap_io()
+    try:
+        labels = sio.load_slp(str(path), open_videos=False)
+    except Exception as exc:
+        raise FormatError(path, None, f"not a readable SLEAP file (truncated or corrupt?): {type(exc).__name__}: "
+                                      f"{' '.join(str(exc).split())}") from None
+    videos = list(labels.videos)
+    if video_index is not None:
+        if not 0 <= int(video_index) < len(videos):
+            raise FormatError(path, "video_index", f"the file has {len(videos)} video(s); got index {video_index}")
+        videos = [videos[int(video_index)]]
+    if len(videos) > 1 and video is not None:
+        raise ConfigError("video", f"{path} has {len(videos)} videos; pick one with video_index=... to attach a video")
+    sessions, names = [], []
+    for v in videos or [None]:
+        stored = None if v is None else str(v.filename if isinstance(v.filename, str) else v.filename[0])
+        target = Path(video) if video is not None else resolve_video(stored, path, video_root)
+        n = _video_length(target) if target is not None else None
+        s = _slp_session(path, labels, v, instances, n, sio)
+        fps_value, src = resolve_fps(fps, None, path)
+        s.fps, s.attrs["fps_source"] = fps_value, src
+        _attach_found_video(s, path, stored, video, video_root)
+        sessions.append(s)
+        names.append(Path(stored).stem if stored else "video0")
+    if labels.provenance:
+        for s in sessions:
+            s.attrs["sleap_provenance"] = {k: v for k, v in labels.provenance.items()
+                                           if isinstance(v, (str, int, float, bool))}
+    if len(sessions) == 1:
+        return sessions[0]
+    return concatenate_sessions(sessions, names, session_id=default_session_id(path))
+
+
+# --------------------------------------------------------------------------- analysis .h5
+def load_analysis(path: Path, fps=None, instances="both", video=None, video_root=None, video_index=None) -> Session:
+    import h5py
+
+    if instances != "both":
+        raise ConfigError("instances", "SLEAP analysis files do not say which instances were user-labelled; "
+                                       "export them from the .slp or read the .slp instead")
+    if video_index is not None:
+        raise ConfigError("video_index", "an analysis file holds one video")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as exc:
+        raise FormatError(path, None, f"not a readable HDF5 file (truncated or corrupt?): {exc}") from None
+    with f:
+        nodes = [decode(n) for n in f["node_names"][()]]
+        tracks = f["tracks"][()]
+        K = len(nodes)
+        if tracks.ndim != 4:
+            raise FormatError(path, "/tracks", f"expected 4 dimensions, found shape {tracks.shape}")
+        if tracks.shape[1] == 2 and tracks.shape[2] == K:  # (tracks, xy, nodes, frames)
+            kp = tracks.transpose(3, 0, 2, 1)
+            order = "python"
+        elif tracks.shape[2] == 2 and tracks.shape[1] == K:  # (frames, nodes, xy, tracks)
+            kp = tracks.transpose(0, 3, 1, 2)
+            order = "matlab"
+        else:
+            raise FormatError(path, "/tracks", f"shape {tracks.shape} does not match {K} nodes and 2 coordinates")
+        T, A = kp.shape[0], kp.shape[1]
+        track_names = [decode(n) for n in f["track_names"][()]] if "track_names" in f else []
+        if len(track_names) != A:
+            track_names = [f"track{i}" for i in range(A)]
+        conf = None
+        if "point_scores" in f:
+            ps = f["point_scores"][()]
+            conf = ps.transpose(2, 0, 1) if order == "python" else ps.transpose(0, 2, 1)
+            if conf.shape != (T, A, K):
+                raise FormatError(path, "/point_scores", f"shape {ps.shape} does not match the tracks {tracks.shape}")
+        kp = kp.astype(np.float32)
+        if "track_occupancy" in f:
+            occ = f["track_occupancy"][()]
+            if occ.shape == (A, T):
+                occ = occ.T
+            if occ.shape == (T, A):
+                kp[~occ.astype(bool)] = np.nan
+        edges = None
+        if "edge_names" in f:
+            edges = [(decode(a), decode(b)) for a, b in f["edge_names"][()]]
+        stored = decode(f["video_path"][()]) if "video_path" in f else None
+        provenance = decode(f["provenance"][()]) if "provenance" in f else None
+    session = Session(session_id=default_session_id(path), fps=1.0, source_software="SLEAP")
+    session.pose = Pose(keypoints=kp, keypoint_names=nodes, animal_names=track_names,
+                        confidence=None if conf is None else conf.astype(np.float32), units="px",
+                        skeleton=edges or None)
+    fps_value, src = resolve_fps(fps, None, path)
+    session.fps, session.attrs["fps_source"] = fps_value, src
+    session.attrs["sleap_file"] = "analysis"
+    if provenance:
+        try:
+            prov = json.loads(provenance)
+            session.attrs["sleap_provenance"] = {k: v for k, v in prov.items() if isinstance(v, (str, int, float, bool))}
+        except ValueError:
+            pass
+    _attach_found_video(session, path, stored, video, video_root)
+    return session
+
+
+@register_loader("sleap", suffixes=(".slp", ".h5"), sniff=sniff_sleap, priority=20, extra="sleap",
+                 description="SLEAP .slp labels/predictions (sleap-io) and analysis .h5 exports")
+def load_sleap(path: Path, *, fps: float | None = None, instances: str = "both", video=None,
+               video_root=None, video_index: int | None = None) -> Session:
+    """Read a SLEAP ``.slp`` or analysis ``.h5`` file.
+
+    Parameters
+    ----------
+    fps
+        Frame rate; by default the video's (SLEAP files store none), else 1.
+    instances
+        ``"both"`` (user preferred over predicted), ``"user"`` or ``"predicted"``.
+    video
+        Video file to use instead of the one stored in the file.
+    video_root
+        Folder to look for the stored video (by file name) when the stored path does not resolve.
+    video_index
+        For ``.slp`` files with several videos: import only this one (default: all, one trial each).
+    """
+    if instances not in INSTANCE_CHOICES:
+        raise ConfigError("instances", f"expected one of {', '.join(INSTANCE_CHOICES)}, got {instances!r}")
+    f = h5_open(path)
+    if f is None:
+        raise FormatError(path, None, "not a readable HDF5 file (SLEAP .slp and analysis files are HDF5; truncated?)")
+    with f:
+        analysis = _is_analysis(f)
+        slp = _is_slp(f)
+    if analysis:
+        return load_analysis(path, fps, instances, video, video_root, video_index)
+    if not slp:
+        raise FormatError(path, None, "not a SLEAP file (no 'metadata'/'points' or 'tracks'/'node_names' datasets)")
+    return load_slp(path, fps, instances, video, video_root, video_index)

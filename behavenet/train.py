@@ -1,0 +1,203 @@
+"""Training entry point: ``run(cfg)`` builds everything from a Hydra config, trains, tests,
+exports embeddings and evaluates; ``python train.py`` and ``behavenet train`` both call it.
+
+The run directory (``cfg.paths.output_dir``) follows the contract in ``docs/run_directory.md``::
+
+    config.yaml            resolved config, written before training starts
+    checkpoints/last.ckpt  final weights (Lightning checkpoint; hyperparameters included)
+    embeddings.h5          per-session (T, D) embeddings of every frame, split and labels
+    metrics.json           train/val/test losses, decoding and downstream scores
+    status.json            {"status": "running" | "completed" | "failed", ...}
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+log = logging.getLogger("behavenet.train")
+
+
+def _repo_root() -> str:
+    here = Path(__file__).resolve().parents[1]
+    return str(here if (here / "conf").is_dir() else Path.cwd())
+
+
+if not OmegaConf.has_resolver("repo_root"):
+    OmegaConf.register_new_resolver("repo_root", _repo_root)
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    """Write JSON to ``path`` via a temporary file and ``os.replace`` (never half-written)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
+    os.replace(tmp, path)
+
+
+def _json_default(o):
+    if isinstance(o, (np.floating, np.integer)):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if hasattr(o, "item"):
+        return o.item()
+    return str(o)
+
+
+def _instantiate_dict(section) -> list:
+    """Instantiate every entry with a ``_target_`` in a dict-like config section."""
+    import hydra
+
+    out = []
+    if not section:
+        return out
+    if isinstance(section, DictConfig) and "_target_" in section:
+        return [hydra.utils.instantiate(section)]
+    for _, conf in section.items():
+        if isinstance(conf, DictConfig) and "_target_" in conf:
+            out.append(hydra.utils.instantiate(conf))
+    return out
+
+
+def _configure_determinism(cfg: DictConfig) -> None:
+    import lightning as L
+    import torch
+
+    seed = cfg.get("seed")
+    if seed is not None:
+        L.seed_everything(int(seed), workers=True, verbose=False)
+    if cfg.get("deterministic", True):
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    threads = cfg.get("threads")
+    if threads:
+        torch.set_num_threads(int(threads))
+
+
+def _flatten(prefix: str, obj: Any, out: dict) -> dict:
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            _flatten(f"{prefix}/{k}" if prefix else str(k), v, out)
+    else:
+        out[prefix] = obj
+    return out
+
+
+def run(cfg: DictConfig) -> dict[str, Any]:
+    """Train, test, export embeddings and evaluate as configured; return the metrics dict.
+
+    This is what ``python train.py`` runs, and what tests call with a composed config.
+    """
+    import hydra
+    import lightning as L
+    import torch
+
+    from behavenet import __version__
+
+    t_start = time.time()
+    out = Path(cfg.paths.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "checkpoints").mkdir(exist_ok=True)
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    resolved["_behavenet_version"] = __version__
+    tmp = out / ".config.yaml.tmp"
+    tmp.write_text(OmegaConf.to_yaml(OmegaConf.create(resolved)))
+    os.replace(tmp, out / "config.yaml")
+    write_json_atomic(out / "status.json", {"status": "running", "started": time.strftime("%Y-%m-%dT%H:%M:%S")})
+
+    _configure_determinism(cfg)
+    wandb_used = False
+    try:
+        datamodule = hydra.utils.instantiate(cfg.data)
+        datamodule.setup("fit")
+        model = hydra.utils.instantiate(cfg.model, data_spec=datamodule.spec)
+        datamodule.attach_model(model)
+        callbacks = _instantiate_dict(cfg.get("callbacks"))
+        if not cfg.trainer.get("enable_progress_bar", True):  # `trainer.enable_progress_bar=false` wins
+            from lightning.pytorch.callbacks import ProgressBar
+
+            callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
+        loggers = _instantiate_dict(cfg.get("logger"))
+        wandb_used = any(type(lg).__name__ == "WandbLogger" for lg in loggers)
+        for lg in loggers:
+            if hasattr(lg, "log_hyperparams"):
+                lg.log_hyperparams({"config": resolved})
+        trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+
+        metrics: dict[str, Any] = {"model": model.family, "seed": cfg.get("seed"),
+                                   "behavenet_version": __version__}
+        if cfg.get("train", True):
+            trainer.fit(model=model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+            metrics["train"] = _stage_metrics(trainer.callback_metrics, ("train/", "val/"))
+            metrics["steps"] = int(trainer.global_step)
+        if trainer.is_global_zero:
+            trainer.save_checkpoint(str(out / "checkpoints" / "last.ckpt"))
+        if cfg.get("test", True) and datamodule.split_data.get("test"):
+            res = trainer.test(model=model, datamodule=datamodule, verbose=False)
+            metrics["test"] = {k: float(v) for k, v in (res[0] if res else {}).items()}
+        if not trainer.is_global_zero:
+            return metrics  # only rank 0 exports and evaluates
+
+        from behavenet.embeddings import export_embeddings
+
+        model = model.to("cpu") if cfg.get("export_on_cpu", False) else model
+        emb_path = export_embeddings(model, datamodule, out / "embeddings.h5")
+        metrics["embedding_dim"] = int(model.embedding_dim)
+        metrics["n_parameters"] = int(sum(p.numel() for p in model.parameters()))
+        eval_cfg = cfg.get("eval")
+        if eval_cfg:
+            from behavenet.eval.run import evaluate_run
+
+            metrics.update(evaluate_run(emb_path, eval_cfg, out))
+        metrics["wall_time_s"] = round(time.time() - t_start, 2)
+        metrics["machine"] = {"python": platform.python_version(), "torch": torch.__version__,
+                              "threads": torch.get_num_threads(), "platform": platform.platform()}
+        metrics["flat"] = {k: v for k, v in _flatten("", {k: metrics[k] for k in metrics
+                                                          if k in ("train", "test", "decoding", "probes")}, {}).items()
+                           if isinstance(v, (int, float))}
+        write_json_atomic(out / "metrics.json", metrics)
+        write_json_atomic(out / "status.json", {"status": "completed", "wall_time_s": metrics["wall_time_s"]})
+        log.info("run directory: %s", out)
+        return metrics
+    except BaseException as exc:
+        write_json_atomic(out / "status.json", {"status": "failed", "error": f"{type(exc).__name__}: {exc}"})
+        raise
+    finally:
+        if wandb_used and "wandb" in sys.modules:
+            import wandb
+
+            wandb.finish()
+
+
+def _stage_metrics(callback_metrics, prefixes) -> dict[str, float]:
+    out = {}
+    for k, v in callback_metrics.items():
+        if k.startswith(prefixes):
+            try:
+                out[k] = float(v)
+            except (TypeError, ValueError):
+                pass
+    return out
+
+
+def get_metric_value(metrics: dict, name: str | None) -> float | None:
+    """Value of ``name`` (a key of ``metrics["flat"]`` such as ``decoding/position/knn/test/r2``)
+    for Hydra sweepers."""
+    if not name:
+        return None
+    flat = metrics.get("flat", {})
+    if name not in flat:
+        log.warning("optimized_metric %r is not among this run's metrics (available: %s)", name,
+                    ", ".join(sorted(flat)) or "none")
+        return None
+    return float(flat[name])
