@@ -62,6 +62,9 @@ def test_round_trip_places_rows_by_the_map(tmp_path):
         np.testing.assert_array_equal(x[s:e], emb[k])
     validate_submission(out, "mouse", FMAP)
     assert not [p for p in os.listdir(tmp_path) if p.startswith(".tmp-")]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert os.stat(out).st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600
 
 
 def test_written_file_is_numpy1_loadable_and_aligned(tmp_path):

@@ -1,0 +1,347 @@
+#!/usr/bin/env python
+"""Benchmark the MABe22 round-1 evaluation at real mouse scale.
+
+Synthetic embeddings (3,736 clips x 1,800 frames x 128 float32 dims) are laid out by the REAL
+official frame map and split lists (read from ``../shared/data/mabe22-metadata``), with synthetic
+labels for all 13 mouse tasks (sequence-level tasks constant per clip, sparse frame-level
+behaviours in bouts, some NaN). Each measurement runs in its own process under ``/usr/bin/time -v``.
+
+Sub-commands::
+
+    # write a fixture (scale 8 = the first 1/8 of the official map's clips, like the notes)
+    python scripts/bench_eval.py make --out /tmp/mabe_bench/full --scale 1
+    # one measurement (prints a JSON line with wall time and peak RSS)
+    python scripts/bench_eval.py run --dir /tmp/mabe_bench/full --method fast --out r.json
+    # compare two score files at rtol 1e-6
+    python scripts/bench_eval.py compare a.json b.json
+    # everything: fixtures, repeated runs in fresh processes, comparison, a markdown table
+    python scripts/bench_eval.py all --work /tmp/mabe_bench --repeats 3 --threads 1
+
+Benchmarks may read ``../shared``; tests may not (they never import this script).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import re
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+DEFAULT_META = Path(__file__).resolve().parents[2] / "shared" / "data" / "mabe22-metadata" / "round1" / "metadata"
+CLIP_LEN = 1800
+
+# (task, kind, positive rate) for the 9 frame-level behaviours
+BEHAVIOURS = [
+    ("approaches", 0.010),
+    ("chases", 0.005),
+    ("close", 0.30),
+    ("contact", 0.20),
+    ("huddles", 0.10),
+    ("oral_ear_contact", 0.010),
+    ("oral_genital_contact", 0.015),
+    ("oral_oral_contact", 0.010),
+    ("watching", 0.05),
+]
+
+
+# ----------------------------------------------------------------------------------------------
+# Fixture
+# ----------------------------------------------------------------------------------------------
+
+
+def _bouts(rng: np.random.Generator, n: int, rate: float, mean_len: int) -> np.ndarray:
+    y = np.zeros(n, dtype=np.float32)
+    n_bouts = rng.poisson(rate * n / mean_len)
+    for s in rng.integers(0, n, n_bouts):
+        y[s : s + max(1, int(rng.exponential(mean_len)))] = 1.0
+    return y
+
+
+def make(out: Path, scale: int, meta: Path, dim: int, seed: int) -> dict:
+    """Write submission.npy, labels.npy, split.json and tasks.json under ``out``."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from behavenet.eval.submission import write_submission
+    from behavenet.utils.safe_pickle import load_npy_dict
+
+    t0 = time.perf_counter()
+    full_map = load_npy_dict(meta / "mouse_frame_number_map.npy")
+    split = json.loads((meta / "jax_split.json").read_text())
+    tasks = json.loads((meta / "jax_tasks.json").read_text())
+    clips = list(full_map)[: math.ceil(len(full_map) / scale)]
+    fmap = {c: full_map[c] for c in clips}  # contiguous from 0 (the official map is)
+    keep = set(clips)
+    split = {k: [c for c in v if c in keep] for k, v in split.items() if k != "UserTrain"}
+    split["UserTrain"] = []
+    n = max(e for _, e in fmap.values())
+    vocab = list(tasks["task_id_list"])
+    ttype = ["Continious" if t in ("experiment_day", "time_of_day") else "Discrete" for t in vocab]
+    row = {t: i for i, t in enumerate(vocab)}
+
+    rng = np.random.default_rng(seed)
+    k = len(clips)
+    day = rng.integers(0, 5, k) / 4.0
+    tod = rng.random(k)
+    strain = (rng.random(k) < 0.5).astype(np.float32)
+    lights = (rng.random(k) < 0.4).astype(np.float32)
+    bad_clip = rng.random(k) < 0.03  # behaviour labels missing for the whole clip
+    labels = np.full((len(vocab), n), np.nan, dtype=np.float32)
+    # mixing matrices shared by all clips: clip factors and behaviours -> 128 dims
+    w_clip = rng.normal(size=(4, dim)) * 0.02
+    w_beh = rng.normal(size=(len(BEHAVIOURS), dim)) * 0.035
+    w_noise = rng.normal(size=(dim, dim)) / np.sqrt(dim)
+
+    for ci, c in enumerate(clips):
+        s, e = fmap[c]
+        labels[row["experiment_day"], s:e] = day[ci] + np.float32(rng.normal(0, 0.01))
+        labels[row["time_of_day"], s:e] = tod[ci]
+        labels[row["strain"], s:e] = strain[ci]
+        labels[row["lights"], s:e] = lights[ci]
+        nan_frames = rng.random(e - s) < 0.005  # tracking dropouts, shared by the behaviours
+        for name, rate in BEHAVIOURS:
+            y = _bouts(rng, e - s, rate, mean_len=30)
+            y[nan_frames] = np.nan
+            if bad_clip[ci]:
+                y[:] = np.nan
+            labels[row[name], s:e] = y
+
+    factors = np.stack([day, tod, strain, lights], axis=1) - 0.5
+
+    def get(clip: str) -> np.ndarray:
+        ci = index[clip]
+        s, e = fmap[clip]
+        r = np.random.default_rng([seed, ci])
+        beh = np.nan_to_num(labels[[row[b] for b, _ in BEHAVIOURS], s:e].T)
+        x = r.standard_normal((e - s, dim), dtype=np.float32) @ w_noise.astype(np.float32)
+        x += (factors[ci] @ w_clip).astype(np.float32)
+        x += (beh @ w_beh).astype(np.float32)
+        return x
+
+    index = {c: i for i, c in enumerate(clips)}
+    out.mkdir(parents=True, exist_ok=True)
+    write_submission(out / "submission.npy", fmap, get, species="mouse")
+    np.save(
+        out / "labels.npy",
+        {"label_array": labels, "vocabulary": vocab, "task_type": ttype, "frame_number_map": fmap},
+        allow_pickle=True,
+    )
+    (out / "split.json").write_text(json.dumps(split))
+    (out / "tasks.json").write_text(json.dumps(tasks))
+    info = {
+        "scale": scale,
+        "clips": k,
+        "frames": n,
+        "dim": dim,
+        "submission_train": len(split["SubmissionTrain"]),
+        "public": len(split["publicTest"]),
+        "private": len(split["privateTest"]),
+        "submission_bytes": (out / "submission.npy").stat().st_size,
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
+    (out / "fixture.json").write_text(json.dumps(info, indent=2))
+    return info
+
+
+# ----------------------------------------------------------------------------------------------
+# One measurement
+# ----------------------------------------------------------------------------------------------
+
+
+def run(directory: Path, method: str, precision: str, out: Path | None, compat: bool) -> dict:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from behavenet.eval.mabe import evaluate_files
+
+    t0 = time.perf_counter()
+    result = evaluate_files(
+        directory / "submission.npy",
+        directory / "labels.npy",
+        directory / "split.json",
+        directory / "tasks.json",
+        method=method,
+        precision=precision,
+        official_compat=compat,
+        log=lambda m: print(m, file=sys.stderr),
+    )
+    wall = time.perf_counter() - t0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    if out is not None:
+        result.write_json(out)
+    rec = {"method": method, "precision": precision, "wall_s": round(wall, 2), "peak_rss_bytes": peak}
+    try:  # at the end of the run: anonymous vs file-backed (memory-mapped, reclaimable) pages
+        for line in open("/proc/self/status"):
+            if line.startswith(("RssAnon", "RssFile", "VmHWM")):
+                key, val = line.split(":")
+                rec[key.strip()] = int(val.split()[0]) * 1024
+    except OSError:
+        pass
+    print(json.dumps(rec))
+    return rec
+
+
+def compare(a: Path, b: Path, rtol: float) -> tuple[bool, float]:
+    sa = json.loads(a.read_text())["scores"]
+    sb = json.loads(b.read_text())["scores"]
+    worst = 0.0
+    ok = set(sa) == set(sb)
+    for task in sa:
+        for col, va in sa[task].items():
+            vb = sb[task][col]
+            if isinstance(va, (int, float)) and not isinstance(va, bool):
+                rel = abs(va - vb) / max(abs(vb), 1e-300) if va != vb else 0.0
+                worst = max(worst, rel)
+                ok &= bool(np.isclose(va, vb, rtol=rtol, atol=0))
+            else:
+                ok &= va == vb
+    return ok, worst
+
+
+# ----------------------------------------------------------------------------------------------
+# Orchestration
+# ----------------------------------------------------------------------------------------------
+
+
+def _timed(cmd: list[str], env: dict) -> dict:
+    """Run ``cmd`` under /usr/bin/time -v (if present); return wall and peak RSS."""
+    time_bin = shutil.which("time") or "/usr/bin/time"
+    use_time = os.path.exists(time_bin)
+    full = ([time_bin, "-v"] if use_time else []) + cmd
+    t0 = time.perf_counter()
+    proc = subprocess.run(full, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stdout + proc.stderr)
+        raise SystemExit(f"command failed: {' '.join(cmd)}")
+    rec: dict = {"outer_wall_s": round(wall, 2)}
+    for line in proc.stdout.splitlines():
+        if line.startswith("{"):
+            rec.update(json.loads(line))
+    if use_time:
+        m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr)
+        if m:
+            rec["time_v_peak_rss_bytes"] = int(m.group(1)) * 1024
+        m = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): ([\d:.]+)", proc.stderr)
+        if m:
+            parts = [float(p) for p in m.group(1).split(":")]
+            rec["time_v_wall_s"] = sum(p * 60**i for i, p in enumerate(reversed(parts)))
+    rec["log"] = [l for l in proc.stderr.splitlines() if not l.startswith("\t")][:20]
+    return rec
+
+
+def _gib(b: float) -> str:
+    return f"{b / 2**30:.2f} GiB"
+
+
+def all_(work: Path, repeats: int, ref_scale: int, threads: int, meta: Path, ref_repeats: int, skip_make: bool) -> None:
+    env = dict(os.environ)
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        env[var] = str(threads)
+    me = [sys.executable, str(Path(__file__).resolve())]
+    fixtures = {}
+    for scale in sorted({1, ref_scale}):
+        d = work / ("full" if scale == 1 else f"scale{scale}")
+        if not (skip_make and (d / "fixture.json").exists()):
+            print(f"making fixture 1/{scale} ...", file=sys.stderr)
+            _timed(me + ["make", "--out", str(d), "--scale", str(scale), "--meta", str(meta)], env)
+        fixtures[scale] = json.loads((d / "fixture.json").read_text())
+        fixtures[scale]["dir"] = str(d)
+    results: dict = {"machine": _machine(), "threads": threads, "fixtures": fixtures, "runs": {}}
+    plan = [("fast", "float64", 1, repeats), ("fast", "float64", ref_scale, repeats),
+            ("reference", "float64", ref_scale, ref_repeats), ("reference", "float32", ref_scale, 1)]
+    for method, prec, scale, n_rep in plan:
+        d = Path(fixtures[scale]["dir"])
+        key = f"{method}-{prec}-1/{scale}"
+        recs = []
+        for i in range(n_rep):
+            out = d / f"scores-{method}-{prec}.json"
+            print(f"{key} run {i + 1}/{n_rep} ...", file=sys.stderr)
+            recs.append(_timed(me + ["run", "--dir", str(d), "--method", method, "--precision", prec, "--out", str(out)], env))
+        results["runs"][key] = recs
+    comps = {}
+    d = Path(fixtures[ref_scale]["dir"])
+    ok, worst = compare(d / "scores-fast-float64.json", d / "scores-reference-float64.json", 1e-6)
+    comps["fast vs reference-float64"] = {"ok_rtol_1e-6": ok, "max_rel_diff": worst}
+    ok, worst = compare(d / "scores-fast-float64.json", d / "scores-reference-float32.json", 1e-6)
+    comps["fast vs reference-float32"] = {"ok_rtol_1e-6": ok, "max_rel_diff": worst}
+    results["comparisons"] = comps
+    (work / "bench_results.json").write_text(json.dumps(results, indent=2))
+    print(_markdown(results, ref_scale))
+
+
+def _machine() -> str:
+    cpu = ""
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return f"{platform.node()}: {os.cpu_count()} cores ({cpu}), {_gib(mem)} RAM, Python {platform.python_version()}"
+
+
+def _markdown(res: dict, ref_scale: int) -> str:
+    lines = [f"machine: {res['machine']}; BLAS/OpenMP threads: {res['threads']}", "",
+             "| run | n | wall s (median; all) | peak RSS (median, /usr/bin/time -v) |", "|---|---|---|---|"]
+    for key, recs in res["runs"].items():
+        walls = [r.get("time_v_wall_s", r["outer_wall_s"]) for r in recs]
+        rss = [r.get("time_v_peak_rss_bytes", r["peak_rss_bytes"]) for r in recs]
+        lines.append(f"| {key} | {len(recs)} | {statistics.median(walls):.1f} ({', '.join(f'{w:.1f}' for w in walls)}) | {_gib(statistics.median(rss))} |")
+    lines.append("")
+    for k, v in res["comparisons"].items():
+        lines.append(f"- {k} (1/{ref_scale} scale): equal at rtol 1e-6: {v['ok_rtol_1e-6']}, max relative difference {v['max_rel_diff']:.2e}")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    m = sub.add_parser("make")
+    m.add_argument("--out", type=Path, required=True)
+    m.add_argument("--scale", type=int, default=1)
+    m.add_argument("--meta", type=Path, default=DEFAULT_META)
+    m.add_argument("--dim", type=int, default=128)
+    m.add_argument("--seed", type=int, default=0)
+    r = sub.add_parser("run")
+    r.add_argument("--dir", type=Path, required=True)
+    r.add_argument("--method", choices=["fast", "reference"], default="fast")
+    r.add_argument("--precision", choices=["float64", "float32"], default="float64")
+    r.add_argument("--official-compat", action="store_true")
+    r.add_argument("--out", type=Path, default=None)
+    c = sub.add_parser("compare")
+    c.add_argument("a", type=Path)
+    c.add_argument("b", type=Path)
+    c.add_argument("--rtol", type=float, default=1e-6)
+    a = sub.add_parser("all")
+    a.add_argument("--work", type=Path, required=True)
+    a.add_argument("--repeats", type=int, default=3)
+    a.add_argument("--ref-repeats", type=int, default=3)
+    a.add_argument("--ref-scale", type=int, default=8)
+    a.add_argument("--threads", type=int, default=1)
+    a.add_argument("--meta", type=Path, default=DEFAULT_META)
+    a.add_argument("--skip-make", action="store_true", help="reuse fixtures already in --work")
+    args = ap.parse_args()
+    if args.cmd == "make":
+        print(json.dumps(make(args.out, args.scale, args.meta, args.dim, args.seed)))
+    elif args.cmd == "run":
+        run(args.dir, args.method, args.precision, args.out, args.official_compat)
+    elif args.cmd == "compare":
+        ok, worst = compare(args.a, args.b, args.rtol)
+        print(json.dumps({"equal": ok, "max_rel_diff": worst}))
+        raise SystemExit(0 if ok else 1)
+    else:
+        all_(args.work, args.repeats, args.ref_scale, args.threads, args.meta, args.ref_repeats, args.skip_make)
+
+
+if __name__ == "__main__":
+    main()
