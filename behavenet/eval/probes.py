@@ -531,12 +531,11 @@ def plot_task_scores(
     """Bar plot of the ridge (headline alpha) and kNN scores of every task; saves a PNG.
 
     Classification tasks (F1, higher is better) and regression tasks (MSE, lower is better) get
-    separate panels. Uses matplotlib's Agg backend; the file is written atomically.
+    separate panels. Draws on matplotlib's Agg canvas without touching pyplot's global state;
+    the file is written atomically.
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     groups = [
         ("F1 (higher is better)", [k for k, v in results.items() if v.get("metric") in ("f1", "macro_f1")]),
@@ -545,7 +544,10 @@ def plot_task_scores(
     groups = [(label, names) for label, names in groups if names]
     if not groups:
         raise ConfigError("results", "no task to plot")
-    fig, axes = plt.subplots(1, len(groups), figsize=(max(4, 1.1 * sum(len(g[1]) for g in groups) + 2), 4), squeeze=False)
+    # a bare Figure on the Agg canvas: no pyplot state, safe inside training code
+    fig = Figure(figsize=(max(4, 1.1 * sum(len(g[1]) for g in groups) + 2), 4))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, len(groups), squeeze=False)
     series = [("ridge", "ridge (alpha 1)"), ("ridge_pooled", "ridge pooled"), ("knn", "kNN")]
     for ax, (label, names) in zip(axes[0], groups):
         present = [(key, lab) for key, lab in series if any(key in results[n] for n in names)]
@@ -574,6 +576,4 @@ def plot_task_scores(
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-    finally:
-        plt.close(fig)
     return name
