@@ -1,13 +1,16 @@
-"""Train a behavenet model: ``python train.py model=... data=... trainer=...`` (Hydra overrides)."""
+"""Train a behavenet model: ``python train.py model=... data=... trainer=...`` (Hydra overrides).
+
+Everything happens in :func:`behavenet.train.run`; see README.md and docs/configuration.md.
+"""
 
 import hydra
 
-from behavenet.train import get_metric_value, run
+import behavenet.train
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg):
-    return get_metric_value(run(cfg), cfg.get("optimized_metric"))
+    return behavenet.train.main(cfg)
 
 
 if __name__ == "__main__":

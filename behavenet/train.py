@@ -108,7 +108,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "checkpoints").mkdir(exist_ok=True)
-    resolved = OmegaConf.to_container(cfg, resolve=True)
+    resolved = {k: (OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v)
+                for k, v in cfg.items() if k != "hydra"}
     resolved["_behavenet_version"] = __version__
     tmp = out / ".config.yaml.tmp"
     tmp.write_text(OmegaConf.to_yaml(OmegaConf.create(resolved)))
@@ -118,9 +119,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     _configure_determinism(cfg)
     wandb_used = False
     try:
-        datamodule = hydra.utils.instantiate(cfg.data)
+        datamodule = hydra.utils.instantiate(cfg.data, _convert_="all")
         datamodule.setup("fit")
-        model = hydra.utils.instantiate(cfg.model, data_spec=datamodule.spec)
+        model = hydra.utils.instantiate(cfg.model, data_spec=datamodule.spec, _convert_="all")
         datamodule.attach_model(model)
         callbacks = _instantiate_dict(cfg.get("callbacks"))
         if not cfg.trainer.get("enable_progress_bar", True):  # `trainer.enable_progress_bar=false` wins
@@ -177,6 +178,24 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             import wandb
 
             wandb.finish()
+
+
+def main(cfg: DictConfig) -> float | None:
+    """What ``train.py``'s Hydra main calls: :func:`run`, with user mistakes reported as one line
+    on stderr and exit status 2 (no traceback), and the optimised metric returned for sweepers."""
+    from behavenet.errors import BehavenetError, one_line
+
+    try:
+        metrics = run(cfg)
+    except Exception as exc:  # noqa: BLE001 - unwrap Hydra's instantiate errors
+        cause = exc
+        while cause is not None and not isinstance(cause, BehavenetError):
+            cause = cause.__cause__ or cause.__context__
+        if cause is None:
+            raise
+        print(f"behavenet train: error: {one_line(cause)}", file=sys.stderr)
+        raise SystemExit(cause.exit_code) from None
+    return get_metric_value(metrics, cfg.get("optimized_metric"))
 
 
 def _stage_metrics(callback_metrics, prefixes) -> dict[str, float]:
