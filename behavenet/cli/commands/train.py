@@ -1,0 +1,56 @@
+"""``behavenet train [OVERRIDES...]``: the same as ``python train.py [OVERRIDES...]``.
+
+Everything after ``train`` goes to Hydra unchanged (``model=pca trainer.max_steps=100``, ``-m`` for
+multirun, ``--cfg job`` to print the config). The config directory is ``$BEHAVENET_CONF`` if set,
+else the ``conf/`` folder of the behavenet checkout, else ``./conf``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+NAME = "train"
+HELP = "train a model (Hydra overrides, exactly like `python train.py ...`)"
+
+
+def register(parser):
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. model=pca trainer=gpu")
+
+
+def conf_dir() -> Path:
+    env = os.environ.get("BEHAVENET_CONF")
+    if env:
+        return Path(env).resolve()
+    repo = Path(__file__).resolve().parents[3] / "conf"
+    if (repo / "train.yaml").exists():
+        return repo
+    return (Path.cwd() / "conf").resolve()
+
+
+def run_hydra(argv: list[str]) -> int:
+    import hydra
+
+    import behavenet.train
+    from behavenet.errors import ConfigError
+
+    cdir = conf_dir()
+    if not (cdir / "train.yaml").exists():
+        raise ConfigError("BEHAVENET_CONF", f"no train.yaml in {cdir}; run from a behavenet checkout or set BEHAVENET_CONF")
+
+    @hydra.main(version_base="1.3", config_path=str(cdir), config_name="train")
+    def _main(cfg):
+        return behavenet.train.main(cfg)
+
+    saved = sys.argv
+    sys.argv = ["behavenet train", *argv]
+    try:
+        _main()
+    finally:
+        sys.argv = saved
+    return 0
+
+
+def run(args) -> int:
+    return run_hydra(list(args.overrides))
