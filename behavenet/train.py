@@ -69,6 +69,21 @@ def _instantiate_dict(section) -> list:
     return out
 
 
+def _single_log_stream() -> None:
+    """Lightning adds its own console handler when imported before logging is configured; under
+    Hydra (which logs to console and train.log) that prints every line twice. Route Lightning's
+    records through the root handlers only."""
+    root = logging.getLogger()
+    if not root.handlers:
+        return
+    for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
+        lg = logging.getLogger(name)
+        for h in list(lg.handlers):
+            if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler):
+                lg.removeHandler(h)
+        lg.propagate = True
+
+
 def _configure_determinism(cfg: DictConfig) -> None:
     import lightning as L
     import torch
@@ -117,6 +132,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     write_json_atomic(out / "status.json", {"status": "running", "started": time.strftime("%Y-%m-%dT%H:%M:%S")})
 
     _configure_determinism(cfg)
+    _single_log_stream()
+    import warnings
+
+    warnings.filterwarnings("ignore", message=r".*LeafSpec.*")  # torch/lightning internal deprecation
     wandb_used = False
     try:
         datamodule = hydra.utils.instantiate(cfg.data, _convert_="all")
