@@ -170,6 +170,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
         from behavenet.embeddings import export_embeddings
 
+        write_json_atomic(out / "normalization.json", {"input": datamodule.input,
+                                                       "sessions": datamodule.session_ids,
+                                                       "state": datamodule.normalizers})
+
         model = model.to("cpu") if cfg.get("export_on_cpu", False) else model
         emb_path = export_embeddings(model, datamodule, out / "embeddings.h5")
         metrics["embedding_dim"] = int(model.embedding_dim)

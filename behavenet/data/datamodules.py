@@ -111,6 +111,10 @@ class SessionDataModule(L.LightningDataModule):
     session_options
         Extra keyword arguments for :func:`behavenet.data.reader.open_session` (e.g. ``fps`` for
         BehaveNet v1 files).
+    normalization_state
+        Apply these normalisation statistics (one dict for every session, or a list with one per
+        session, as in a run's ``normalization.json``) instead of fitting them on the training
+        frames; used to embed new data with a trained model.
     seed
         Seeds the split shuffling (if ``split_seed`` is unset) and all sampling.
     """
@@ -120,7 +124,7 @@ class SessionDataModule(L.LightningDataModule):
                  normalize: bool = True, batch_size: int = 256, num_workers: int = 0,
                  window: dict | None = None, pose: dict | None = None, augment: dict | None = None,
                  video: dict | None = None, session_options: dict | None = None, seed: int = 0,
-                 persistent_workers: bool = False):
+                 persistent_workers: bool = False, normalization_state: dict | list | None = None):
         super().__init__()
         files = [files] if isinstance(files, (str, Path)) else list(files or [])
         if not files:
@@ -144,6 +148,7 @@ class SessionDataModule(L.LightningDataModule):
         self.video_opts = {"grayscale": False, "downsample": 1, **dict(video or {})}
         self.session_options = dict(session_options or {})
         self.seed = int(seed)
+        self.normalization_state = normalization_state
         self.model = None
         self._ready = False
         self.readers: list[Any] = []
@@ -203,7 +208,7 @@ class SessionDataModule(L.LightningDataModule):
         self.frame_roles.append(role_per_frame)
 
         train_rows = _rows(bounds[roles == "train"])
-        data, norm = self._load_input(reader, train_rows)
+        data, norm = self._load_input(reader, train_rows, self._given_state(si))
         self.normalizers.append(norm)
         labels, kinds = self._load_labels(reader, orig)
 
@@ -229,7 +234,17 @@ class SessionDataModule(L.LightningDataModule):
         # all frames in time order, segmented by the ORIGINAL trials (continuous embeddings)
         self.full_data.append(make(orig, orig))
 
-    def _load_input(self, reader, train_rows: np.ndarray):
+    def _given_state(self, si: int) -> dict | None:
+        st = self.normalization_state
+        if st is None:
+            return None
+        if isinstance(st, (list, tuple)):
+            if si >= len(st):
+                raise ConfigError("data.normalization_state", f"has {len(st)} entries, session {si} needs one")
+            return dict(st[si])
+        return dict(st)
+
+    def _load_input(self, reader, train_rows: np.ndarray, state: dict | None = None):
         if self.input == "video":
             return reader.video(), {"kind": "video", "scale": 1.0 / 255}
         if self.input == "pose":
@@ -251,18 +266,23 @@ class SessionDataModule(L.LightningDataModule):
                       "animal_names": reader.animal_names}
             self._pose_layout = layout
             norm = {"kind": "pose", "scale": 1.0, "origin_mean": None, "origin_scale": 1.0}
-            if self.normalize and len(train_rows):
+            if self.normalize and (len(train_rows) or state):
                 f = feats.reshape(len(feats), a, per_animal)
-                ego = f[train_rows, :, : k * d]
-                scale = float(np.sqrt(np.mean(ego ** 2))) or 1.0
+                if state:
+                    scale = float(state["scale"])
+                else:
+                    scale = float(np.sqrt(np.mean(f[train_rows, :, : k * d] ** 2))) or 1.0
                 f[:, :, : k * d] /= scale
                 norm["scale"] = scale
                 if per_animal > k * d:
-                    org = f[train_rows, :, k * d: k * d + d]
-                    om = org.reshape(-1, d).mean(0)
-                    osd = float(org.reshape(-1, d).std()) or 1.0
+                    if state and state.get("origin_mean") is not None:
+                        om, osd = np.asarray(state["origin_mean"], np.float32), float(state["origin_scale"])
+                    else:
+                        org = f[train_rows, :, k * d: k * d + d]
+                        om = org.reshape(-1, d).mean(0)
+                        osd = float(org.reshape(-1, d).std()) or 1.0
                     f[:, :, k * d: k * d + d] = (f[:, :, k * d: k * d + d] - om) / osd
-                    norm.update(origin_mean=om.tolist(), origin_scale=osd)
+                    norm.update(origin_mean=np.asarray(om).tolist(), origin_scale=osd)
                 feats = f.reshape(len(feats), -1)
             return feats.astype(np.float32), norm
         arr = np.asarray(reader.read(self.input), dtype=np.float32)
@@ -272,7 +292,13 @@ class SessionDataModule(L.LightningDataModule):
             arr = np.nan_to_num(arr)
         norm = {"kind": "zscore" if self.normalize else "none"}
         if self.normalize:
-            z = ZScore.fit(arr[train_rows])
+            if state and "mean" in state:
+                z = ZScore(np.asarray(state["mean"], np.float32), np.asarray(state["std"], np.float32))
+                if z.mean.shape[0] != arr.reshape(len(arr), -1).shape[1]:
+                    raise FormatError(reader.path, self.input, f"has {arr.shape[1]} columns but the "
+                                      f"normalisation state was fitted on {z.mean.shape[0]}")
+            else:
+                z = ZScore.fit(arr[train_rows])
             arr = z(arr)
             norm.update(z.state())
         return arr, norm

@@ -1,0 +1,93 @@
+"""Loading trained runs back and embedding new data with them.
+
+>>> from behavenet.api import load_run
+>>> run = load_run("outputs/train/runs/2026-11-27_04-00-00")
+>>> for item in run.embed_files(["new_session.h5"]):
+...     item.session_id, item.embedding.shape        # (T, D), one row per frame
+
+A run directory (``docs/run_directory.md``) holds everything needed: ``config.yaml`` (how the
+data were read), ``checkpoints/last.ckpt`` (the model) and ``normalization.json`` (the statistics
+fitted on the training frames, applied unchanged to new data).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from behavenet.errors import FormatError
+
+
+@dataclass
+class EmbeddedSession:
+    """Embedding of one session file: ``embedding`` ``(T, D)`` with its trials."""
+
+    session_id: str
+    path: str
+    embedding: np.ndarray
+    trials: np.ndarray
+    trial_names: list[str]
+
+    def trial_embedding(self, name: str) -> np.ndarray:
+        i = self.trial_names.index(name)
+        a, b = self.trials[i]
+        return self.embedding[a:b]
+
+
+class TrainedRun:
+    """A finished run directory: its config, model and normalisation statistics."""
+
+    def __init__(self, run_dir: str | Path, map_location: str = "cpu"):
+        import hydra
+        from omegaconf import OmegaConf
+
+        self.run_dir = Path(run_dir)
+        for name in ("config.yaml", "checkpoints/last.ckpt"):
+            if not (self.run_dir / name).exists():
+                raise FormatError(self.run_dir, name, "missing: not a complete behavenet run directory")
+        self.cfg = OmegaConf.load(self.run_dir / "config.yaml")
+        cls = hydra.utils.get_class(self.cfg.model._target_)
+        self.model = cls.load_from_checkpoint(self.run_dir / "checkpoints/last.ckpt", map_location=map_location)
+        self.model.eval()
+        norm_path = self.run_dir / "normalization.json"
+        self.normalization = json.loads(norm_path.read_text()) if norm_path.exists() else None
+
+    def datamodule(self, files, session_state: int | str = 0):
+        """A data module reading ``files`` the way the run read its training data, with the
+        run's normalisation (``session_state``: index of the training session whose statistics
+        to use, or ``"fit"`` to fit new statistics on the files)."""
+        import hydra
+        from omegaconf import OmegaConf
+
+        data_cfg = OmegaConf.to_container(self.cfg.data, resolve=True)
+        for key in ("kind", "generator", "cache_dir"):  # synthetic modules → plain session module
+            data_cfg.pop(key, None)
+        if data_cfg.get("_target_", "").endswith("SyntheticDataModule"):
+            data_cfg["_target_"] = "behavenet.data.SessionDataModule"
+        data_cfg["files"] = [str(f) for f in (files if isinstance(files, (list, tuple)) else [files])]
+        data_cfg["splits"] = "1;0;0;0"  # every trial is "train": no frame is dropped as a gap
+        data_cfg["trial_seconds"] = None
+        if session_state != "fit" and self.normalization is not None:
+            data_cfg["normalization_state"] = self.normalization["state"][int(session_state)]
+        return hydra.utils.instantiate(data_cfg, _convert_="all")
+
+    def embed_files(self, files, session_state: int | str = 0, batch_size: int = 4096) -> list[EmbeddedSession]:
+        """Embed every frame of every session file with the run's model."""
+        dm = self.datamodule(files, session_state)
+        dm.setup()
+        out = []
+        for i, (sid, split, _) in enumerate(dm.iter_full_sessions()):
+            reader = dm.readers[i]
+            emb = self.model.embed_split(split, batch_size=batch_size)
+            out.append(EmbeddedSession(sid, dm.files[i], emb, np.asarray(reader.trials),
+                                       list(reader.trial_names)))
+        dm.teardown()
+        return out
+
+
+def load_run(run_dir: str | Path, map_location: str = "cpu") -> TrainedRun:
+    """Load a finished run directory (config, model, normalisation)."""
+    return TrainedRun(run_dir, map_location)
