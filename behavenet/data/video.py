@@ -307,7 +307,7 @@ class VideoFileReader:
         key_before = self._key_idx[max(bisect.bisect_right(self._key_idx, idx) - 1, 0)]
         forward_ok = (self._frames_iter is not None and not self._force_seek
                       and self._last_idx is not None and self._last_idx < idx
-                      and self._last_idx >= key_before)
+                      and self._last_idx >= key_before - 1)  # forward costs no more than a seek
         for attempt in range(4):
             if not forward_ok:
                 self._seek_to(idx, back=attempt)
@@ -344,6 +344,8 @@ class VideoFileReader:
             indices = np.arange(*idx.indices(n))
         else:
             indices = np.asarray(idx)
+            if indices.size == 0:
+                indices = indices.astype(np.int64)
             if indices.dtype == bool:
                 if indices.shape != (n,):
                     raise IndexError(f"boolean index of shape {indices.shape} for {n} frames")
