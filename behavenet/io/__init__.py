@@ -145,10 +145,10 @@ def _load(path, source=None, *, video=None, embed_frames=False, resize=None, gra
         if len(paths) > 1:
             raise ConfigError("video", "one video cannot be attached to several joined inputs")
         options["video"], video = video, None
+    if (resize is not None or grayscale) and not embed_frames:
+        raise ConfigError("resize", "resize/grayscale apply to embedded frames; add embed_frames=True (--embed-frames)")
     if info.name == "video":
         options.update(embed_frames=embed_frames, resize=resize, grayscale=grayscale)
-    elif (resize is not None or grayscale) and not embed_frames:
-        raise ConfigError("resize", "resize/grayscale apply to embedded frames; add embed_frames=True (--embed-frames)")
     sessions = []
     for p in paths:
         s = _call_loader(info, p, dict(options))
@@ -242,8 +242,21 @@ def convert(path, out, source: str | None = None, overwrite: bool = False, compr
     session = _load(path, source, **options)
     frames = get_frame_source(session)
     if frames is None:
-        return write_session(session, out, overwrite=overwrite, compression=compression)
-    return _write_streaming(session, frames, out, overwrite, compression)
+        written = write_session(session, out, overwrite=overwrite, compression=compression)
+    else:
+        written = _write_streaming(session, frames, out, overwrite, compression)
+    _default_permissions(written)
+    return written
+
+
+def _default_permissions(path: Path) -> None:
+    """Give the output the mode a plain ``open()`` would (the atomic temp file is created 0600)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    try:
+        os.chmod(path, 0o666 & ~mask)
+    except OSError:  # pragma: no cover - e.g. a file system without modes
+        pass
 
 
 def _write_streaming(session: Session, frames, out: Path, overwrite: bool, compression) -> Path:

@@ -134,10 +134,17 @@ def mask_low_confidence(session: Session, threshold: float) -> int:
     return int(low.sum())
 
 
+def allow_empty_animals(session: Session) -> None:
+    """Mark ``session`` as allowed to hold all-NaN animal slots (e.g. MABe fly padding kept on request)."""
+    session.__dict__["_behavenet_allow_empty"] = True
+
+
 def check_pose_not_empty(session: Session, path) -> None:
     """Raise when an animal (or the whole pose) has no finite keypoint at all."""
     pose = session.pose
     if pose is None:
+        return
+    if session.__dict__.get("_behavenet_allow_empty"):
         return
     kp = pose.keypoints
     if kp.shape[0] == 0:

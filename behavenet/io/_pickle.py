@@ -96,10 +96,12 @@ def read_npy_header(f) -> tuple[tuple, np.dtype, bool]:
 
     version = npformat.read_magic(f)
     if version == (1, 0):
-        return npformat.read_array_header_1_0(f)
-    if version == (2, 0):
-        return npformat.read_array_header_2_0(f)
-    return npformat._read_array_header(f, version)  # 3.0 (utf-8 field names)
+        shape, fortran, dtype = npformat.read_array_header_1_0(f)
+    elif version == (2, 0):
+        shape, fortran, dtype = npformat.read_array_header_2_0(f)
+    else:
+        shape, fortran, dtype = npformat._read_array_header(f, version)  # 3.0 (utf-8 field names)
+    return shape, dtype, fortran
 
 
 def is_npy_object(path: str | os.PathLike) -> bool:

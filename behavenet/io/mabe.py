@@ -41,7 +41,15 @@ import numpy as np
 
 from behavenet.data.format import Behavior, FrameLabel, Pose, SequenceLabel, Session
 from behavenet.errors import FormatError
-from behavenet.io._common import FPS_ASSUMED, FPS_DEFAULT, FPS_FROM_USER, check_fps, default_session_id, read_head
+from behavenet.io._common import (
+    FPS_ASSUMED,
+    FPS_DEFAULT,
+    FPS_FROM_USER,
+    allow_empty_animals,
+    check_fps,
+    default_session_id,
+    read_head,
+)
 from behavenet.io._registry import register_loader
 
 log = logging.getLogger(__name__)
@@ -159,6 +167,8 @@ def _build(path: Path, seq_ids, kps, confs, fps, zero_missing, keypoint_names, d
             session.attrs["dropped_padding_animals"] = [animals[i] for i in np.flatnonzero(~present)]
             pose = Pose(keypoints=kp[:, keep], keypoint_names=names, animal_names=[animals[i] for i in keep],
                         confidence=None if conf is None else conf[:, keep], units=flav["units"])
+    else:
+        allow_empty_animals(session)  # padding slots kept on request
     session.pose = pose
     stops = np.cumsum(lengths)
     session.trials = np.stack([stops - np.array(lengths), stops], axis=1).astype(np.int64)

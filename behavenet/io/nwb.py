@@ -276,7 +276,8 @@ def _build(path, nwb, fps_user, bin_width, pose_name, want_units, want_behavior,
                     except AttributeError:
                         pass
                 for name in sorted(children):
-                    behav_series.append((o.neurodata_type, children[name]))
+                    behav_series.append((o.neurodata_type, children[name], o.name))
+        behav_series = [(t, s) for t, s, _ in sorted(behav_series, key=lambda e: (e[2], e[1].name))]
     if pose is None and not spike_trains and not behav_series:
         raise FormatError(path, None, "nothing to import: no ndx-pose PoseEstimation, no Units and no "
                                       "Position/BehavioralTimeSeries in this NWB file")
@@ -379,8 +380,10 @@ def _build(path, nwb, fps_user, bin_width, pose_name, want_units, want_behavior,
             session.behavior = Behavior(values=np.stack(cols, axis=1), names=names, units=units)
     # ---- trials
     if nwb.trials is not None and len(nwb.trials) > 0 and src != FPS_ASSUMED:
-        starts = np.searchsorted(grid, nwb.trials["start_time"][:], side="left")
-        stops = np.searchsorted(grid, nwb.trials["stop_time"][:], side="left")
+        # frames whose start time lies in [start_time, stop_time), to a microsecond
+        tol = 1e-6 * step
+        starts = np.searchsorted(grid, np.asarray(nwb.trials["start_time"][:]) - tol, side="left")
+        stops = np.searchsorted(grid, np.asarray(nwb.trials["stop_time"][:]) - tol, side="left")
         bounds = np.stack([starts, stops], axis=1)
         bounds = bounds[bounds[:, 1] > bounds[:, 0]]
         if len(bounds) and np.all(bounds[1:, 0] >= bounds[:-1, 1]):
