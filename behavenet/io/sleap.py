@@ -31,7 +31,6 @@ import numpy as np
 from behavenet.data.format import Pose, Session
 from behavenet.errors import ConfigError, DependencyError, FormatError
 from behavenet.io._common import (
-    FPS_ASSUMED,
     attach_video,
     concatenate_sessions,
     decode,

@@ -203,6 +203,10 @@ def test_all_nan_animal_is_an_error(tmp_path, h):
         io.load(path)
     msg = h.one_line(exc.value)
     assert "'m2'" in msg and "all NaN" in msg
+    out = tmp_path / "out" / "ma.h5"
+    with pytest.raises(FormatError, match="all NaN"):
+        io.convert(path, out)
+    assert not out.exists() and (not out.parent.exists() or h.leftovers(out.parent) == [])
     s = io.load(path, drop_empty_animals=True)
     assert s.pose.animal_names == ["m1"] and s.attrs["dropped_animals"] == ["m2"]
 

@@ -129,3 +129,19 @@ def test_loader_crash_on_bad_content_becomes_one_line(tmp_path, h):
     with pytest.raises(FormatError) as exc:
         io.load(bad)
     assert "bad.slp" in h.one_line(exc.value)
+
+
+@pytest.mark.parametrize("module,rel,extra", [
+    ("sleap_io", "sleap-flies-clip/clip.slp", "sleap"),
+    ("pynwb", "pynapple-units-suite2p/A8604-211122.nwb", "nwb"),
+    ("av", "dlc-openfield/m3v1mp4.mp4", "video"),
+])
+def test_missing_optional_dependency_is_one_line(data_dir, monkeypatch, h, module, rel, extra):
+    import sys
+
+    from behavenet.errors import DependencyError
+
+    monkeypatch.setitem(sys.modules, module, None)  # import -> ImportError
+    with pytest.raises(DependencyError) as exc:
+        io.load(data_dir / rel)
+    assert f"behavenet[{extra}]" in h.one_line(exc.value)
