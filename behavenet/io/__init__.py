@@ -111,6 +111,7 @@ def _call_loader(info: LoaderInfo, path: Path, options: dict) -> Session:
                               f"not used by the '{info.name}' loader (it takes: {', '.join(sorted(accepted)) or 'no options'})")
     if not path.exists():
         raise FormatError(path, None, "file not found")
+    info.validate(path)
     try:
         session = info.func(path, **options)
     except BehavenetError:

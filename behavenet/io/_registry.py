@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -31,7 +31,22 @@ class LoaderInfo:
     directories: bool = False
     priority: int = 50
     aliases: tuple[str, ...] = ()
-    options: dict = field(default_factory=dict)
+    validator: Callable[[Path], None] | None = None
+    expects: str = ""
+
+    def validate(self, path: Path) -> None:
+        """Check that ``path`` is this loader's kind of input before loading it (one-line error)."""
+        if self.validator is not None:
+            self.validator(path)
+            return
+        if self.sniff is None:
+            return
+        try:
+            ok = bool(self.sniff(path))
+        except Exception:
+            ok = False
+        if not ok:
+            raise FormatError(path, None, f"not {self.expects or self.name + ' input'}")
 
     def accepts(self) -> set[str]:
         """Names of the keyword options the loader function takes."""
@@ -49,7 +64,8 @@ _ALIASES: dict[str, str] = {}
 
 def register_loader(name: str, suffixes=(), sniff: Callable[[Path], bool] | None = None,
                     description: str = "", extra: str | None = None, directories: bool = False,
-                    priority: int = 50, aliases=()):
+                    priority: int = 50, aliases=(), validator: Callable[[Path], None] | None = None,
+                    expects: str = ""):
     """Decorator registering ``func(path, **options) -> Session`` as the loader for ``name``.
 
     Parameters
@@ -70,13 +86,20 @@ def register_loader(name: str, suffixes=(), sniff: Callable[[Path], bool] | None
         Lower is tried first when several loaders sniff the same input.
     aliases
         Other accepted names.
+    validator
+        ``validator(path)`` raising a one-line :class:`FormatError` when ``path`` is not this
+        loader's input; run before every load. By default ``sniff`` is used, and a failed sniff
+        raises "not <expects>".
+    expects
+        What the input must be, for that message (``"a DeepLabCut table: ..."``).
     """
     key = name.lower()
 
     def deco(func):
         info = LoaderInfo(name=key, func=func, suffixes=tuple(s.lower() for s in suffixes), sniff=sniff,
                           description=description, extra=extra, directories=directories,
-                          priority=priority, aliases=tuple(a.lower() for a in aliases))
+                          priority=priority, aliases=tuple(a.lower() for a in aliases),
+                          validator=validator, expects=expects)
         _LOADERS[key] = info
         for a in info.aliases:
             _ALIASES[a] = key

@@ -27,6 +27,7 @@ def sniff_v1(path: Path) -> bool:
 
 @register_loader("behavenet-v1", suffixes=(".h5", ".hdf5"), sniff=sniff_v1, priority=5,
                  aliases=("behavenet1", "v1"),
+                 expects="a BehaveNet v1 file: HDF5 with images/neural/labels groups of trial_%04i datasets",
                  description="original BehaveNet HDF5 (images/neural/labels groups of trial_%04i datasets)")
 def load_behavenet_v1(path: Path, *, fps: float | None = None, neural_type: str = "auto",
                       label_layout: str = "interleaved") -> Session:

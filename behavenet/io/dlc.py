@@ -557,6 +557,8 @@ def _load_one(path: Path, fps, key, engine, split_prefix, prefix_sep, zero_missi
 
 @register_loader("dlc", suffixes=(".h5", ".csv", ".hdf5"), sniff=sniff_dlc, directories=True, priority=40,
                  aliases=("deeplabcut", "lightning-pose", "lightningpose"), extra="dlc",
+                 expects="a DeepLabCut table: a CSV whose header rows are scorer, [individuals,] bodyparts, coords, "
+                         "a pandas HDF5 table with those column levels, or a folder of CollectedData files",
                  description="DeepLabCut .h5/.csv (single/multi-animal, predictions or CollectedData labels; "
                              "lightning-pose CSVs); a folder joins its CollectedData files")
 def load_dlc(path: Path, *, fps: float | None = None, key: str | None = None, engine: str = "auto",

@@ -251,6 +251,7 @@ def _class_labels(session, path, seq_ids, seqs, vocab_of, lengths, label_name="b
 
 @register_loader("mabe", suffixes=(".npy",), sniff=sniff_mabe_npy, priority=30,
                  aliases=("mabe22", "mabe2022", "mabe2021"),
+                 expects="a MABe file: a .npy holding a pickled dict (np.save of {'sequences': ...})",
                  description="MABe22 mouse-triplet / fly .npy dicts and AIcrowd MABe 2021 .npy (restricted unpickling)")
 def load_mabe(path: Path, *, fps: float | None = None, sequences=None, keypoint_names=None,
               zero_missing: bool | None = None, drop_padding: bool = True, sequence_tasks=None) -> Session:
@@ -332,6 +333,7 @@ def _annotator_label(session: Session, ids) -> None:
 
 # --------------------------------------------------------------------------- CalMS21 .json
 @register_loader("calms21", suffixes=(".json",), sniff=sniff_calms21, priority=30, aliases=("calms",),
+                 expects="a CalMS21 file: a JSON object of annotator groups (or 'sequences') holding keypoints",
                  description="CalMS21 .json (annotator groups; keypoints, scores, annotations, vocab)")
 def load_calms21(path: Path, *, fps: float | None = None, sequences=None, annotator: str | None = None,
                  zero_missing: bool | None = None) -> Session:

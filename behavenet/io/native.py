@@ -18,6 +18,7 @@ def sniff_session(path: Path) -> bool:
 
 
 @register_loader("behavenet", suffixes=(".h5", ".hdf5"), sniff=sniff_session, priority=0,
+                 expects="a behavenet session file (HDF5 with attrs format='behavenet-session')",
                  description="behavenet session files (re-write, join several, attach a video)")
 def load_behavenet(path: Path) -> Session:
     """Read a behavenet session file (validated) into memory; video frames are loaded."""

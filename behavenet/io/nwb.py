@@ -209,6 +209,7 @@ def _read_pose(path, pes, fps_user):
 
 # --------------------------------------------------------------------------- loader
 @register_loader("nwb", suffixes=(".nwb",), sniff=sniff_nwb, priority=10, extra="nwb",
+                 expects="an NWB file (HDF5 with an nwb_version attribute)",
                  description="NWB: ndx-pose PoseEstimation, Units (binned), Position/BehavioralTimeSeries")
 def load_nwb(path: Path, *, fps: float | None = None, bin_width: float | None = None,
              pose_name: str | None = None, units: bool = True, behavior: bool = True,

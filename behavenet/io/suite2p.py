@@ -76,6 +76,7 @@ def _ops_fs(plane: Path) -> float | None:
 
 
 @register_loader("suite2p", suffixes=(".npy",), sniff=sniff_suite2p, directories=True, priority=25,
+                 expects="suite2p output: F.npy, or a folder holding F.npy or plane*/F.npy",
                  description="suite2p folder (F.npy, iscell.npy[, spks.npy, Fneu.npy, ops.npy]) -> calcium")
 def load_suite2p(path: Path, *, fps: float | None = None, signal: str = "F", cells_only: bool = True,
                  cell_probability: float | None = None, neuropil_coef: float = 0.7) -> Session:

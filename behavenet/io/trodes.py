@@ -53,8 +53,8 @@ def sniff_trodes(path: Path) -> bool:
     if pos is not None:
         head = read_head(pos, 4096)
         return head.startswith(b"<Start settings>") and _END in head
-    if mat is not None and path.is_dir():
-        return read_head(mat, 10).startswith(b"MATLAB")
+    if mat is not None:
+        return read_head(mat, 10).startswith(b"MATLAB") and (path.is_dir() or path.name.startswith("spikes"))
     return False
 
 
@@ -114,6 +114,7 @@ def read_matclust(path: Path) -> tuple[list[np.ndarray], list[str]]:
 
 @register_loader("trodes", suffixes=(".videopositiontracking",), sniff=sniff_trodes, directories=True,
                  priority=35, aliases=("matclust",),
+                 expects="Trodes/MatClust data: a .videoPositionTracking file, a MatClust spikes .mat, or a folder of them",
                  description="Trodes .videoPositionTracking + MatClust spikes.mat folder (spikes + position)")
 def load_trodes(path: Path, *, bin_width: float | None = None, invalid_xy="auto", drop_empty_units: bool = True,
                 t_start: float | None = None, t_stop: float | None = None) -> Session:

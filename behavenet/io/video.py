@@ -33,6 +33,7 @@ def sniff_video(path: Path) -> bool:
 
 
 @register_loader("video", suffixes=VIDEO_SUFFIXES, sniff=sniff_video, priority=60, extra="video",
+                 expects="a video file (mp4/mov, avi, mkv/webm or MPEG container)",
                  description="a video file (mp4, avi, mkv, ...): referenced, or frames embedded with --embed-frames")
 def load_video(path: Path, *, fps: float | None = None, embed_frames: bool = False, resize=None,
                grayscale: bool = False) -> Session:

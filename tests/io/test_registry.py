@@ -145,3 +145,19 @@ def test_missing_optional_dependency_is_one_line(data_dir, monkeypatch, h, modul
     with pytest.raises(DependencyError) as exc:
         io.load(data_dir / rel)
     assert f"behavenet[{extra}]" in h.one_line(exc.value)
+
+
+@pytest.mark.parametrize("rel,source,expected", [
+    ("dlc-openfield/CollectedData_Pranav.csv", "sleap", "not a SLEAP file"),
+    ("sleap-flies-clip/clip.slp", "dlc", "not a DeepLabCut table"),
+    ("pynapple-units-suite2p/F.npy", "mabe", "not a MABe file"),
+    ("dlc-openfield/m3v1mp4.mp4", "nwb", "not an NWB file"),
+    ("pynapple-units-suite2p/A8604-211122.nwb", "video", "not a video file"),
+    ("dlc-openfield/CollectedData_Pranav.h5", "behavenet-v1", "not a BehaveNet v1 file"),
+    ("dlc-openfield", "suite2p", "not suite2p output"),
+])
+def test_each_loader_validates_its_input(data_dir, h, rel, source, expected):
+    with pytest.raises(FormatError) as exc:
+        io.load(data_dir / rel, source=source)
+    msg = h.one_line(exc.value)
+    assert expected in msg and str(data_dir / rel) in msg
