@@ -104,6 +104,87 @@ class TemporalConv(nn.Module):
         return y
 
 
+class _SkipBlockFn(torch.autograd.Function):
+    """``a[:, 1:-1] + gelu(conv3(a))`` with a hand-written backward.
+
+    Same result as the autograd composition of ``cat``/``addmm``/``gelu``/slicing, but the
+    backward writes the input gradient with one copy and three in-place adds instead of four
+    zero-filled slice gradients, which is most of the non-GEMM time of a small conv stack.
+    """
+
+    @staticmethod
+    def forward(ctx, a: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        b, length, c = a.shape
+        out_len = length - 2
+        o = weight.shape[0]
+        kernel = weight.permute(2, 1, 0).reshape(3 * c, o)
+        taps = torch.cat([a[:, 0:out_len], a[:, 1:out_len + 1], a[:, 2:]], dim=2).reshape(b * out_len, 3 * c)
+        u = torch.addmm(bias, taps, kernel)
+        out = torch.nn.functional.gelu(u).view(b, out_len, o)
+        out += a[:, 1:-1]
+        ctx.save_for_backward(taps, u, kernel)
+        ctx.shape = (b, length, c, o)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out: torch.Tensor):
+        taps, u, kernel = ctx.saved_tensors
+        b, length, c, o = ctx.shape
+        out_len = length - 2
+        grad_out = grad_out.contiguous()
+        du = torch.ops.aten.gelu_backward(grad_out.view(b * out_len, o), u)
+        grad_kernel = taps.T @ du  # (3c, o)
+        grad_weight = grad_kernel.view(3, c, o).permute(2, 1, 0)
+        grad_bias = du.sum(0)
+        dtaps = (du @ kernel.T).view(b, out_len, 3, c)
+        da = torch.empty(b, length, c, dtype=grad_out.dtype, device=grad_out.device)
+        da[:, :out_len] = dtaps[:, :, 0]
+        da[:, out_len:] = 0
+        da[:, 1:out_len + 1] += dtaps[:, :, 1]
+        da[:, 1:out_len + 1] += grad_out
+        da[:, 2:] += dtaps[:, :, 2]
+        return da, grad_weight, grad_bias
+
+
+class _FrameProjectGeluFn(torch.autograd.Function):
+    """First layer of a conv encoder applied per frame, then gathered into windows.
+
+    ``z = X @ W`` for every frame ``X`` of the session (dense, or CSR for sparse inputs such as
+    spike counts), windows gathered at ``flat`` (``B * L`` frame indices), and
+    ``gelu(z[:, :-1, 0] + z[:, 1:, 1] + bias)``; the hand-written backward scatters the window
+    gradients back to frames with one ``index_add_`` and forms ``dW = X^T dZ``.
+    """
+
+    @staticmethod
+    def forward(ctx, weight_mat, bias, data, data_t, flat, n_windows: int):
+        z = data @ weight_mat  # (T, 2H); CSR @ dense when data is sparse
+        hid = bias.shape[0]
+        length = flat.shape[0] // n_windows
+        zw = z.index_select(0, flat).view(n_windows, length, 2, hid)
+        h = zw[:, :-1, 0] + zw[:, 1:, 1]
+        h += bias
+        ctx.save_for_backward(h, flat)
+        ctx.data, ctx.data_t = data, data_t
+        ctx.n_frames = z.shape[0]
+        return torch.nn.functional.gelu(h)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        h, flat = ctx.saved_tensors
+        dh = torch.ops.aten.gelu_backward(grad_out.contiguous(), h)
+        b, out_len, hid = dh.shape
+        dzw = torch.empty(b, out_len + 1, 2, hid, dtype=dh.dtype, device=dh.device)
+        dzw[:, :out_len, 0] = dh
+        dzw[:, out_len, 0] = 0
+        dzw[:, 0, 1] = 0
+        dzw[:, 1:, 1] = dh
+        dz = torch.zeros(ctx.n_frames, 2 * hid, dtype=dh.dtype, device=dh.device)
+        dz.index_add_(0, flat, dzw.view(-1, 2 * hid))
+        data_t = ctx.data_t if ctx.data_t is not None else ctx.data.T
+        grad_w = data_t @ dz
+        return grad_w, dh.sum((0, 1)), None, None, None, None
+
+
 class _Encoder(nn.Module):
     """Shared helpers: receptive field bookkeeping and gathering windows by centre."""
 
@@ -125,7 +206,7 @@ class _Encoder(nn.Module):
             y = F.normalize(y, dim=-1)
         return y
 
-    def forward_indexed(self, data: torch.Tensor, centers: torch.Tensor) -> torch.Tensor:
+    def forward_indexed(self, data: torch.Tensor, centers: torch.Tensor, sparse=None) -> torch.Tensor:
         """Embed the windows around ``centers`` of a ``(T, F)`` tensor; returns ``(B, D)``."""
         rel = torch.arange(-self.left, self.right, device=centers.device)
         flat = (centers[:, None] + rel[None, :]).reshape(-1)
@@ -170,26 +251,43 @@ class ConvEncoder(_Encoder):
         self.left, self.right = rf // 2, rf - rf // 2
         self.out_dim = out_dim
 
-    def _body(self, h: torch.Tensor) -> torch.Tensor:
-        h = F.gelu(h)
+    def _body(self, h: torch.Tensor, activated: bool = False) -> torch.Tensor:
+        fused = torch.is_grad_enabled()
+        if not activated:
+            h = F.gelu(h)
         for block in self.blocks:
-            h = h[:, 1:-1] + F.gelu(block(h))
+            if fused:
+                h = _SkipBlockFn.apply(h, block.weight, block.bias)
+            else:
+                h = h[:, 1:-1] + F.gelu(block(h))
         return self._finish(self.last(h))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self._body(self.first(x))
         return y[:, 0] if x.shape[1] == self.window_length else y
 
-    def forward_indexed(self, data: torch.Tensor, centers: torch.Tensor) -> torch.Tensor:
+    def forward_indexed(self, data, centers: torch.Tensor, sparse=None) -> torch.Tensor:
+        """Embed the windows around ``centers`` of the session tensor ``data`` ``(T, F)``.
+
+        When the session has no more frames than the batch has window slots, the first layer is
+        applied once per frame and the projections are gathered (fewer operations than per
+        window). ``sparse`` may hold ``(csr, csr_transposed)`` copies of ``data`` for inputs that
+        are mostly zeros (spike counts); they replace the dense products of the first layer.
+        """
         n_slots = len(centers) * self.window_length
         if (isinstance(data, torch.Tensor) and data.dtype.is_floating_point and data.dim() == 2
                 and data.shape[0] <= n_slots):
-            # first layer once per frame of the session, then gather the projected frames
-            z = self.first.project(data)
             rel = torch.arange(-self.left, self.right, device=centers.device)
             flat = (centers[:, None] + rel[None, :]).reshape(-1)
-            zw = z.index_select(0, flat).view(len(centers), self.window_length, -1)
-            return self._body(self.first.combine(zw))[:, 0]
+            first = self.first
+            w = first.weight.permute(1, 2, 0).reshape(first.in_channels, 2 * first.out_channels)
+            if torch.is_grad_enabled():
+                x, xt = (sparse if sparse is not None else (data, None))
+                h = _FrameProjectGeluFn.apply(w, first.bias, x, xt, flat, len(centers))
+                return self._body(h, activated=True)[:, 0]
+            x = sparse[0] if sparse is not None else data
+            zw = (x @ w).index_select(0, flat).view(len(centers), self.window_length, -1)
+            return self._body(first.combine(zw))[:, 0]
         return super().forward_indexed(data, centers)
 
 
@@ -217,15 +315,28 @@ class FrameConvEncoder(nn.Module):
             nn.AdaptiveAvgPool2d(4), nn.Flatten(), nn.Linear(c3 * 16, features),
         )
         self.features = features
+        # pixel normalisation (mean image and one scale), set from training frames
+        self.register_buffer("pixel_mean", torch.zeros(c, h, w))
+        self.register_buffer("pixel_scale", torch.ones(()))
+        self.register_buffer("normalization_set", torch.zeros((), dtype=torch.bool))
+
+    def _to_chw(self, frames: torch.Tensor) -> torch.Tensor:
+        x = frames.float().div_(255.0) if frames.dtype == torch.uint8 else frames.float()
+        return x.movedim(-1, -3) if self.layout == "HWC" else x
+
+    @torch.no_grad()
+    def set_normalization(self, frames: torch.Tensor) -> None:
+        """Mean image and overall standard deviation of ``frames`` (training frames): subtracting
+        the static background is what lets small moving animals drive the features."""
+        x = self._to_chw(frames)
+        mean = x.mean(0)
+        scale = (x - mean).std()
+        self.pixel_mean.copy_(mean)
+        self.pixel_scale.fill_(float(scale) if float(scale) > 1e-6 else 1.0)
+        self.normalization_set.fill_(True)
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
-        x = frames
-        if x.dtype == torch.uint8:
-            x = x.float().div_(255.0)
-        else:
-            x = x.float()
-        if self.layout == "HWC":
-            x = x.movedim(-1, -3)  # (N, C, H, W)
+        x = (self._to_chw(frames) - self.pixel_mean) / self.pixel_scale
         return self.net(x.contiguous(memory_format=torch.channels_last))
 
 
@@ -246,7 +357,7 @@ class VideoEncoder(_Encoder):
         feats = self.frame_encoder(x.reshape(b * length, *x.shape[2:])).view(b, length, -1)
         return self.temporal(feats)
 
-    def forward_indexed(self, data, centers: torch.Tensor) -> torch.Tensor:
+    def forward_indexed(self, data, centers: torch.Tensor, sparse=None) -> torch.Tensor:
         # encode each distinct frame once, then assemble the windows from the features
         rel = torch.arange(-self.left, self.right, device=centers.device)
         flat = (centers[:, None] + rel[None, :]).reshape(-1)

@@ -63,6 +63,8 @@ def _plain(obj):
         return {str(k): _plain(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [_plain(v) for v in obj]
+    if isinstance(obj, str):
+        return str(obj)  # e.g. torch's TorchVersion is a str subclass the safe unpickler refuses
     if isinstance(obj, np.generic):
         return obj.item()
     if isinstance(obj, np.ndarray):
@@ -178,6 +180,8 @@ class ContrastiveEmbedding(TransformerMixin, BaseEstimator):
     def _input_kind(self, x: np.ndarray, what: str) -> str:
         if self.input_type not in _INPUT_TYPES:
             raise EstimatorInputError("input_type", f"expected one of {', '.join(_INPUT_TYPES)}, got {self.input_type!r}")
+        if x.ndim < 2:
+            raise EstimatorInputError(what, f"expected at least 2 dimensions (time, features), got shape {x.shape}")
         if self.input_type != "auto":
             return self.input_type
         if x.dtype == np.uint8 and x.ndim in (3, 4):
@@ -515,9 +519,9 @@ class ContrastiveEmbedding(TransformerMixin, BaseEstimator):
                 "conditional": self.conditional_, "seed": self.seed_,
                 "history": torch.as_tensor(np.asarray(self.history_, dtype=np.float32)),
             },
-            "versions": {"behavenet": behavenet.__version__, "torch": torch.__version__,
-                         "numpy": np.__version__, "sklearn": sklearn.__version__,
-                         "lightning": lightning.__version__, "python": platform.python_version()},
+            "versions": _plain({"behavenet": behavenet.__version__, "torch": torch.__version__,
+                                "numpy": np.__version__, "sklearn": sklearn.__version__,
+                                "lightning": lightning.__version__, "python": platform.python_version()}),
         }
         torch.save(state, os.fspath(path))
 

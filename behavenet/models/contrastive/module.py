@@ -109,6 +109,28 @@ class _LazyInput:
         return t.to(index.device)
 
 
+_SPARSE_DENSITY = 0.2  # below this fraction of non-zeros, CPU inputs also get a CSR copy
+
+
+def _sparse_pair(x):
+    """``(csr, csr of the transpose)`` of a mostly-zero float CPU input (spike counts), else None.
+
+    Products with the CSR copies replace the dense products of a conv encoder's first layer
+    (about 3x faster for 5 % non-zeros); the results agree to float rounding.
+    """
+    if not (isinstance(x, torch.Tensor) and x.device.type == "cpu" and x.dim() == 2
+            and x.dtype == torch.float32 and x.numel() > 0):
+        return None
+    nnz = int(torch.count_nonzero(x))
+    if nnz > _SPARSE_DENSITY * x.numel():
+        return None
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "sparse CSR support is in beta"
+        return x.to_sparse_csr(), x.T.contiguous().to_sparse_csr()
+
+
 def _prod(shape) -> int:
     return int(np.prod([int(v) for v in shape])) if len(shape) else 1
 
@@ -291,8 +313,16 @@ class ContrastiveModel(EmbeddingModel):
                 raise ConfigError("data", f"split of session {s.session_id!r} has session_index "
                                   f"{s.session_index}, but the model has {len(self.encoders)} session encoder(s)")
         sampler = self.sampler_for(splits)
+        inputs = [self._input_tensor(s) for s in splits]
+        if stage == "train" and self.is_video:
+            for x, s in zip(inputs, splits):
+                fe = self.encoders[s.session_index].frame_encoder
+                if not bool(fe.normalization_set):
+                    rows = torch.from_numpy(np.unique(np.linspace(0, len(s.inputs[s.input_name]) - 1, 1000)
+                                                      .astype(np.int64)))
+                    fe.set_normalization(x.index_select(0, rows).to(fe.pixel_mean.device))
         self._stage_data[stage] = {
-            "inputs": [self._input_tensor(s) for s in splits],
+            "inputs": inputs,
             "session_index": [int(s.session_index) for s in splits],
             "device": None,
         }
@@ -316,18 +346,19 @@ class ContrastiveModel(EmbeddingModel):
             return t.contiguous() if t.dtype == torch.uint8 else t.float().contiguous()
         return t.reshape(len(t), -1).float().contiguous()
 
-    def _stage_inputs(self, stage: str) -> tuple[list, list[int]]:
+    def _stage_inputs(self, stage: str) -> tuple[list, list[int], list]:
         entry = self._stage_data.get(stage)
         if entry is None:
             raise RuntimeError(f"no {stage} data: call make_dataset(splits, {stage!r}) first")
         if entry["device"] != self.device:
             entry["inputs"] = [x.to(self.device) if isinstance(x, torch.Tensor) else x for x in entry["inputs"]]
+            entry["sparse"] = [_sparse_pair(x) for x in entry["inputs"]]
             entry["device"] = self.device
-        return entry["inputs"], entry["session_index"]
+        return entry["inputs"], entry["session_index"], entry["sparse"]
 
     # ------------------------------------------------------------------ steps
     def _embed_batch(self, batch: dict, stage: str):
-        inputs, sess = self._stage_inputs(stage)
+        inputs, sess, sparse = self._stage_inputs(stage)
         refs, poss, negs, times = [], [], [], []
         hybrid = "pos_time" in batch
         for s in range(len(batch["ref"])):
@@ -336,7 +367,7 @@ class ContrastiveModel(EmbeddingModel):
                 parts.append(batch["pos_time"][s])
             sizes = [len(p) for p in parts]
             centers = torch.cat(parts).to(self.device)
-            emb = self.encoders[sess[s]].forward_indexed(inputs[s], centers)
+            emb = self.encoders[sess[s]].forward_indexed(inputs[s], centers, sparse=sparse[s])
             pieces = emb.split(sizes)
             refs.append(pieces[0])
             poss.append(pieces[1])
@@ -408,9 +439,10 @@ class ContrastiveModel(EmbeddingModel):
 
     def validation_step(self, batch, batch_idx):
         loss, metrics = self._step(batch, "val")
-        self.log_dict({f"val/{k}": v for k, v in metrics.items()}, on_step=False, on_epoch=True,
+        self.log_dict({f"val/{k}": v for k, v in metrics.items() if k != "loss"}, on_step=False, on_epoch=True,
                       batch_size=self.batch_size)
-        self.log("val/loss", metrics["loss"], on_epoch=True, prog_bar=True, batch_size=self.batch_size)
+        self.log("val/loss", metrics["loss"], on_step=False, on_epoch=True, prog_bar=True,
+                 batch_size=self.batch_size)
         return loss
 
     def test_step(self, batch, batch_idx):

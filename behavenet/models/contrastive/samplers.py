@@ -99,12 +99,13 @@ class SessionFrames:
         """Centres ``t`` whose window and the window at ``t + offset`` fit in one trial."""
         return valid_centers(self.segments, self.left, self.right, offset)
 
-    def label_ok(self) -> np.ndarray:
-        """``(T,)`` bool: frames with usable labels (finite continuous, non-negative class)."""
+    def label_ok(self, continuous: bool = True, discrete: bool = True) -> np.ndarray:
+        """``(T,)`` bool: frames with usable labels (finite continuous values and/or a
+        non-negative class, for the label kinds asked for)."""
         ok = np.ones(self.n_frames, dtype=bool)
-        if self.continuous is not None:
+        if continuous and self.continuous is not None:
             ok &= np.isfinite(self.continuous).all(axis=1)
-        if self.discrete is not None:
+        if discrete and self.discrete is not None:
             ok &= self.discrete >= 0
         return ok
 
@@ -225,6 +226,7 @@ class ContrastiveSampler:
         self.hybrid = bool(hybrid) and conditional != "time"
         self.n_sessions = len(sessions)
         self.nn_backend = nn_backend
+        self._uses = (conditional in ("time_delta", "delta", "mixed"), conditional in ("discrete", "mixed"))
         if conditional == "time" and self.n_sessions > 1:
             raise ConfigError("conditional", "time-contrastive learning cannot align several sessions; "
                               "give labels (time_delta, delta, discrete or mixed) for multi-session training")
@@ -259,7 +261,7 @@ class ContrastiveSampler:
             else:
                 refs = centers
             if cond != "time":
-                lab = s.label_ok()
+                lab = s.label_ok(*self._uses)
                 refs = refs[lab[refs]]
                 neg_frames = centers[lab[centers]]
             else:
@@ -295,7 +297,7 @@ class ContrastiveSampler:
         self._nn: list = []
         self._class_frames: list[dict[int, np.ndarray]] = []
         for s in self.sessions:
-            cand = s.centers[s.label_ok()[s.centers]] if cond != "time" else s.centers
+            cand = s.centers[s.label_ok(*self._uses)[s.centers]] if cond != "time" else s.centers
             if cond in ("time_delta", "delta"):
                 self._nn.append((cand, NearestNeighbourIndex(s.continuous[cand], self.nn_backend)))
             elif cond in ("discrete", "mixed"):
@@ -312,8 +314,9 @@ class ContrastiveSampler:
                 self._class_frames.append(per_class)
 
     # ------------------------------------------------------------------ sampling
-    def sample(self, n: int, rng: np.random.Generator) -> dict:
-        """One batch of indices (see the class docstring)."""
+    def sample(self, n: int, rng: np.random.Generator, return_queries: bool = False) -> dict:
+        """One batch of indices (see the class docstring). ``return_queries`` adds the label
+        queries (``query``, ``(S * n, k)``, in flattened reference order) for inspection."""
         S = self.n_sessions
         ref = np.stack([p.draw(rng, n) for p in self._priors])
         neg = np.stack([p.draw(rng, n) for p in self._neg_priors])
@@ -327,6 +330,8 @@ class ContrastiveSampler:
         if cond in ("time_delta", "delta"):
             y_ref = np.concatenate([self.sessions[s].continuous[ref[s]] for s in range(S)])
             query = self._queries(y_ref, rng)
+            if return_queries:
+                out["query"] = query
             if S == 1:
                 cand, index = self._nn[0]
                 out["pos"] = [cand[index.query(query)]]
@@ -346,6 +351,8 @@ class ContrastiveSampler:
         if cond == "mixed":
             y_ref = np.concatenate([self.sessions[s].continuous[ref[s]] for s in range(S)])
             query = self._queries(y_ref, rng)
+            if return_queries:
+                out["query"] = query
         if S == 1:
             assign = np.zeros(len(classes), dtype=np.int64)
         else:
