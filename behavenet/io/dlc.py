@@ -162,8 +162,8 @@ def read_dlc_csv(path: Path) -> DLCTable:
     while n_index < width and all(not r[n_index].strip() for r in header):
         n_index += 1
     try:
-        df = pd.read_csv(path, header=None, skiprows=len(header), dtype=str, keep_default_na=False,
-                         na_filter=False, encoding="utf-8-sig")
+        df = pd.read_csv(path, header=None, skiprows=len(header), dtype={i: str for i in range(n_index)},
+                         keep_default_na=False, na_values=[""], encoding="utf-8-sig")
     except pd.errors.EmptyDataError:
         raise FormatError(path, None, "no data rows after the header") from None
     except pd.errors.ParserError as exc:
@@ -171,22 +171,19 @@ def read_dlc_csv(path: Path) -> DLCTable:
     if df.shape[1] != width:
         raise FormatError(path, None, f"data rows have {df.shape[1]} columns, the header {width} (truncated?)")
     _check_last_line(path, width)
-    raw = df.iloc[:, n_index:].to_numpy(dtype=object)
-    values = np.full(raw.shape, np.nan)
-    for j in range(raw.shape[1]):
-        col = raw[:, j]
-        filled = col != ""
-        try:
-            values[filled, j] = col[filled].astype(np.float64)
-        except ValueError:
-            for i in np.flatnonzero(filled):
+    block = df.iloc[:, n_index:]
+    for j, dtype in enumerate(block.dtypes):
+        if dtype.kind not in "fiu":  # a non-numeric cell somewhere in this column
+            col = block.iloc[:, j].to_numpy(dtype=object)
+            for i, v in enumerate(col):
                 try:
-                    float(col[i])
-                except ValueError:
+                    float(v)
+                except (TypeError, ValueError):
                     raise FormatError(path, f"row {len(header) + i + 1}, column {n_index + j + 1}",
-                                      f"expected a number, found {col[i]!r}") from None
-    idx_cols = df.iloc[:, :n_index].to_numpy(dtype=object)
-    index = ["/".join(str(c) for c in row if str(c)) for row in idx_cols]
+                                      f"expected a number, found {v!r}") from None
+    values = block.to_numpy(dtype=np.float64)
+    idx_cols = df.iloc[:, :n_index].astype(object).to_numpy()
+    index = ["/".join(str(c) for c in row if isinstance(c, str) and c) for row in idx_cols]
     columns = [tuple(r[j].strip() for r in header) for j in range(n_index, width)]
     return DLCTable(path, names, columns, values, index, reader="csv")
 
@@ -556,11 +553,12 @@ def _load_one(path: Path, fps, key, engine, split_prefix, prefix_sep, zero_missi
 
 
 @register_loader("dlc", suffixes=(".h5", ".csv", ".hdf5"), sniff=sniff_dlc, directories=True, priority=40,
-                 aliases=("deeplabcut", "lightning-pose", "lightningpose"), extra="dlc",
+                 aliases=("deeplabcut", "lightning-pose", "lightningpose"),
                  expects="a DeepLabCut table: a CSV whose header rows are scorer, [individuals,] bodyparts, coords, "
                          "a pandas HDF5 table with those column levels, or a folder of CollectedData files",
                  description="DeepLabCut .h5/.csv (single/multi-animal, predictions or CollectedData labels; "
-                             "lightning-pose CSVs); a folder joins its CollectedData files")
+                             "lightning-pose CSVs); a folder joins its CollectedData files; PyTables only for "
+                             "unusual .h5 layouts")
 def load_dlc(path: Path, *, fps: float | None = None, key: str | None = None, engine: str = "auto",
              split_prefix: bool | None = None, prefix_sep: str = "_", zero_missing: bool = True) -> Session:
     """Read a DeepLabCut table (or a folder of label tables) into a Session.

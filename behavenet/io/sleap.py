@@ -307,7 +307,7 @@ def load_analysis(path: Path, fps=None, instances="both", video=None, video_root
 
 @register_loader("sleap", suffixes=(".slp", ".h5"), sniff=sniff_sleap, priority=20, extra="sleap",
                  expects="a SLEAP file: a .slp (HDF5 with metadata/frames/points) or an analysis HDF5 (tracks, node_names)",
-                 description="SLEAP .slp labels/predictions (sleap-io) and analysis .h5 exports")
+                 description="SLEAP .slp labels/predictions (via sleap-io) and analysis .h5 exports (h5py only)")
 def load_sleap(path: Path, *, fps: float | None = None, instances: str = "both", video=None,
                video_root=None, video_index: int | None = None) -> Session:
     """Read a SLEAP ``.slp`` or analysis ``.h5`` file.

@@ -71,6 +71,7 @@ def test_longer_video_pads_the_pose(tmp_path, h):
         assert f["video/frames"].shape == (40, 48, 64, 3) and f["pose/keypoints"].shape == (40, 1, 1, 2)
 
 
+@pytest.mark.slow  # decodes 1500 frames of 1024 x 1024
 def test_sleap_session_can_embed_its_video(tmp_path, data_dir, h):
     out = io.convert(data_dir / "sleap-flies-clip/clip.predictions.slp", tmp_path / "flies.h5",
                      embed_frames=True, resize="32x32", grayscale=True)

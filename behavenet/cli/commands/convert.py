@@ -77,7 +77,7 @@ def run(args) -> int:
 
     if args.list_sources:
         for info in io.describe_sources():
-            extra = f" [needs behavenet[{info.extra}]]" if info.extra else ""
+            extra = f" (pip install 'behavenet[{info.extra}]')" if info.extra else ""
             suffixes = ", ".join(info.suffixes) + (" or a folder" if info.directories else "")
             print(f"{info.name:14s} {info.description}{extra}")
             print(f"{'':14s}   inputs: {suffixes or 'folders'}")
