@@ -1,17 +1,35 @@
-"""Data: the HDF5 session format, lazy readers, data modules, transforms and synthetic data."""
+"""Data: the HDF5 session format, lazy readers, data modules, transforms and synthetic data.
 
-from behavenet.data.datamodules import (
-    NeuralDataModule,
-    PairedDataModule,
-    PoseDataModule,
-    SessionDataModule,
-    VideoDataModule,
-)
-from behavenet.data.format import Session, validate_file, write_session
-from behavenet.data.reader import open_session, read_session
-from behavenet.data.views import SplitData
+Names are imported lazily so that ``behavenet.data.format`` (and the CLI) do not pay for
+importing Lightning.
+"""
 
-__all__ = [
-    "NeuralDataModule", "PairedDataModule", "PoseDataModule", "SessionDataModule", "VideoDataModule",
-    "Session", "SplitData", "open_session", "read_session", "validate_file", "write_session",
-]
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "NeuralDataModule": "behavenet.data.datamodules",
+    "PairedDataModule": "behavenet.data.datamodules",
+    "PoseDataModule": "behavenet.data.datamodules",
+    "SessionDataModule": "behavenet.data.datamodules",
+    "VideoDataModule": "behavenet.data.datamodules",
+    "Session": "behavenet.data.format",
+    "validate_file": "behavenet.data.format",
+    "write_session": "behavenet.data.format",
+    "open_session": "behavenet.data.reader",
+    "read_session": "behavenet.data.reader",
+    "SplitData": "behavenet.data.views",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'behavenet.data' has no attribute {name!r}")
+
+
+def __dir__():
+    return __all__

@@ -55,7 +55,8 @@ class Pose:
     """Keypoints of one or more animals.
 
     ``keypoints`` is ``(T, animals, keypoints, 2|3)``; NaN marks a missing keypoint.
-    ``confidence`` (optional) is ``(T, animals, keypoints)`` in [0, 1] (e.g. DLC likelihood).
+    ``confidence`` (optional) is ``(T, animals, keypoints)`` as reported by the tracker (DLC
+    likelihood in [0, 1]; SLEAP point scores can exceed 1).
     """
 
     keypoints: np.ndarray
@@ -233,12 +234,19 @@ def write_session(session: Session, path: str | os.PathLike, overwrite: bool = F
                 validate_file(tmp)
             except FormatError as exc:
                 raise FormatError(path, exc.field, exc.message) from None
+        os.chmod(tmp, _default_mode())  # mkstemp creates 0600; give the usual umask-based mode
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
     return path
+
+
+def _default_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def _write(s: Session, f: h5py.File, compression, out_dir: Path) -> None:
