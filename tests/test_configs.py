@@ -48,7 +48,10 @@ def test_data_option_instantiates(make_cfg, option, demo_path):
 @pytest.mark.parametrize("option", options("model"))
 def test_model_option_instantiates(make_cfg, option, demo_spec):
     cfg = make_cfg([f"model={option}"])
-    model = hydra.utils.instantiate(cfg.model, data_spec=demo_spec)
+    spec = demo_spec
+    if "video" in option:  # video models need a video input spec
+        spec = {"input": "video", "input_shapes": [[16, 16, 1]], "session_ids": ["v"], "labels": {}, "fps": 25.0}
+    model = hydra.utils.instantiate(cfg.model, data_spec=spec, _convert_="all")
     assert model.embedding_dim >= 1
     assert hasattr(model, "make_dataset")
 
