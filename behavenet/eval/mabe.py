@@ -219,9 +219,8 @@ def load_submission_embeddings(
 ) -> np.ndarray:
     """Load and validate a submission; return its (memory-mapped) embedding matrix.
 
-    ``path`` is either the official pickled dict or a raw ``.npy`` float32 matrix already in
-    frame-map order (what :func:`behavenet.eval.submission.write_submission` can write beside the
-    dict with ``raw_copy=True``).
+    ``path`` is either the official pickled dict (memory-mapped in place, no copy) or a raw
+    ``.npy`` float32 ``(N, D)`` matrix whose rows are already in frame-map order.
     """
     from behavenet.utils.safe_pickle import load_npy_object
 
