@@ -111,6 +111,10 @@ class SessionDataModule(L.LightningDataModule):
     session_options
         Extra keyword arguments for :func:`behavenet.data.reader.open_session` (e.g. ``fps`` for
         BehaveNet v1 files).
+    convert_options, convert_cache
+        Files that are not session files (a DeepLabCut table, a ``.slp``, an NWB file, ...) are
+        converted once with :func:`behavenet.io.convert` (these options) into ``convert_cache``
+        (default ``outputs/cache/converted``) and the converted copy is used.
     normalization_state
         Apply these normalisation statistics (one dict for every session, or a list with one per
         session, as in a run's ``normalization.json``) instead of fitting them on the training
@@ -124,7 +128,8 @@ class SessionDataModule(L.LightningDataModule):
                  normalize: bool = True, batch_size: int = 256, num_workers: int = 0,
                  window: dict | None = None, pose: dict | None = None, augment: dict | None = None,
                  video: dict | None = None, session_options: dict | None = None, seed: int = 0,
-                 persistent_workers: bool = False, normalization_state: dict | list | None = None):
+                 persistent_workers: bool = False, normalization_state: dict | list | None = None,
+                 convert_options: dict | None = None, convert_cache: str | None = None):
         super().__init__()
         files = [files] if isinstance(files, (str, Path)) else list(files or [])
         if not files:
@@ -149,6 +154,8 @@ class SessionDataModule(L.LightningDataModule):
         self.session_options = dict(session_options or {})
         self.seed = int(seed)
         self.normalization_state = normalization_state
+        self.convert_options = dict(convert_options or {})
+        self.convert_cache = convert_cache
         self.model = None
         self._ready = False
         self.readers: list[Any] = []
@@ -167,9 +174,28 @@ class SessionDataModule(L.LightningDataModule):
         self.model = model
 
     def prepare_data(self) -> None:
-        for f in self.files:
+        for i, f in enumerate(self.files):
             if not Path(f).exists():
                 raise FormatError(f, None, "session file not found (data.files)")
+            if not _is_session_file(f):
+                self.files[i] = str(self._converted(f))
+
+    def _converted(self, path: str) -> Path:
+        """Convert a non-session file once (cached by path, mtime and options)."""
+        import hashlib
+        import json
+
+        from behavenet import io
+
+        p = Path(path).resolve()
+        key = json.dumps({"path": str(p), "mtime": p.stat().st_mtime, "opts": self.convert_options},
+                         sort_keys=True, default=str)
+        cache = Path(self.convert_cache or Path.cwd() / "outputs" / "cache" / "converted")
+        out = cache / f"{p.stem}-{hashlib.sha1(key.encode()).hexdigest()[:10]}.h5"
+        if not out.exists():
+            log.info("converting %s -> %s", p, out)
+            io.convert(str(p), str(out), **self.convert_options)
+        return out
 
     def setup(self, stage: str | None = None) -> None:
         if self._ready:
@@ -447,6 +473,19 @@ class SessionDataModule(L.LightningDataModule):
     def teardown(self, stage: str | None = None) -> None:
         for r in self.readers:
             r.close()
+
+
+def _is_session_file(path) -> bool:
+    """A behavenet session file or an original BehaveNet file (both are read directly)."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            from behavenet.data.format import FORMAT_NAME, decode_strings, is_behavenet_v1
+
+            return (decode_strings(f.attrs.get("format", ""))[0] == FORMAT_NAME) or is_behavenet_v1(f)
+    except (OSError, ValueError):
+        return False
 
 
 def _rows(bounds: np.ndarray) -> np.ndarray:

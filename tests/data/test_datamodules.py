@@ -161,3 +161,18 @@ def test_pose_augmentation_applies_to_training_batches_only(small_session):
     ys = y.reshape(1, 4, 2, per)[..., : k * d].reshape(1, 4, 2, k, d)
     torch.testing.assert_close(ys[..., 0], -xs[..., 0])
     torch.testing.assert_close(y.reshape(1, 4, 2, per)[..., k * d:], x.reshape(1, 4, 2, per)[..., k * d:])
+
+
+def test_non_session_files_are_converted_once(tmp_path, repo_root):
+    src = repo_root / "data/deepof-dlc-sleap-tables/testDLC_h5_table_madlc.h5"
+    dm = PoseDataModule(str(src), splits="1;0;0;0", convert_options={"fps": 25},
+                        convert_cache=str(tmp_path / "cache"))
+    dm.setup()
+    (converted,) = list((tmp_path / "cache").glob("*.h5"))
+    assert dm.files == [str(converted)]
+    assert dm.spec["pose_layout"]["animals"] == 2 and dm.spec["fps"] == 25.0
+    mtime = converted.stat().st_mtime
+    dm2 = PoseDataModule(str(src), splits="1;0;0;0", convert_options={"fps": 25},
+                         convert_cache=str(tmp_path / "cache"))
+    dm2.setup()
+    assert converted.stat().st_mtime == mtime and dm2.files == dm.files
