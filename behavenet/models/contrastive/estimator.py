@@ -470,7 +470,7 @@ class ContrastiveEmbedding(TransformerMixin, BaseEstimator):
         losses = []
         with torch.no_grad():
             for batch in stream:
-                loss, _ = model._step(batch, "test")
+                loss, _ = model._step(batch, "test", with_metrics=False)
                 losses.append(loss.detach())
         model._stage_data.pop("test", None)
         return float(torch.stack(losses).mean())

@@ -11,7 +11,7 @@ and negative windows.
 
 from __future__ import annotations
 
-import math
+import logging
 from typing import Any
 
 import numpy as np
@@ -40,6 +40,8 @@ from behavenet.models.contrastive.samplers import (
 )
 
 __all__ = ["ContrastiveModel", "ContrastiveStream"]
+
+log = logging.getLogger(__name__)
 
 _STAGES = {"train": "train", "fit": "train", "val": "val", "validate": "val", "validation": "val",
            "test": "test", "predict": "test"}
@@ -312,7 +314,13 @@ class ContrastiveModel(EmbeddingModel):
             if not 0 <= s.session_index < len(self.encoders):
                 raise ConfigError("data", f"split of session {s.session_id!r} has session_index "
                                   f"{s.session_index}, but the model has {len(self.encoders)} session encoder(s)")
-        sampler = self.sampler_for(splits)
+        try:
+            sampler = self.sampler_for(splits)
+        except ConfigError as err:
+            if stage == "train":
+                raise
+            log.warning("no %s batches for the contrastive model: %s", stage, err)
+            return None
         inputs = [self._input_tensor(s) for s in splits]
         if stage == "train" and self.is_video:
             for x, s in zip(inputs, splits):
@@ -389,7 +397,7 @@ class ContrastiveModel(EmbeddingModel):
         x = x[:, :k]
         return F.normalize(x, dim=1) if self.criterion.distance == "cosine" else x
 
-    def _step(self, batch: dict, stage: str):
+    def _step(self, batch: dict, stage: str, with_metrics: bool = True):
         ref, pos, neg, pos_time = self._embed_batch(batch, stage)
         if pos_time is None:
             loss, align, uniform = self.criterion(ref, pos, neg)
@@ -400,6 +408,8 @@ class ContrastiveModel(EmbeddingModel):
             lt, at, ut = self.criterion(ref, pos_time, neg)
             loss, align, uniform = lb + lt, ab + at, ub + ut
             extra = {"loss_behavior": lb.detach(), "loss_time": lt.detach()}
+        if not with_metrics:
+            return loss, {"loss": loss.detach()}
         n_sessions = len(batch["ref"])
         n_neg = len(batch["ref"][0])
         metrics = {"loss": loss.detach(), "align": align.detach(), "uniform": uniform.detach(),
@@ -410,9 +420,10 @@ class ContrastiveModel(EmbeddingModel):
         return loss, metrics
 
     def training_step(self, batch, batch_idx):
-        loss, metrics = self._step(batch, "train")
+        log_now = self._log_this_step()
+        loss, metrics = self._step(batch, "train", with_metrics=log_now)
         self._record(metrics["loss"])
-        if self._log_this_step():
+        if log_now:
             self.log_dict({f"train/{k}": v for k, v in metrics.items()}, on_step=True, on_epoch=False,
                           prog_bar=False, batch_size=self.batch_size)
         return loss
@@ -501,7 +512,8 @@ class ContrastiveModel(EmbeddingModel):
             left, right = enc.receptive_field
             rf = left + right
             if self.is_video:
-                feats = torch.cat([enc.frame_encoder(t[i:i + batch_size]) for i in range(0, n, batch_size)])
+                chunk = max(1, min(int(batch_size), 1024))
+                feats = torch.cat([enc.frame_encoder(t[i:i + chunk]) for i in range(0, n, chunk)])
                 seq, net = feats, enc.temporal
             else:
                 seq, net = t, enc
