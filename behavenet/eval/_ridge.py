@@ -161,13 +161,27 @@ def _plan_targets(
                 masks.append((ti, mode == "complement"))
             key = seen[sig]
         if t.classification:
-            classes, counts = np.unique(np.asarray(y[~nan], dtype=t.y.dtype), return_counts=True)
+            classes, counts = _class_counts(np.asarray(y[~nan], dtype=t.y.dtype))
             largest = int(np.argmax(counts)) if counts.size else -1
             plans.append(_Plan(t, mode, key, classes, largest))
         else:
             y_shift = float(y[~nan].mean()) if n_valid else 0.0
             plans.append(_Plan(t, mode, key, np.empty(0), -1, y_shift))
     return plans, masks
+
+
+def _class_counts(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(v, return_counts=True)``, via ``bincount`` when the labels are small integers."""
+    if v.size and v.dtype.kind == "f":
+        lo, hi = v.min(), v.max()
+        if hi - lo < 1 << 16 and lo == np.floor(lo):
+            shifted = v - lo
+            idx = shifted.astype(np.int64)
+            if np.array_equal(idx, shifted):  # integral values: bincount is O(n)
+                counts = np.bincount(idx)
+                present = np.flatnonzero(counts)
+                return (present + lo).astype(v.dtype), counts[present]
+    return np.unique(v, return_counts=True)
 
 
 def _first_rows(X: np.ndarray, runs: Sequence[Run], limit: int = 65536) -> np.ndarray:
