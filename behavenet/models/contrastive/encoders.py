@@ -83,6 +83,8 @@ class TemporalConv(nn.Module):
             raise ValueError(f"sequence of {length} frames is shorter than the kernel ({k})")
         if k == 1:
             taps = x
+        elif out_len == 1 and x.is_contiguous():
+            taps = x  # the whole window is the single tap vector: a view, no copy
         else:
             taps = torch.cat([x[:, j:j + out_len] for j in range(k)], dim=2)
         y = torch.addmm(self.bias, taps.reshape(b * out_len, k * c), self._kernel())
