@@ -99,7 +99,12 @@ def test_multi_session(data):
     with pytest.raises(EstimatorInputError) as err:
         est.transform(xs[0], session_id=1)  # 30 features, session 1 has 20
     assert "per-frame shape" in _one_line(err)
+    hyb = ContrastiveEmbedding(model_architecture="offset5", hybrid=True, **FAST).fit(xs, zs)
+    assert [e.shape for e in hyb.transform(xs)] == [(450, 4), (450, 4)]
     cls = [(zz[:, 0] > 0).astype(int) for zz in zs]
+    mixed = ContrastiveEmbedding(model_architecture="offset5", label_types=["continuous", "discrete"],
+                                 **FAST).fit(xs, zs, cls)
+    assert mixed.conditional_ == "mixed"
     disc = ContrastiveEmbedding(model_architecture="offset5", label_types=["discrete"], **FAST).fit(xs, cls)
     assert disc.conditional_ == "discrete"
     with pytest.raises(EstimatorInputError) as err:
