@@ -130,3 +130,38 @@ def test_hydra_variants_inherit_and_instantiate():
     model = instantiate(cfg, data_spec=_spec())
     assert isinstance(model, ContrastiveModel) and model.embedding_dim == 16 and model.conditional == "time"
     assert base.model_architecture == "offset10" and base.batch_size == 512 and base.conditional == "time_delta"
+
+
+class _LazyFrames:
+    """Stands in for a lazily read video (``IndexedFrames``): HWC uint8 frames on demand."""
+
+    def __init__(self, frames):
+        self._frames = frames
+        self.frame_shape = frames.shape[1:]
+
+    def __len__(self):
+        return len(self._frames)
+
+    def __getitem__(self, idx):
+        return self._frames[idx]
+
+
+def test_video_split_from_a_lazy_reader_trains_and_embeds(monkeypatch):
+    import behavenet.models.contrastive.module as mod
+
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 255, size=(120, 10, 12, 1), dtype=np.uint8)
+    spec = {"input": "video", "input_shapes": [[10, 12, 1]], "session_ids": ["v"], "labels": {}, "fps": 25.0}
+    model = ContrastiveModel(spec, model_architecture="offset5", conditional="time", time_offsets=2,
+                             batch_size=8, frame_features=6, output_dimension=3)
+    assert model.is_video
+    split = SplitData("v", {"video": _LazyFrames(frames)}, segments=[[0, 60], [60, 120]])
+    for limit in (1 << 30, 0):  # materialised, then read lazily batch by batch
+        monkeypatch.setattr(mod, "_MATERIALISE_BYTES", limit)
+        ds = model.make_dataset([split], "train", seed=0)
+        loss, _ = model._step(next(iter(ds)), "train")
+        loss.backward()
+        assert torch.isfinite(loss)
+    assert bool(model.encoders[0].frame_encoder.normalization_set)
+    emb = model.embed_split(split)
+    assert emb.shape == (120, 3) and np.isfinite(emb).all()
