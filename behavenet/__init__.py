@@ -9,4 +9,17 @@ __version__ = "0.1.0"
 
 FORMAT_VERSION = "1.0"
 
-__all__ = ["__version__", "FORMAT_VERSION"]
+__all__ = ["__version__", "FORMAT_VERSION", "ContrastiveEmbedding", "load_run"]
+
+
+def __getattr__(name: str):
+    # heavy objects are imported on first use so `import behavenet` stays light
+    if name == "ContrastiveEmbedding":
+        from behavenet.models.contrastive.estimator import ContrastiveEmbedding
+
+        return ContrastiveEmbedding
+    if name == "load_run":
+        from behavenet.api import load_run
+
+        return load_run
+    raise AttributeError(f"module 'behavenet' has no attribute {name!r}")

@@ -91,3 +91,21 @@ def test_train_py_user_error_is_one_line(tmp_path):
     err_lines = [ln for ln in res.stderr.strip().splitlines() if "error" in ln.lower()]
     assert err_lines[-1] == "behavenet train: error: /nonexistent/session.h5: session file not found (data.files)"
     assert "Traceback" not in res.stderr
+
+
+def test_default_model_is_contrastive_and_decodes_position(make_cfg, tmp_path):
+    """`python train.py` with no overrides, on a smaller budget."""
+    out = tmp_path / "run"
+    metrics = run(make_cfg(FAST + ["trainer.max_steps=300"], out))
+    assert metrics["model"] == "contrastive"
+    assert metrics["decoding"]["position"]["knn"]["test"]["r2"] > 0.3
+
+
+def test_contrastive_same_seed_bit_identical(make_cfg, tmp_path):
+    embs = []
+    for i, seed in enumerate([0, 0, 1]):
+        out = tmp_path / f"run{i}"
+        run(make_cfg(FAST + ["trainer.max_steps=15", f"seed={seed}", "eval=none", "test=false"], out))
+        embs.append(load_embeddings(out / "embeddings.h5")[0].embedding)
+    assert np.array_equal(embs[0], embs[1])
+    assert not np.array_equal(embs[0], embs[2])
