@@ -25,17 +25,22 @@ ROOT = Path(__file__).resolve().parents[1]
 #: data set -> (hydra overrides, description)
 DATASETS = {
     "synthetic_social": (["data=synthetic_social", "data.splits='6;1;2;1'"],
-                         "synthetic 3-animal pose, 40 sequences x 300 frames; known behaviours "
-                         "(approach, contact) and conditions (condition, day)"),
+                         "synthetic 3-animal pose (`behavenet.data.synthetic.social`), 40 sequences x 300 "
+                         "frames; frame-level behaviours `approach` (animal 0 pursues animal 1) and "
+                         "`contact` (bodies closer than 5 cm), sequence-level `condition` (changes "
+                         "locomotion speed) and `day` (a null task: unrelated to the pose, so chance is "
+                         "the expected score)"),
     "linear_track": (["data=linear_track"],
                      "real: 31 units on a linear track (100 ms bins); position, direction"),
 }
 
-#: model name -> (hydra overrides, needs-labels note)
+#: model name -> (hydra overrides, what it learns from, data sets it applies to (None = all))
 MODELS = {
-    "pca": (["model=pca"], "baseline"),
-    "random_projection": (["model=random_projection"], "baseline"),
-    "contrastive_time": (["model=contrastive_time"], "self-supervised (time)"),
+    "pca": (["model=pca"], "baseline, unsupervised", None),
+    "random_projection": (["model=random_projection"], "baseline, unsupervised", None),
+    "contrastive_time": (["model=contrastive_time"], "self-supervised (time-contrastive)", None),
+    "contrastive_position": (["model=contrastive", "model.labels=[position]"],
+                             "supervised by position (CEBRA-Behavior style; train frames only)", ["linear_track"]),
 }
 
 
@@ -146,6 +151,7 @@ def to_markdown(summary: dict, steps: int, seeds: list[int], total_s: float) -> 
             cells = [_cell(row[t]) if t in row else "-" for t in cols]
             lines.append(f"| {model} | " + " | ".join(cells) + f" | {row['_wall_s']:.0f} |")
         lines.append("")
+        lines += ["Models: " + "; ".join(f"`{m}`: {MODELS[m][1]}" for m in models) + ".", ""]
     lines += ["Commands: each row is `python train.py <dataset overrides> <model overrides> seed=S "
               "eval=probes`; the overrides are listed in `scripts/leaderboard.py` (`DATASETS`, `MODELS`).", ""]
     return "\n".join(lines)
@@ -179,6 +185,8 @@ def main(argv=None):
     results = []
     for ds in args.datasets:
         for model in models:
+            if MODELS[model][2] is not None and ds not in MODELS[model][2]:
+                continue
             for seed in args.seeds:
                 r = run_one(model, ds, seed, args.steps, args.runs)
                 print(f"{ds:18s} {model:20s} seed {seed}: "

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 NAME = "mabe-eval"
-HELP = "Score a MABe22 round-1 submission (official linear-probe protocol, fast and exact)."
+HELP = "score a MABe22 round-1 submission (official linear-probe protocol, fast and exact)"
 DESCRIPTION = (
     "Run the MABe22 round-1 evaluation protocol (ridge probes, seeds 42/43/44 on 90%% of "
     "SubmissionTrain, OR-merged, alpha 1 headline) on a submission and the official labels, "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 NAME = "validate-submission"
-HELP = "Check a MABe22 round-1 submission file (prints 'valid' or a one-line reason)."
+HELP = "check a MABe22 round-1 submission file (prints 'valid' or a one-line reason)"
 DESCRIPTION = (
     "Run the official evaluator's submission checks (dict with frame_number_map and embeddings, "
     "the official map, float32, finite, width <= 128 mouse / 256 fly, row count) on a "
