@@ -102,7 +102,8 @@ class SessionDataModule(L.LightningDataModule):
         length defaults to the model's receptive field.
     pose
         ``{"egocentric": True, "center": "centroid", "heading": None | [from, to],
-        "include_origin": True, "confidence_threshold": None}``.
+        "include_origin": True, "confidence_threshold": None, "pairwise": True}``; ``pairwise``
+        appends the distance between every pair of animals (multi-animal data).
     augment
         Pose augmentation of training batches: ``{"rotation": radians, "reflection": p,
         "jitter": sd}`` (in normalised units).
@@ -148,7 +149,8 @@ class SessionDataModule(L.LightningDataModule):
         self.persistent_workers = bool(persistent_workers and num_workers > 0)
         self.window = dict(window or {})
         self.pose_opts = {"egocentric": True, "center": "centroid", "heading": None,
-                          "include_origin": True, "confidence_threshold": None, **dict(pose or {})}
+                          "include_origin": True, "confidence_threshold": None, "pairwise": True,
+                          **dict(pose or {})}
         self.augment_opts = dict(augment or {})
         self.video_opts = {"grayscale": False, "downsample": 1, **dict(video or {})}
         self.session_options = dict(session_options or {})
@@ -284,16 +286,25 @@ class SessionDataModule(L.LightningDataModule):
             o = self.pose_opts
             feats = pose_features(kp, egocentric_frame=o["egocentric"], center=o["center"],
                                   heading=o["heading"], keypoint_names=names,
-                                  include_origin=o["include_origin"])
+                                  include_origin=o["include_origin"], pairwise=bool(o.get("pairwise")))
             a, k, d = kp.shape[1:]
             per_animal = k * d + ((d + 2) if (o["egocentric"] and o["include_origin"]) else 0)
+            n_pairs = feats.shape[1] - a * per_animal
             layout = {"animals": a, "keypoints": k, "dims": d, "per_animal": per_animal,
-                      "ego": bool(o["egocentric"]), "keypoint_names": names,
+                      "pairwise": n_pairs, "ego": bool(o["egocentric"]), "keypoint_names": names,
                       "animal_names": reader.animal_names}
             self._pose_layout = layout
             norm = {"kind": "pose", "scale": 1.0, "origin_mean": None, "origin_scale": 1.0}
             if self.normalize and (len(train_rows) or state):
-                f = feats.reshape(len(feats), a, per_animal)
+                pairs = feats[:, a * per_animal:]
+                if n_pairs:
+                    if state and state.get("pairwise_mean") is not None:
+                        pz = ZScore(np.asarray(state["pairwise_mean"], np.float32), np.asarray(state["pairwise_std"], np.float32))
+                    else:
+                        pz = ZScore.fit(pairs[train_rows])
+                    pairs = pz(pairs)
+                    norm.update(pairwise_mean=pz.mean.tolist(), pairwise_std=pz.std.tolist())
+                f = feats[:, : a * per_animal].reshape(len(feats), a, per_animal)
                 if state:
                     scale = float(state["scale"])
                 else:
@@ -309,7 +320,7 @@ class SessionDataModule(L.LightningDataModule):
                         osd = float(org.reshape(-1, d).std()) or 1.0
                     f[:, :, k * d: k * d + d] = (f[:, :, k * d: k * d + d] - om) / osd
                     norm.update(origin_mean=np.asarray(om).tolist(), origin_scale=osd)
-                feats = f.reshape(len(feats), -1)
+                feats = np.concatenate([f.reshape(len(feats), -1), pairs], axis=1)
             return feats.astype(np.float32), norm
         arr = np.asarray(reader.read(self.input), dtype=np.float32)
         if not np.isfinite(arr).all() and self.input != "behavior":
@@ -456,12 +467,15 @@ class SessionDataModule(L.LightningDataModule):
             return x
         a, k, d, per = lay["animals"], lay["keypoints"], lay["dims"], lay["per_animal"]
         shape = x.shape
-        y = x.reshape(shape[0], -1, a, per).clone()
+        flat = x.reshape(shape[0], -1, shape[-1])
+        y = flat[..., : a * per].reshape(shape[0], -1, a, per).clone()
         kp = y[..., : k * d].reshape(shape[0], -1, a, k, d)
         device = x.device
         kp = self._augment(kp.cpu(), generator).to(device)
         y[..., : k * d] = kp.reshape(shape[0], -1, a, k * d)
-        return y.reshape(shape)
+        # distances between animals are unchanged by rotation/reflection; jitter is not applied to them
+        out = torch.cat([y.reshape(shape[0], -1, a * per), flat[..., a * per:]], dim=-1)
+        return out.reshape(shape)
 
     # ------------------------------------------------------------------ export helpers
     def iter_full_sessions(self):

@@ -102,29 +102,44 @@ def egocentric(keypoints: np.ndarray, center: str | int | None = "centroid",
     return ego, origin, angle
 
 
+def pairwise_distances(keypoints: np.ndarray, center="centroid", keypoint_names=None) -> np.ndarray:
+    """Distances between the reference points of every pair of animals, ``(T, A*(A-1)/2)``
+    (pairs in the order (0,1), (0,2), ..., (1,2), ...); NaN where an animal is missing."""
+    kp = np.asarray(keypoints, dtype=np.float32)
+    if kp.ndim == 3:
+        kp = kp[:, None]
+    ref = _ref_point(kp, center, keypoint_names)[..., :2]
+    a = kp.shape[1]
+    cols = [np.linalg.norm(ref[:, i] - ref[:, j], axis=-1) for i in range(a) for j in range(i + 1, a)]
+    return np.stack(cols, axis=1).astype(np.float32) if cols else np.zeros((len(kp), 0), np.float32)
+
+
 def pose_features(keypoints: np.ndarray, egocentric_frame: bool = True, center="centroid",
                   heading=None, keypoint_names=None, include_origin: bool = True,
-                  fill_value: float = 0.0) -> np.ndarray:
+                  fill_value: float = 0.0, pairwise: bool = False) -> np.ndarray:
     """Flatten keypoints ``(T, A, K, D)`` into per-frame features ``(T, F)``.
 
     With ``egocentric_frame`` each animal's keypoints are expressed in its own frame
     (:func:`egocentric`) and, with ``include_origin``, its allocentric centre and heading
     (cos, sin) are appended, so multi-animal relations are kept. Missing values become
     ``fill_value`` after the transform. Layout per animal: K*D egocentric coordinates, then the
-    origin (D values) and heading (2 values).
+    origin (D values) and heading (2 values). With ``pairwise`` the distances between every pair
+    of animals (:func:`pairwise_distances`) are appended after all animals.
     """
     kp = np.asarray(keypoints, dtype=np.float32)
     if kp.ndim == 3:
         kp = kp[:, None]
     t, a = kp.shape[:2]
+    extra = [pairwise_distances(kp, center, keypoint_names)] if pairwise and a > 1 else []
     if not egocentric_frame:
-        return np.nan_to_num(kp.reshape(t, -1), nan=fill_value).astype(np.float32)
+        out = np.concatenate([kp.reshape(t, -1)] + extra, axis=1)
+        return np.nan_to_num(out, nan=fill_value).astype(np.float32)
     ego, origin, angle = egocentric(kp, center=center, heading=heading, keypoint_names=keypoint_names)
     parts = [ego.reshape(t, a, -1)]
     if include_origin:
         parts.append(origin)
         parts.append(np.stack([np.cos(angle), np.sin(angle)], axis=-1))
-    feats = np.concatenate(parts, axis=-1).reshape(t, -1)
+    feats = np.concatenate([np.concatenate(parts, axis=-1).reshape(t, -1)] + extra, axis=1)
     return np.nan_to_num(feats, nan=fill_value, posinf=fill_value, neginf=fill_value).astype(np.float32)
 
 

@@ -155,12 +155,14 @@ def test_pose_augmentation_applies_to_training_batches_only(small_session):
     x = torch.tensor(dm.split_data["train"][0].input[:4][None])
     y = dm.augment_pose(x.clone(), torch.Generator().manual_seed(0))
     lay = dm.spec["pose_layout"]
-    per = lay["per_animal"]
-    k, d = lay["keypoints"], lay["dims"]
-    xs = x.reshape(1, 4, 2, per)[..., : k * d].reshape(1, 4, 2, k, d)
-    ys = y.reshape(1, 4, 2, per)[..., : k * d].reshape(1, 4, 2, k, d)
-    torch.testing.assert_close(ys[..., 0], -xs[..., 0])
-    torch.testing.assert_close(y.reshape(1, 4, 2, per)[..., k * d:], x.reshape(1, 4, 2, per)[..., k * d:])
+    a, per, k, d = lay["animals"], lay["per_animal"], lay["keypoints"], lay["dims"]
+    assert lay["pairwise"] == 1 and x.shape[-1] == a * per + 1
+    xs = x[..., : a * per].reshape(1, 4, a, per)
+    ys = y[..., : a * per].reshape(1, 4, a, per)
+    torch.testing.assert_close(ys[..., : k * d].reshape(1, 4, a, k, d)[..., 0],
+                               -xs[..., : k * d].reshape(1, 4, a, k, d)[..., 0])
+    torch.testing.assert_close(ys[..., k * d:], xs[..., k * d:])  # origin and heading untouched
+    torch.testing.assert_close(y[..., a * per:], x[..., a * per:])  # distances between animals too
 
 
 def test_non_session_files_are_converted_once(tmp_path, repo_root):

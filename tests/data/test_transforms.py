@@ -57,3 +57,16 @@ def test_pose_augment_reflection_and_rotation_are_seeded():
     torch.testing.assert_close(torch.linalg.norm(a, dim=-1), torch.linalg.norm(x, dim=-1))
     flip = PoseAugment(reflection=1.0)(x, torch.Generator().manual_seed(0))
     torch.testing.assert_close(flip[..., 0], -x[..., 0])
+
+
+def test_pairwise_distances_appended():
+    from behavenet.data.transforms import pairwise_distances
+
+    kp = np.zeros((2, 3, 1, 2), np.float32)
+    kp[:, 1, 0] = [3.0, 4.0]
+    kp[:, 2, 0] = [0.0, 1.0]
+    d = pairwise_distances(kp)
+    np.testing.assert_allclose(d[0], [5.0, 1.0, np.sqrt(9 + 9)], rtol=1e-6)
+    f = pose_features(kp, pairwise=True)
+    assert f.shape == (2, 3 * (2 + 2 + 2) + 3)
+    np.testing.assert_allclose(f[:, -3:], d)
