@@ -134,7 +134,7 @@ def to_markdown(summary: dict, steps: int, seeds: list[int], total_s: float) -> 
              f"{', '.join(map(str, seeds))}, every model trained for {steps} steps on CPU.", "",
              "Regenerate with `python scripts/leaderboard.py` "
              f"(this table: {total_s / 60:.1f} min on {platform.processor() or platform.machine()}, "
-             f"torch {torch.__version__}, {torch.get_num_threads()} threads).", ""]
+             f"torch {torch.__version__}, {torch.get_num_threads()} torch thread(s)).", ""]
     for ds, models in summary.items():
         lines += [f"## {ds}", "", DATASETS[ds][1] + ".", ""]
         tasks = sorted({t for row in models.values() for t in row if not t.startswith("_")
