@@ -1,7 +1,8 @@
 """Base class and registry for every behavenet model family.
 
 A model family lives in ``behavenet/models/<family>/`` and registers its LightningModule with
-:func:`register_model`. Each module subclasses :class:`EmbeddingModel`, which fixes the contract
+:func:`register_model`, in the package or in its ``module`` submodule (both are imported by the
+registry). Each module subclasses :class:`EmbeddingModel`, which fixes the contract
 with the data side and with the run directory:
 
 ``__init__(data_spec, ...)``
@@ -68,14 +69,20 @@ def get_model_class(name: str) -> type:
 
 
 def _import_families() -> None:
+    """Import every family package, and its ``module`` submodule (the LightningModule that
+    registers itself) where there is one: a family may keep its package import light."""
     import importlib
+    import importlib.util
     import pkgutil
 
     import behavenet.models as pkg
 
     for info in pkgutil.iter_modules(pkg.__path__):
         if info.ispkg and not info.name.startswith("_"):
-            importlib.import_module(f"behavenet.models.{info.name}")
+            name = f"behavenet.models.{info.name}"
+            importlib.import_module(name)
+            if importlib.util.find_spec(f"{name}.module") is not None:
+                importlib.import_module(f"{name}.module")
 
 
 class EmbeddingModel(L.LightningModule):

@@ -1,48 +1,50 @@
-"""Contrastive (CEBRA-like) embedding models: encoders, InfoNCE, samplers, LightningModule and
-a scikit-learn style estimator.
+"""Contrastive (CEBRA-like) embedding models: encoders, InfoNCE, samplers, a plain ``nn.Module``
+core, its LightningModule and a scikit-learn style estimator.
 
 Public names::
 
     from behavenet.models.contrastive import ContrastiveModel, ContrastiveEmbedding
     from behavenet.models.contrastive import make_encoder, list_architectures, InfoNCE
 
-``ContrastiveModel`` is registered as the model family ``"contrastive"`` (alias ``"cebra"``).
-See ``docs/contrastive.md``.
+``ContrastiveModel`` (in :mod:`.module`) is registered as the model family ``"contrastive"``
+(alias ``"cebra"``). Names are imported on first use: the estimator and the core
+(:mod:`.core`) never import Lightning, only ``ContrastiveModel`` does. See ``docs/contrastive.md``.
 """
 
-from behavenet.models.contrastive.encoders import (
-    ConvEncoder,
-    FrameConvEncoder,
-    MLPEncoder,
-    VideoEncoder,
-    list_architectures,
-    make_encoder,
-)
-from behavenet.models.contrastive.estimator import ContrastiveEmbedding
-from behavenet.models.contrastive.losses import InfoNCE, goodness_of_fit_bits, infonce
-from behavenet.models.contrastive.module import ContrastiveModel, ContrastiveStream
-from behavenet.models.contrastive.samplers import (
-    ContrastiveSampler,
-    NearestNeighbourIndex,
-    SessionFrames,
-    auto_conditional,
-)
+from __future__ import annotations
 
-__all__ = [
-    "ContrastiveEmbedding",
-    "ContrastiveModel",
-    "ContrastiveSampler",
-    "ContrastiveStream",
-    "ConvEncoder",
-    "FrameConvEncoder",
-    "InfoNCE",
-    "MLPEncoder",
-    "NearestNeighbourIndex",
-    "SessionFrames",
-    "VideoEncoder",
-    "auto_conditional",
-    "goodness_of_fit_bits",
-    "infonce",
-    "list_architectures",
-    "make_encoder",
-]
+import importlib
+
+_EXPORTS = {
+    "ContrastiveCore": "core",
+    "ContrastiveEmbedding": "estimator",
+    "ContrastiveModel": "module",
+    "ContrastiveSampler": "samplers",
+    "ContrastiveStream": "core",
+    "ConvEncoder": "encoders",
+    "FrameConvEncoder": "encoders",
+    "InfoNCE": "losses",
+    "MLPEncoder": "encoders",
+    "NearestNeighbourIndex": "samplers",
+    "SessionFrames": "samplers",
+    "VideoEncoder": "encoders",
+    "auto_conditional": "samplers",
+    "goodness_of_fit_bits": "losses",
+    "infonce": "losses",
+    "list_architectures": "encoders",
+    "make_encoder": "encoders",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -1,4 +1,4 @@
-"""``ContrastiveEmbedding``: a scikit-learn style estimator around :class:`ContrastiveModel`.
+"""``ContrastiveEmbedding``: a scikit-learn style estimator around :class:`ContrastiveCore`.
 
 ::
 
@@ -21,15 +21,16 @@ float keypoints (egocentric pose features, see :func:`behavenet.data.transforms.
 NaN keypoints are allowed and filled after centring); ``(T, H, W)``, ``(T, H, W, C)`` or
 ``(T, C, H, W)`` uint8 video (a per-frame CNN feeds the temporal encoder). ``input_type``
 overrides the automatic choice.
+
+The estimator trains the same ``ContrastiveCore`` (:mod:`behavenet.models.contrastive.core`) that
+the LightningModule behind ``train.py`` wraps, with a plain loop (``core.train_core``), and
+imports no Lightning.
 """
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import os
 import platform
-import warnings
 from typing import Any, Sequence
 
 import numpy as np
@@ -70,30 +71,6 @@ def _plain(obj):
     if isinstance(obj, np.ndarray):
         return obj.tolist()
     return obj
-
-
-@contextlib.contextmanager
-def _quiet(verbose: bool):
-    """Silence Lightning's start-up chatter and data-loader hints unless verbose."""
-    if verbose:
-        yield
-        return
-    names = ["lightning.pytorch", "lightning.fabric", "lightning", "pytorch_lightning"]
-    loggers = [logging.getLogger(n) for n in names]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-            warnings.filterwarnings("ignore", message=".*IterableDataset.*")
-            warnings.filterwarnings("ignore", message=".*`training_step` returned.*")
-            warnings.filterwarnings("ignore", message=".*val_dataloader.*")
-            warnings.filterwarnings("ignore", message=".*LeafSpec.*")
-            yield
-    finally:
-        for lg, lv in zip(loggers, levels):
-            lg.setLevel(lv)
 
 
 class ContrastiveEmbedding(TransformerMixin, BaseEstimator):
@@ -142,7 +119,7 @@ class ContrastiveEmbedding(TransformerMixin, BaseEstimator):
         Seeds the weights and every sampled batch: the same seed gives bit-identical embeddings
         on CPU (same machine, same thread count).
     verbose
-        Show Lightning's progress bar and messages.
+        Show a progress bar (tqdm) with the training loss.
     """
 
     def __init__(self, model_architecture: str = "offset10", device: str = "cpu", distance: str = "cosine",
@@ -337,20 +314,28 @@ class ContrastiveEmbedding(TransformerMixin, BaseEstimator):
         return splits, feats, kind, scale if scale is not None else 1.0, label_info, vocab, multi
 
     # ------------------------------------------------------------------ fit
-    def _resolve_device(self) -> tuple[str, str]:
+    def _resolve_device(self) -> torch.device:
         dev = str(self.device)
         if dev == "cuda_if_available":
             dev = "cuda" if torch.cuda.is_available() else "cpu"
-        if dev.startswith("cuda"):
+        if dev == "cuda" or dev.startswith("cuda:"):
             if not torch.cuda.is_available():
                 raise EstimatorInputError("device", f"{dev!r} requested but CUDA is not available")
-            idx = int(dev.split(":")[1]) if ":" in dev else 0
-            return "gpu", [idx]
+            try:
+                idx = int(dev.split(":")[1]) if ":" in dev else 0
+            except ValueError:
+                idx = -1
+            if not 0 <= idx < torch.cuda.device_count():
+                raise EstimatorInputError("device", f"{dev!r}: expected cuda:0..cuda:"
+                                          f"{torch.cuda.device_count() - 1}")
+            return torch.device("cuda", idx)
         if dev == "mps":
-            return "mps", 1
+            if not (getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()):
+                raise EstimatorInputError("device", "'mps' requested but MPS is not available")
+            return torch.device("mps")
         if dev != "cpu":
             raise EstimatorInputError("device", f"expected 'cpu', 'cuda', 'cuda:N', 'mps' or 'cuda_if_available', got {dev!r}")
-        return "cpu", 1
+        return torch.device("cpu")
 
     def _model_kwargs(self, kind: str) -> dict[str, Any]:
         return dict(model_architecture=self.model_architecture, num_hidden_units=int(self.num_hidden_units),
@@ -366,15 +351,12 @@ class ContrastiveEmbedding(TransformerMixin, BaseEstimator):
         """Train on ``X`` (an array, or a list of arrays for several sessions) and labels ``y``."""
         if fit_params:
             raise EstimatorInputError("fit", f"unexpected keyword argument(s) {sorted(fit_params)}")
-        import lightning as L
-        from torch.utils.data import DataLoader
-
-        from behavenet.models.contrastive.module import ContrastiveModel
+        from behavenet.models.contrastive.core import ContrastiveCore, train_core
 
         if int(self.max_iterations) < 1:
             raise EstimatorInputError("max_iterations", f"expected an integer >= 1, got {self.max_iterations!r}")
         splits, feats, kind, scale, label_info, vocab, multi = self._build(X, y, fitting=True)
-        accelerator, devices = self._resolve_device()
+        device = self._resolve_device()
         seed = int(self.seed) if self.seed is not None else int(np.random.SeedSequence().entropy % (2 ** 31))
         spec = {"input": kind, "input_shapes": [list(f.shape[1:]) for f in feats],
                 "session_ids": [s.session_id for s in splits], "labels": label_info, "fps": None}
@@ -382,24 +364,15 @@ class ContrastiveEmbedding(TransformerMixin, BaseEstimator):
         try:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed)
-                model = ContrastiveModel(spec, **kwargs)
+                model = ContrastiveCore(spec, **kwargs)
         except ConfigError as err:  # re-label model config keys as estimator arguments
             raise EstimatorInputError(err.key.replace("model.", ""), err.message) from None
         self._check_lengths(model, splits)
+        model.to(device)
         try:
-            ds = model.make_dataset(splits, "train", seed)
+            train_core(model, splits, int(self.max_iterations), seed, progress=bool(self.verbose))
         except ConfigError as err:
             raise EstimatorInputError(err.key.replace("model.", ""), err.message) from None
-        loader = DataLoader(ds, batch_size=None, num_workers=0)
-        with _quiet(bool(self.verbose)):
-            trainer = L.Trainer(accelerator=accelerator, devices=devices, max_steps=int(self.max_iterations),
-                                max_epochs=-1, logger=False, enable_checkpointing=False,
-                                enable_progress_bar=bool(self.verbose), enable_model_summary=False,
-                                num_sanity_val_steps=0, limit_val_batches=0, log_every_n_steps=50,
-                                default_root_dir=None, deterministic=False)
-            trainer.fit(model, train_dataloaders=loader)
-        model.eval()
-        model._stage_data.clear()
         self.model_ = model
         self.input_kind_ = kind
         self.input_scale_ = float(scale)
@@ -461,18 +434,12 @@ class ContrastiveEmbedding(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "model_")
         splits, *_ = self._build(X, y, fitting=False)
         model = self.model_
-        old = model.hparams.val_batches
-        model.hparams.val_batches = int(num_batches)
+        stream = model.make_dataset(splits, "test", seed, n_batches=int(num_batches))
         try:
-            stream = model.make_dataset(splits, "test", seed)
+            with torch.no_grad():
+                losses = [model.loss(batch, "test").total for batch in stream]
         finally:
-            model.hparams.val_batches = old
-        losses = []
-        with torch.no_grad():
-            for batch in stream:
-                loss, _ = model._step(batch, "test", with_metrics=False)
-                losses.append(loss.detach())
-        model._stage_data.pop("test", None)
+            model.release("test")
         return float(torch.stack(losses).mean())
 
     def goodness_of_fit_score(self, X, *y, num_batches: int = 100, seed: int = 12345) -> float:
@@ -497,14 +464,14 @@ class ContrastiveEmbedding(TransformerMixin, BaseEstimator):
         return self
 
     def save(self, path: str | os.PathLike) -> None:
-        """Write a plain torch checkpoint: arguments, fitted metadata, CPU state dict, versions."""
+        """Write a plain torch checkpoint: arguments, model config (``hparams``), fitted metadata,
+        CPU state dict (``encoders.*``, ``criterion.*``), versions."""
         check_is_fitted(self, "model_")
-        import lightning
         import sklearn
 
         import behavenet
 
-        hparams = _plain(dict(self.model_.hparams))
+        hparams = _plain(self.model_.config)
         state = {
             "format": _FORMAT,
             "format_version": _FORMAT_VERSION,
@@ -521,14 +488,14 @@ class ContrastiveEmbedding(TransformerMixin, BaseEstimator):
             },
             "versions": _plain({"behavenet": behavenet.__version__, "torch": torch.__version__,
                                 "numpy": np.__version__, "sklearn": sklearn.__version__,
-                                "lightning": lightning.__version__, "python": platform.python_version()}),
+                                "python": platform.python_version()}),
         }
         torch.save(state, os.fspath(path))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> ContrastiveEmbedding:
         """Load a model written by :meth:`save`, on the CPU (use :meth:`to` to move it)."""
-        from behavenet.models.contrastive.module import ContrastiveModel
+        from behavenet.models.contrastive.core import ContrastiveCore
 
         path = os.fspath(path)
         try:
@@ -551,8 +518,13 @@ class ContrastiveEmbedding(TransformerMixin, BaseEstimator):
         est = cls(**args)
         hp = dict(state["hparams"])
         spec = hp.pop("data_spec")
-        model = ContrastiveModel(spec, **hp)
-        model.load_state_dict(state["state_dict"])
+        try:
+            model = ContrastiveCore(spec, **hp)
+            model.load_state_dict(state["state_dict"])
+        except (ConfigError, RuntimeError, TypeError) as err:
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise EstimatorInputError(path, f"cannot rebuild the model from this checkpoint "
+                                      f"({first})") from None
         model.eval()
         fitted = state["fitted"]
         est.model_ = model

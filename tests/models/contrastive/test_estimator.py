@@ -79,6 +79,14 @@ def test_save_load_round_trip_on_cpu(tmp_path, data, monkeypatch):
     with pytest.raises(EstimatorInputError) as err:
         ContrastiveEmbedding.load(bad)
     assert "checkpoint" in _one_line(err)
+    # the layout is the LightningModule's (hparams with data_spec; encoders.*, criterion.*)
+    assert set(raw["hparams"]) >= {"data_spec", "model_architecture", "output_dimension", "val_batches"}
+    assert {k.split(".")[0] for k in raw["state_dict"]} == {"encoders", "criterion"}
+    raw["state_dict"].pop(next(iter(raw["state_dict"])))
+    torch.save(raw, bad)
+    with pytest.raises(EstimatorInputError) as err:
+        ContrastiveEmbedding.load(bad)
+    assert "cannot rebuild" in _one_line(err)
 
 
 def test_multi_session(data):
@@ -216,3 +224,11 @@ def test_real_video_clip_time_contrastive():
     emb = est.transform(frames)
     assert emb.shape == (300, 4) and np.isfinite(emb).all()
     assert est.history_[-10:].mean() < est.history_[:10].mean()
+
+
+def test_verbose_shows_progress(data, capsys):
+    x, _ = data
+    ContrastiveEmbedding(verbose=True, **FAST).fit(x)
+    assert "15/15" in capsys.readouterr().err
+    ContrastiveEmbedding(**FAST).fit(x)
+    assert capsys.readouterr().err == ""

@@ -147,7 +147,7 @@ class _LazyFrames:
 
 
 def test_video_split_from_a_lazy_reader_trains_and_embeds(monkeypatch):
-    import behavenet.models.contrastive.module as mod
+    import behavenet.models.contrastive.core as mod
 
     rng = np.random.default_rng(0)
     frames = rng.integers(0, 255, size=(120, 10, 12, 1), dtype=np.uint8)

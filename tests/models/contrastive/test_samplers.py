@@ -5,7 +5,7 @@ import torch
 from behavenet.data.views import SplitData
 from behavenet.data.windows import valid_centers
 from behavenet.errors import ConfigError
-from behavenet.models.contrastive.module import ContrastiveStream
+from behavenet.models.contrastive.core import ContrastiveStream
 from behavenet.models.contrastive.samplers import (
     ContrastiveSampler,
     NearestNeighbourIndex,

@@ -1,0 +1,665 @@
+"""The contrastive model as a plain ``torch.nn.Module``: networks, loss and batch sampling.
+
+:class:`ContrastiveCore` holds everything the contrastive family computes: one encoder per
+session, the InfoNCE criterion, the sampler and the index-batch stream, the loss of a batch,
+the optimiser settings, the loss history and the embedding of whole sequences. It imports no
+Lightning. Two drivers train it:
+
+- :class:`~behavenet.models.contrastive.module.ContrastiveModel`, the LightningModule behind
+  ``python train.py model=contrastive`` (logging, validation, checkpoints), which delegates its
+  steps to a core;
+- :class:`~behavenet.models.contrastive.estimator.ContrastiveEmbedding`, the scikit-learn style
+  estimator, with a plain loop (:func:`train_core`).
+
+Training is step-based: :meth:`ContrastiveCore.make_dataset` returns an infinite stream of
+batches of frame *indices* (references, positives, negatives) drawn by a
+:class:`~behavenet.models.contrastive.samplers.ContrastiveSampler`; the core keeps the split's
+input as one contiguous tensor per session (moved once to the model's device) and cuts the
+windows out of it inside the step, so nothing but a few thousand integers crosses the data
+loader per step. One encoder forward runs per session over the concatenated reference, positive
+and negative windows.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import IterableDataset, get_worker_info
+
+from behavenet.data.views import SplitData
+from behavenet.data.windows import pad_for_receptive_field
+from behavenet.errors import ConfigError
+from behavenet.models.contrastive.encoders import (
+    FrameConvEncoder,
+    VideoEncoder,
+    make_encoder,
+    resolve_architecture,
+)
+from behavenet.models.contrastive.losses import DISTANCES, TEMPERATURE_MODES, InfoNCE, goodness_of_fit_bits
+from behavenet.models.contrastive.samplers import (
+    CONDITIONALS,
+    PRIORS,
+    ContrastiveSampler,
+    SessionFrames,
+    auto_conditional,
+)
+
+__all__ = ["ContrastiveCore", "ContrastiveStream", "FunctionalAdam", "StepLoss", "train_core"]
+
+log = logging.getLogger(__name__)
+
+_STAGES = {"train": "train", "fit": "train", "val": "val", "validate": "val", "validation": "val",
+           "test": "test", "predict": "test"}
+_MATERIALISE_BYTES = 1 << 30  # lazily read inputs up to this size are loaded into memory
+_HISTORY_CHUNK = 4096
+
+
+class ContrastiveStream(IterableDataset):
+    """Batches of sampled indices (see :class:`ContrastiveSampler`); yields whole batches.
+
+    Batch ``i`` is drawn with ``numpy.random.default_rng([seed, i])``, so the stream is the same
+    bit for bit whatever the number of data-loader workers (worker ``w`` of ``W`` produces the
+    batches ``i = w, w + W, ...``). ``n_batches=None`` gives an infinite stream.
+    """
+
+    yields_batches = True
+    augment_keys: list[str] = []  # batches hold indices, not tensors to augment
+
+    def __init__(self, sampler: ContrastiveSampler, batch_size: int, seed: int = 0,
+                 n_batches: int | None = None):
+        self.sampler = sampler
+        self.batch_size = int(batch_size)
+        self.seed = int(seed)
+        self.n_batches = n_batches
+
+    def __len__(self) -> int:
+        if self.n_batches is None:
+            raise TypeError("infinite stream")
+        return int(self.n_batches)
+
+    def batch(self, i: int) -> dict:
+        rng = np.random.default_rng([self.seed, int(i)])
+        return _to_torch(self.sampler.sample(self.batch_size, rng))
+
+    def __iter__(self):
+        info = get_worker_info()
+        i, step = (0, 1) if info is None else (info.id, info.num_workers)
+        while self.n_batches is None or i < self.n_batches:
+            yield self.batch(i)
+            i += step
+
+
+def _to_torch(b: dict) -> dict:
+    out = {}
+    for k, v in b.items():
+        if isinstance(v, list):
+            out[k] = [torch.from_numpy(np.ascontiguousarray(a, dtype=np.int64)) for a in v]
+        else:
+            out[k] = torch.from_numpy(np.ascontiguousarray(v, dtype=np.int64))
+    return out
+
+
+class _LazyInput:
+    """A lazily read input (e.g. video frames) behind the ``index_select`` interface."""
+
+    def __init__(self, data, flatten: bool):
+        self.data = data
+        self.flatten = flatten
+        self.shape = (len(data),)
+        self.device = torch.device("cpu")
+
+    def index_select(self, dim: int, index: torch.Tensor) -> torch.Tensor:
+        rows = index.detach().cpu().numpy()
+        block = np.asarray(self.data[rows])
+        t = torch.from_numpy(np.ascontiguousarray(block))
+        if self.flatten:
+            t = t.reshape(len(rows), -1).float()
+        return t.to(index.device)
+
+
+_SPARSE_DENSITY = 0.2  # below this fraction of non-zeros, CPU inputs also get a CSR copy
+
+
+def _sparse_pair(x):
+    """``(csr, csr of the transpose)`` of a mostly-zero float CPU input (spike counts), else None.
+
+    Products with the CSR copies replace the dense products of a conv encoder's first layer
+    (about 3x faster for 5 % non-zeros); the results agree to float rounding.
+    """
+    if not (isinstance(x, torch.Tensor) and x.device.type == "cpu" and x.dim() == 2
+            and x.dtype == torch.float32 and x.numel() > 0):
+        return None
+    nnz = int(torch.count_nonzero(x))
+    if nnz > _SPARSE_DENSITY * x.numel():
+        return None
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "sparse CSR support is in beta"
+        return x.to_sparse_csr(), x.T.contiguous().to_sparse_csr()
+
+
+def _prod(shape) -> int:
+    return int(np.prod([int(v) for v in shape])) if len(shape) else 1
+
+
+class StepLoss(NamedTuple):
+    """The loss of one batch and its parts (tensors with gradients; see :meth:`ContrastiveCore.loss`).
+
+    ``behavior`` and ``time`` are the label and time losses of a hybrid model (``None`` otherwise);
+    ``total = behavior + time`` for hybrid models.
+    """
+
+    total: torch.Tensor
+    align: torch.Tensor
+    uniform: torch.Tensor
+    behavior: torch.Tensor | None = None
+    time: torch.Tensor | None = None
+
+
+class ContrastiveCore(nn.Module):
+    """Contrastive embedding model (CEBRA-like; see ``docs/contrastive.md``) without a trainer.
+
+    The arguments are those of :class:`~behavenet.models.contrastive.module.ContrastiveModel`
+    (documented there) and are kept, as given, in :attr:`config` (plain values, with
+    ``data_spec``), so ``ContrastiveCore(**core.config)`` rebuilds the same network. The state
+    dict holds ``encoders.*`` and ``criterion.*``, the same keys as the LightningModule's.
+    """
+
+    def __init__(self, data_spec: dict[str, Any] | None = None, model_architecture: str = "offset10",
+                 num_hidden_units: int = 32, output_dimension: int = 8, conditional: str | None = None,
+                 time_offsets: int | list[int] = 10, distance: str = "cosine",
+                 temperature_mode: str = "constant", temperature: float = 1.0,
+                 min_temperature: float = 0.1, delta: float | None = None, hybrid: bool = False,
+                 hybrid_behavior_dims: int | None = 3, prior: str = "auto",
+                 labels: list[str] | None = None, batch_size: int = 512, learning_rate: float = 3e-4,
+                 weight_decay: float = 0.0, val_batches: int = 10, frame_encoder: str | None = None,
+                 frame_features: int = 32, frame_layout: str = "HWC", nn_backend: str = "auto"):
+        super().__init__()
+        self.config = {
+            "data_spec": dict(data_spec or {}), "model_architecture": model_architecture,
+            "num_hidden_units": num_hidden_units, "output_dimension": output_dimension,
+            "conditional": conditional, "time_offsets": time_offsets, "distance": distance,
+            "temperature_mode": temperature_mode, "temperature": temperature,
+            "min_temperature": min_temperature, "delta": delta, "hybrid": hybrid,
+            "hybrid_behavior_dims": hybrid_behavior_dims, "prior": prior, "labels": labels,
+            "batch_size": batch_size, "learning_rate": learning_rate, "weight_decay": weight_decay,
+            "val_batches": val_batches, "frame_encoder": frame_encoder, "frame_features": frame_features,
+            "frame_layout": frame_layout, "nn_backend": nn_backend,
+        }
+        self.data_spec = self.config["data_spec"]
+        spec = self.data_spec
+        self.output_dimension = int(output_dimension)
+        self.delta = delta
+        self.prior = prior
+        self.nn_backend = nn_backend
+        self.hybrid_behavior_dims = hybrid_behavior_dims
+        self.learning_rate = float(learning_rate)
+        self.weight_decay = float(weight_decay)
+        self.val_batches = int(val_batches)
+        self.model_architecture = resolve_architecture(model_architecture)
+        if distance not in DISTANCES:
+            raise ConfigError("model.distance", f"expected one of {', '.join(DISTANCES)}, got {distance!r}")
+        if temperature_mode not in TEMPERATURE_MODES:
+            raise ConfigError("model.temperature_mode",
+                              f"expected one of {', '.join(TEMPERATURE_MODES)}, got {temperature_mode!r}")
+        if prior not in PRIORS:
+            raise ConfigError("model.prior", f"expected one of {', '.join(PRIORS)}, got {prior!r}")
+        if int(batch_size) < 2:
+            raise ConfigError("model.batch_size", f"expected an integer >= 2, got {batch_size!r}")
+        if not float(temperature) > 0:
+            raise ConfigError("model.temperature", f"expected a number > 0, got {temperature!r}")
+        offsets = [int(o) for o in np.atleast_1d(np.asarray(time_offsets))]
+        if not offsets or min(offsets) < 1:
+            raise ConfigError("model.time_offsets", f"expected positive integers, got {time_offsets!r}")
+        self.time_offsets = offsets
+
+        # labels and conditional, from the kinds declared in the spec (never from dtypes)
+        label_spec = dict(spec.get("labels") or {})
+        names = list(label_spec) if labels is None else list(labels)
+        for n in names:
+            if n not in label_spec:
+                raise ConfigError("model.labels", f"unknown label {n!r}; the data offers {sorted(label_spec) or 'none'}")
+        for n in names:
+            kind = label_spec[n].get("kind")
+            if kind not in ("continuous", "discrete"):
+                raise ConfigError(f"data_spec.labels.{n}.kind", f"expected 'continuous' or 'discrete', got {kind!r}")
+        self.label_names = names
+        has_cont = any(label_spec[n]["kind"] == "continuous" for n in names)
+        has_disc = any(label_spec[n]["kind"] == "discrete" for n in names)
+        cond = auto_conditional(has_cont, has_disc) if conditional in (None, "auto", "none") else conditional
+        if cond not in CONDITIONALS:
+            raise ConfigError("model.conditional", f"expected one of {', '.join(CONDITIONALS)} or null, got {conditional!r}")
+        if cond in ("time_delta", "delta", "mixed") and not has_cont:
+            raise ConfigError("model.conditional", f"{cond!r} needs a continuous label; the selected labels are "
+                              f"{names or 'none'}")
+        if cond in ("discrete", "mixed") and not has_disc:
+            raise ConfigError("model.conditional", f"{cond!r} needs a discrete label; the selected labels are "
+                              f"{names or 'none'}")
+        if cond == "delta" and not (delta is not None and float(delta) > 0):
+            raise ConfigError("model.delta", f"conditional 'delta' needs delta > 0, got {delta!r}")
+        self.conditional = cond
+        self.hybrid = bool(hybrid) and cond != "time"
+        self.batch_size = int(batch_size)
+
+        # one encoder per session
+        shapes = spec.get("input_shapes") or []
+        if not shapes:
+            raise ConfigError("data_spec.input_shapes", "expected one per-frame shape per session, got none")
+        use_frames = frame_encoder == "conv" or (frame_encoder is None and spec.get("input") == "video")
+        if frame_encoder not in (None, "conv", "none"):
+            raise ConfigError("model.frame_encoder", f"expected null, 'none' or 'conv', got {frame_encoder!r}")
+        if frame_layout not in ("HWC", "CHW"):
+            raise ConfigError("model.frame_layout", f"expected 'HWC' or 'CHW', got {frame_layout!r}")
+        self.is_video = bool(use_frames)
+        encoders = []
+        for shape in shapes:
+            shape = [int(v) for v in shape]
+            if self.is_video:
+                if len(shape) != 3:
+                    raise ConfigError("model.frame_encoder", f"a frame encoder needs (H, W, C) frames, got shape {shape}")
+                hwc = shape if frame_layout == "HWC" else [shape[1], shape[2], shape[0]]
+                fe = FrameConvEncoder(hwc, features=int(frame_features), layout=frame_layout)
+                temporal = make_encoder(self.model_architecture, int(frame_features), int(num_hidden_units),
+                                        int(output_dimension))
+                encoders.append(VideoEncoder(fe, temporal))
+            else:
+                encoders.append(make_encoder(self.model_architecture, _prod(shape), int(num_hidden_units),
+                                             int(output_dimension)))
+        self.encoders = nn.ModuleList(encoders)
+        self.criterion = InfoNCE(distance, temperature_mode, float(temperature), float(min_temperature))
+        self._stage_data: dict[str, dict] = {}
+        self._history: list[torch.Tensor] = []
+        self._history_pos = 0
+
+
+    # ------------------------------------------------------------------ contract
+    @property
+    def receptive_field(self) -> tuple[int, int]:
+        return self.encoders[0].receptive_field
+
+    @property
+    def embedding_dim(self) -> int:
+        return self.output_dimension
+
+    @property
+    def n_sessions(self) -> int:
+        return len(self.encoders)
+
+    @property
+    def device(self) -> torch.device:
+        for p in self.parameters():
+            return p.device
+        for b in self.buffers():  # pragma: no cover - every encoder has parameters
+            return b.device
+        return torch.device("cpu")  # pragma: no cover
+
+    def forward(self, x: torch.Tensor, session_index: int = 0) -> torch.Tensor:
+        """Embed windows ``(B, left + right, *F)`` into ``(B, D)``."""
+        enc = self._encoder(session_index)
+        if not self.is_video:
+            x = x.reshape(x.shape[0], x.shape[1], -1).float()
+        return enc(x)
+
+    def _encoder(self, session_index: int):
+        if not 0 <= int(session_index) < len(self.encoders):
+            raise ConfigError("session_index", f"expected 0..{len(self.encoders) - 1}, got {session_index}")
+        return self.encoders[int(session_index)]
+
+    # ------------------------------------------------------------------ data
+    def sampler_for(self, splits: list[SplitData]) -> ContrastiveSampler:
+        left, right = self.receptive_field
+        sessions = [SessionFrames.from_split(s, left, right, self.label_names) for s in splits]
+        if self.conditional != "time" and not self.label_names:
+            raise ConfigError("model.conditional", f"{self.conditional!r} needs labels")
+        return ContrastiveSampler(sessions, self.conditional, self.time_offsets, delta=self.delta,
+                                  hybrid=self.hybrid, prior=self.prior, nn_backend=self.nn_backend)
+
+    def make_dataset(self, splits: list[SplitData], stage: str, seed: int = 0, n_batches: int | None = None):
+        """Infinite stream of index batches for ``"train"``; ``n_batches`` (default
+        ``val_batches``) fixed-seed batches for ``"val"``/``"test"``. The splits' inputs are kept
+        on the core for the steps of that stage."""
+        stage = _STAGES.get(stage, stage)
+        if not splits:
+            return None
+        for s in splits:
+            if not 0 <= s.session_index < len(self.encoders):
+                raise ConfigError("data", f"split of session {s.session_id!r} has session_index "
+                                  f"{s.session_index}, but the model has {len(self.encoders)} session encoder(s)")
+        try:
+            sampler = self.sampler_for(splits)
+        except ConfigError as err:
+            if stage == "train":
+                raise
+            log.warning("no %s batches for the contrastive model: %s", stage, err)
+            return None
+        inputs = [self._input_tensor(s) for s in splits]
+        if stage == "train" and self.is_video:
+            for x, s in zip(inputs, splits):
+                fe = self.encoders[s.session_index].frame_encoder
+                if not bool(fe.normalization_set):
+                    rows = torch.from_numpy(np.unique(np.linspace(0, len(s.inputs[s.input_name]) - 1, 1000)
+                                                      .astype(np.int64)))
+                    fe.set_normalization(x.index_select(0, rows).to(fe.pixel_mean.device))
+        self._stage_data[stage] = {
+            "inputs": inputs,
+            "session_index": [int(s.session_index) for s in splits],
+            "device": None,
+        }
+        if stage == "train":
+            n = None
+        else:
+            n = max(1, int(self.val_batches if n_batches is None else n_batches))
+        return ContrastiveStream(sampler, self.batch_size, seed, n)
+
+    def release(self, stage: str | None = None) -> None:
+        """Drop the inputs kept by :meth:`make_dataset` (of one stage, or of all)."""
+        if stage is None:
+            self._stage_data.clear()
+        else:
+            self._stage_data.pop(_STAGES.get(stage, stage), None)
+
+    def _input_tensor(self, split: SplitData):
+        name = self.data_spec.get("input")
+        data = split.inputs[name] if name in split.inputs else split.input
+        if isinstance(data, torch.Tensor):
+            t = data
+        elif isinstance(data, np.ndarray):
+            t = torch.from_numpy(data)
+        else:  # lazy reader
+            shape = getattr(data, "frame_shape", None)
+            nbytes = len(data) * _prod(shape or np.asarray(data[0:1]).shape[1:])
+            if nbytes > _MATERIALISE_BYTES:
+                return _LazyInput(data, flatten=not self.is_video)
+            t = torch.from_numpy(np.ascontiguousarray(np.asarray(data[np.arange(len(data))])))
+        if self.is_video:
+            return t.contiguous() if t.dtype == torch.uint8 else t.float().contiguous()
+        return t.reshape(len(t), -1).float().contiguous()
+
+    def _stage_inputs(self, stage: str) -> tuple[list, list[int], list]:
+        entry = self._stage_data.get(stage)
+        if entry is None:
+            raise RuntimeError(f"no {stage} data: call make_dataset(splits, {stage!r}) first")
+        device = self.device
+        if entry["device"] != device:
+            entry["inputs"] = [x.to(device) if isinstance(x, torch.Tensor) else x for x in entry["inputs"]]
+            entry["sparse"] = [_sparse_pair(x) for x in entry["inputs"]]
+            entry["device"] = device
+        return entry["inputs"], entry["session_index"], entry["sparse"]
+
+    # ------------------------------------------------------------------ loss
+    def _embed_batch(self, batch: dict, stage: str):
+        inputs, sess, sparse = self._stage_inputs(stage)
+        device = self.device
+        refs, poss, negs, times = [], [], [], []
+        hybrid = "pos_time" in batch
+        for s in range(len(batch["ref"])):
+            parts = [batch["ref"][s], batch["pos"][s], batch["neg"][s]]
+            if hybrid:
+                parts.append(batch["pos_time"][s])
+            sizes = [len(p) for p in parts]
+            centers = torch.cat(parts).to(device)
+            emb = self.encoders[sess[s]].forward_indexed(inputs[s], centers, sparse=sparse[s])
+            pieces = emb.split(sizes)
+            refs.append(pieces[0])
+            poss.append(pieces[1])
+            negs.append(pieces[2])
+            if hybrid:
+                times.append(pieces[3])
+        ref = refs[0] if len(refs) == 1 else torch.cat(refs)
+        pos = poss[0] if len(poss) == 1 else torch.cat(poss)
+        neg = negs[0] if len(negs) == 1 else torch.cat(negs)
+        if "pos_order" in batch:
+            pos = pos[batch["pos_order"].to(device)]
+        pos_time = (times[0] if len(times) == 1 else torch.cat(times)) if hybrid else None
+        return ref, pos, neg, pos_time
+
+    def _behavior_slice(self, x: torch.Tensor) -> torch.Tensor:
+        k = self.hybrid_behavior_dims
+        if k is None or k >= x.shape[1]:
+            return x
+        x = x[:, :k]
+        return F.normalize(x, dim=1) if self.criterion.distance == "cosine" else x
+
+    def loss(self, batch: dict, stage: str = "train") -> StepLoss:
+        """InfoNCE of one index batch of ``stage`` (from :meth:`make_dataset`'s stream).
+
+        A hybrid model adds the label loss (on the first ``hybrid_behavior_dims`` dimensions) and
+        the time loss; ``align`` and ``uniform`` are then sums over both.
+        """
+        ref, pos, neg, pos_time = self._embed_batch(batch, _STAGES.get(stage, stage))
+        if pos_time is None:
+            loss, align, uniform = self.criterion(ref, pos, neg)
+            return StepLoss(loss, align, uniform)
+        lb, ab, ub = self.criterion(self._behavior_slice(ref), self._behavior_slice(pos),
+                                    self._behavior_slice(neg))
+        lt, at, ut = self.criterion(ref, pos_time, neg)
+        return StepLoss(lb + lt, ab + at, ub + ut, lb, lt)
+
+    def metrics(self, out: StepLoss, batch: dict) -> dict[str, torch.Tensor]:
+        """Detached metrics of a batch's loss: loss, align, uniform, temperature, gof_bits (and
+        loss_behavior, loss_time for hybrid models)."""
+        n_sessions = len(batch["ref"])
+        n_neg = len(batch["ref"][0])
+        hybrid = out.behavior is not None
+        loss = out.total.detach()
+        metrics = {"loss": loss, "align": out.align.detach(), "uniform": out.uniform.detach(),
+                   "temperature": self.criterion.temperature,
+                   "gof_bits": goodness_of_fit_bits(loss / (2 if hybrid else 1), n_neg, n_sessions)}
+        if hybrid:
+            metrics.update(loss_behavior=out.behavior.detach(), loss_time=out.time.detach())
+        return metrics
+
+    def step(self, batch: dict, stage: str, with_metrics: bool = True):
+        """``(loss, metrics)`` of one batch; without metrics only ``{"loss": detached loss}``."""
+        out = self.loss(batch, stage)
+        if not with_metrics:
+            return out.total, {"loss": out.total.detach()}
+        return out.total, self.metrics(out, batch)
+
+    def make_optimizer(self) -> torch.optim.Optimizer:
+        """``torch.optim.Adam`` over the trainable parameters (fused where the device has it)."""
+        params = [p for p in self.parameters() if p.requires_grad]
+        kwargs = {"lr": self.learning_rate, "weight_decay": self.weight_decay}
+        try:
+            return torch.optim.Adam(params, fused=True, **kwargs)
+        except (RuntimeError, TypeError, ValueError):  # pragma: no cover - device without fused Adam
+            return torch.optim.Adam(params, foreach=True, **kwargs)
+
+    def make_light_optimizer(self) -> "FunctionalAdam":
+        """The same Adam as :meth:`make_optimizer`, without ``torch.optim.Optimizer`` (whose
+        methods import ``torch._dynamo``, about 70 MB, on first use); see :class:`FunctionalAdam`."""
+        params = [p for p in self.parameters() if p.requires_grad]
+        return FunctionalAdam(params, lr=self.learning_rate, weight_decay=self.weight_decay)
+
+    # ------------------------------------------------------------------ loss history
+    def record(self, loss: torch.Tensor) -> None:
+        """Keep a training loss without a device sync (preallocated chunks)."""
+        if not self._history or self._history_pos >= _HISTORY_CHUNK:
+            self._history.append(torch.full((_HISTORY_CHUNK,), float("nan"), device=loss.device))
+            self._history_pos = 0
+        self._history[-1][self._history_pos] = loss
+        self._history_pos += 1
+
+    def loss_history(self) -> np.ndarray:
+        """Training loss of every recorded step (numpy, one value per step)."""
+        if not self._history:
+            return np.zeros(0, dtype=np.float32)
+        full = torch.cat([h.detach().cpu() for h in self._history]).numpy()
+        return full[: (len(self._history) - 1) * _HISTORY_CHUNK + self._history_pos].astype(np.float32)
+
+    # ------------------------------------------------------------------ embedding
+    @torch.no_grad()
+    def embed(self, x, session_index: int = 0, batch_size: int = 8192) -> torch.Tensor:
+        """Embed a contiguous ``(T, *F)`` sequence into ``(T, D)``; edges replicate-padded.
+
+        Convolutional encoders run fully convolutionally over chunks of ``batch_size`` frames.
+        """
+        enc = self._encoder(session_index)
+        was_training = self.encoders.training
+        self.eval()
+        try:
+            device = self.device
+            t = x if isinstance(x, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(np.asarray(x)))
+            t = t.to(device)
+            if self.is_video:
+                if t.dtype != torch.uint8:
+                    t = t.float()
+            else:
+                t = t.reshape(len(t), -1).float()
+            n = len(t)
+            if n == 0:
+                return torch.zeros(0, self.embedding_dim, device=device)
+            left, right = enc.receptive_field
+            rf = left + right
+            if self.is_video:
+                chunk = max(1, min(int(batch_size), 1024))
+                feats = torch.cat([enc.frame_encoder(t[i:i + chunk]) for i in range(0, n, chunk)])
+                seq, net = feats, enc.temporal
+            else:
+                seq, net = t, enc
+            padded = pad_for_receptive_field(seq, left, right)
+            out = []
+            step = max(1, int(batch_size))
+            for start in range(0, n, step):
+                stop = min(n, start + step)
+                y = net(padded[start:stop + rf - 1][None])
+                out.append(y.reshape(-1, y.shape[-1]))
+            return torch.cat(out)
+        finally:
+            self.train(was_training)
+
+    def embed_split(self, split: SplitData, modality: str | None = None, batch_size: int = 8192) -> np.ndarray:
+        """Embed every frame of a split, one trial (segment) at a time; returns ``(T, D)``."""
+        name = modality or self.data_spec.get("input")
+        data = split.inputs[name] if name in split.inputs else split.input
+        out = np.zeros((split.n_frames, self.embedding_dim), dtype=np.float32)
+        for start, stop in split.segments:
+            seg = np.asarray(data[start:stop])
+            if not self.is_video:
+                seg = seg.astype(np.float32, copy=False)
+            out[start:stop] = self.embed(seg, split.session_index, batch_size).cpu().numpy()
+        return out
+
+
+class FunctionalAdam:
+    """Adam through ``torch.optim.adam.adam``, the functional form behind ``torch.optim.Adam``.
+
+    It keeps the same per-parameter state (``step``, ``exp_avg``, ``exp_avg_sq``, created at the
+    first step of a parameter with a gradient) and makes the same call as
+    ``torch.optim.Adam(params, lr, weight_decay=..., fused=True)`` (``foreach`` where the device
+    has no fused kernel), so the updates are the same bit for bit; a test checks this. It exists
+    because every ``torch.optim.Optimizer`` method imports ``torch._dynamo`` on first use, which
+    would double the memory the estimator adds to ``import torch``.
+    """
+
+    _FUSED_DEVICES = ("cpu", "cuda", "mps", "xpu")
+
+    def __init__(self, params, lr: float = 1e-3, weight_decay: float = 0.0,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
+        self.params = list(params)
+        self.lr, self.weight_decay, self.betas, self.eps = float(lr), float(weight_decay), betas, float(eps)
+        self.fused = all(p.device.type in self._FUSED_DEVICES and p.dtype in (torch.float16, torch.bfloat16,
+                                                                                torch.float32, torch.float64)
+                         for p in self.params)
+        self.state: dict[nn.Parameter, dict[str, torch.Tensor]] = {}
+
+    def zero_grad(self) -> None:
+        for p in self.params:
+            p.grad = None
+
+    @torch.no_grad()
+    def step(self) -> None:
+        from torch.optim.adam import adam
+
+        params, grads, exp_avgs, exp_avg_sqs, steps = [], [], [], [], []
+        for p in self.params:
+            if p.grad is None:
+                continue
+            state = self.state.get(p)
+            if state is None:
+                step = (torch.zeros((), dtype=torch.float32, device=p.device) if self.fused
+                        else torch.tensor(0.0, dtype=torch.get_default_dtype()))
+                state = self.state[p] = {"step": step,
+                                         "exp_avg": torch.zeros_like(p, memory_format=torch.preserve_format),
+                                         "exp_avg_sq": torch.zeros_like(p, memory_format=torch.preserve_format)}
+            params.append(p)
+            grads.append(p.grad)
+            exp_avgs.append(state["exp_avg"])
+            exp_avg_sqs.append(state["exp_avg_sq"])
+            steps.append(state["step"])
+        if not params:
+            return
+        adam(params, grads, exp_avgs, exp_avg_sqs, [], steps, foreach=None if self.fused else True,
+             capturable=False, differentiable=False, fused=True if self.fused else None, grad_scale=None,
+             found_inf=None, has_complex=False, amsgrad=False, beta1=self.betas[0], beta2=self.betas[1],
+             lr=self.lr, weight_decay=self.weight_decay, eps=self.eps, maximize=False)
+
+
+def train_core(core: ContrastiveCore, splits: list[SplitData], steps: int, seed: int = 0,
+               progress: bool = False) -> ContrastiveCore:
+    """Train ``core`` for ``steps`` Adam steps on ``splits`` (no Lightning).
+
+    The same arithmetic as a Lightning fit of the
+    :class:`~behavenet.models.contrastive.module.ContrastiveModel` with the same weights and seed:
+    batch ``i`` of the seeded training stream, the loss, ``backward`` and one Adam step per batch
+    (:meth:`ContrastiveCore.make_light_optimizer`); every loss goes to the history.
+    The training inputs are released at the end.
+    """
+    stream = core.make_dataset(splits, "train", seed)
+    optimizer = core.make_light_optimizer()
+    core.train()
+    bar = _progress(int(steps)) if progress else None
+    try:
+        batches = iter(stream)
+        for _ in range(int(steps)):
+            loss = core.loss(next(batches), "train").total
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            loss = loss.detach()
+            core.record(loss)
+            if bar is not None:
+                bar.update(loss)
+    finally:
+        if bar is not None:
+            bar.close()
+        core.release("train")
+    core.eval()
+    return core
+
+
+class _progress:
+    """A one-line progress display on stderr (tqdm when installed)."""
+
+    def __init__(self, total: int):
+        self.total, self.done, self._bar = total, 0, None
+        self._every = max(1, total // 20)
+        try:
+            from tqdm import tqdm
+        except ImportError:  # pragma: no cover - tqdm is optional
+            tqdm = None
+        if tqdm is not None:
+            self._bar = tqdm(total=total, desc="fit", unit="step")
+
+    def update(self, loss: torch.Tensor) -> None:
+        self.done += 1
+        if self.done % self._every and self.done != self.total:
+            return
+        value = float(loss)
+        if self._bar is not None:
+            self._bar.set_postfix(loss=f"{value:.4f}", refresh=False)
+            self._bar.update(self.done - self._bar.n)
+        else:  # pragma: no cover
+            import sys
+
+            print(f"fit: step {self.done}/{self.total}, loss {value:.4f}", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
