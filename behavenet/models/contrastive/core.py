@@ -68,7 +68,7 @@ class ContrastiveStream(IterableDataset):
     """
 
     yields_batches = True
-    augment_keys: list[str] = []  # batches hold indices, not tensors to augment
+    augment_keys: list[str] = []  # batches hold indices; ContrastiveModel augments the gathered windows
 
     def __init__(self, sampler: ContrastiveSampler, batch_size: int, seed: int = 0,
                  n_batches: int | None = None):
@@ -276,7 +276,9 @@ class ContrastiveCore(nn.Module):
         self._stage_data: dict[str, dict] = {}
         self._history: list[torch.Tensor] = []
         self._history_pos = 0
-
+        # Optional callable ``(B, L, F) windows -> windows`` applied to training windows only
+        # (pose augmentation from the data module); not saved with the model.
+        self.window_transform = None
 
     # ------------------------------------------------------------------ contract
     @property
@@ -404,7 +406,16 @@ class ContrastiveCore(nn.Module):
                 parts.append(batch["pos_time"][s])
             sizes = [len(p) for p in parts]
             centers = torch.cat(parts).to(device)
-            emb = self.encoders[sess[s]].forward_indexed(inputs[s], centers, sparse=sparse[s])
+            enc = self.encoders[sess[s]]
+            if self.window_transform is not None and stage == "train" and isinstance(inputs[s], torch.Tensor):
+                # gather the windows, transform each one (e.g. a random rotation), then encode
+                rel = torch.arange(-enc.left, enc.right, device=device)
+                flat = (centers[:, None] + rel[None, :]).reshape(-1)
+                windows = inputs[s].index_select(0, flat).view(len(centers), enc.window_length,
+                                                               *inputs[s].shape[1:])
+                emb = enc(self.window_transform(windows))
+            else:
+                emb = enc.forward_indexed(inputs[s], centers, sparse=sparse[s])
             pieces = emb.split(sizes)
             refs.append(pieces[0])
             poss.append(pieces[1])

@@ -147,6 +147,22 @@ class ContrastiveModel(EmbeddingModel):
         self.core.val_batches = int(self.hparams.val_batches)
         return self.core.make_dataset(splits, stage, seed)
 
+    # ------------------------------------------------------------------ augmentation
+    def on_fit_start(self) -> None:
+        """Batches are frame indices, so the data module cannot augment them after transfer;
+        instead the core applies the data module's pose augmentation (``data.augment``) to each
+        gathered training window: one random transform per window, the same for all its frames."""
+        dm = getattr(self.trainer, "datamodule", None)
+        aug = getattr(dm, "_augment", None)
+        if aug is None or not aug.active or getattr(dm, "input", None) != "pose":
+            self.core.window_transform = None
+            return
+        gen = torch.Generator().manual_seed(int(getattr(dm, "seed", 0)) + 12345)
+        self.core.window_transform = lambda w: dm.augment_pose(w, gen)
+
+    def on_fit_end(self) -> None:
+        self.core.window_transform = None
+
     # ------------------------------------------------------------------ steps
     def _step(self, batch: dict, stage: str, with_metrics: bool = True):
         return self.core.step(batch, stage, with_metrics)
