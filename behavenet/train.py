@@ -108,6 +108,27 @@ def _flatten(prefix: str, obj: Any, out: dict) -> dict:
     return out
 
 
+def _is_primary_process() -> bool:
+    """False in the extra processes of a multi-process (DDP) launch, which must not write the
+    run directory's files. Lightning's launcher sets ``LOCAL_RANK``/``NODE_RANK`` in the processes
+    it starts; torchrun and SLURM set ``RANK`` and ``SLURM_PROCID``."""
+    for key in ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID"):
+        value = os.environ.get(key)
+        if value not in (None, "", "0"):
+            return False
+    return True
+
+
+def _multi_process(trainer_cfg) -> bool:
+    strategy = str(trainer_cfg.get("strategy", "auto") or "auto")
+    devices = trainer_cfg.get("devices", 1)
+    try:
+        n = int(devices)
+    except (TypeError, ValueError):  # "auto", lists of ids
+        n = len(devices) if isinstance(devices, (list, tuple)) or OmegaConf.is_list(devices) else 1
+    return "ddp" in strategy or "fsdp" in strategy or n > 1 or int(trainer_cfg.get("num_nodes", 1) or 1) > 1
+
+
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Train, test, export embeddings and evaluate as configured; return the metrics dict.
 
@@ -121,15 +142,18 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
     t_start = time.time()
     out = Path(cfg.paths.output_dir)
+    primary = _is_primary_process()
     out.mkdir(parents=True, exist_ok=True)
     (out / "checkpoints").mkdir(exist_ok=True)
     resolved = {k: (OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v)
                 for k, v in cfg.items() if k != "hydra"}
     resolved["_behavenet_version"] = __version__
-    tmp = out / ".config.yaml.tmp"
-    tmp.write_text(OmegaConf.to_yaml(OmegaConf.create(resolved)))
-    os.replace(tmp, out / "config.yaml")
-    write_json_atomic(out / "status.json", {"status": "running", "started": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    if primary:
+        tmp = out / ".config.yaml.tmp"
+        tmp.write_text(OmegaConf.to_yaml(OmegaConf.create(resolved)))
+        os.replace(tmp, out / "config.yaml")
+        write_json_atomic(out / "status.json", {"status": "running",
+                                                "started": time.strftime("%Y-%m-%dT%H:%M:%S")})
 
     _configure_determinism(cfg)
     _single_log_stream()
@@ -152,7 +176,17 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         for lg in loggers:
             if hasattr(lg, "log_hyperparams"):
                 lg.log_hyperparams({"config": resolved})
-        trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+        trainer_cfg = cfg.trainer
+        if _multi_process(trainer_cfg) and not any(p.requires_grad for p in model.parameters()):
+            # PCA / random projection learn from statistics, not gradients: DDP refuses such a
+            # module, and one process computes them as fast.
+            log.warning("model %s has no trainable parameters: training on one device instead of "
+                        "strategy=%s, devices=%s", model.family, trainer_cfg.get("strategy"),
+                        trainer_cfg.get("devices"))
+            trainer_cfg = OmegaConf.to_container(trainer_cfg, resolve=True)
+            trainer_cfg.update(strategy="auto", devices=1, num_nodes=1)
+            trainer_cfg.pop("sync_batchnorm", None)
+        trainer: L.Trainer = hydra.utils.instantiate(trainer_cfg, callbacks=callbacks, logger=loggers or False)
 
         metrics: dict[str, Any] = {"model": model.family, "seed": cfg.get("seed"),
                                    "behavenet_version": __version__}
@@ -160,8 +194,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             trainer.fit(model=model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
             metrics["train"] = _stage_metrics(trainer.callback_metrics, ("train/", "val/"))
             metrics["steps"] = int(trainer.global_step)
-        if trainer.is_global_zero:
-            trainer.save_checkpoint(str(out / "checkpoints" / "last.ckpt"))
+        # every rank calls save_checkpoint (it synchronises the ranks); rank 0 writes the file
+        trainer.save_checkpoint(str(out / "checkpoints" / "last.ckpt"))
         if cfg.get("test", True) and datamodule.split_data.get("test"):
             res = trainer.test(model=model, datamodule=datamodule, verbose=False)
             metrics["test"] = {k: float(v) for k, v in (res[0] if res else {}).items()}
@@ -194,7 +228,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         log.info("run directory: %s", out)
         return metrics
     except BaseException as exc:
-        write_json_atomic(out / "status.json", {"status": "failed", "error": f"{type(exc).__name__}: {exc}"})
+        if primary:
+            write_json_atomic(out / "status.json", {"status": "failed", "error": f"{type(exc).__name__}: {exc}"})
         raise
     finally:
         if wandb_used and "wandb" in sys.modules:

@@ -426,17 +426,34 @@ class SessionDataModule(L.LightningDataModule):
         if stage == "train":
             self._augment_keys = list(getattr(ds, "augment_keys", ["x"]))
         common = {"num_workers": self.num_workers, "persistent_workers": self.persistent_workers}
+        # Lightning's distributed sampler is off (trainer.use_distributed_sampler: false in the
+        # multi-process configs): each dataset/sampler below takes this rank's share itself.
+        rank, world = self._rank_world()
         if getattr(ds, "yields_batches", False):
             return DataLoader(ds, batch_size=None, **common)
         if isinstance(ds, IterableDataset):
             return DataLoader(ds, batch_size=self.batch_size, **common)
         if isinstance(ds, TrialDataset):
+            if world > 1:
+                from torch.utils.data.distributed import DistributedSampler
+
+                sampler = DistributedSampler(ds, num_replicas=world, rank=rank, shuffle=stage == "train",
+                                             seed=self.seed, drop_last=stage == "train")
+                return DataLoader(ds, batch_size=self.batch_size, sampler=sampler, collate_fn=pad_collate,
+                                  **common)
             g = torch.Generator().manual_seed(self.seed)
             return DataLoader(ds, batch_size=self.batch_size, shuffle=stage == "train", generator=g,
                               collate_fn=pad_collate, **common)
         session_of = ds.session_of() if hasattr(ds, "session_of") else np.zeros(len(ds), dtype=np.int64)
-        sampler = SessionBatchSampler(session_of, self.batch_size, shuffle=stage == "train", seed=self.seed)
+        sampler = SessionBatchSampler(session_of, self.batch_size, shuffle=stage == "train", seed=self.seed,
+                                      rank=rank, world_size=world, even=stage == "train")
         return DataLoader(ds, batch_sampler=sampler, **common)
+
+    def _rank_world(self) -> tuple[int, int]:
+        trainer = getattr(self, "trainer", None)
+        if trainer is None:
+            return 0, 1
+        return int(trainer.global_rank), int(trainer.world_size)
 
     def train_dataloader(self):
         return self._loader("train")

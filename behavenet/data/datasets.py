@@ -84,16 +84,26 @@ class WindowDataset(Dataset):
 
 
 class SessionBatchSampler(Sampler):
-    """Shuffled (or sequential) batches whose items all come from one session."""
+    """Shuffled (or sequential) batches whose items all come from one session.
+
+    Under distributed training (``world_size`` > 1) every rank builds the same seeded list of
+    batches and takes every ``world_size``-th one, starting at its ``rank``. With ``even=True``
+    (training) the list is cut to a multiple of ``world_size`` so that all ranks take the same
+    number of steps.
+    """
 
     def __init__(self, session_of: np.ndarray, batch_size: int, shuffle: bool = True,
-                 drop_last: bool = False, seed: int = 0):
+                 drop_last: bool = False, seed: int = 0, rank: int = 0, world_size: int = 1,
+                 even: bool = False):
         self.session_of = np.asarray(session_of)
         self.batch_size = int(batch_size)
         self.shuffle = shuffle
         self.drop_last = drop_last
         self.seed = int(seed)
         self.epoch = 0
+        self.rank = int(rank)
+        self.world_size = max(1, int(world_size))
+        self.even = bool(even)
 
     def _batches(self):
         rng = np.random.default_rng(self.seed + self.epoch)
@@ -110,7 +120,15 @@ class SessionBatchSampler(Sampler):
         if self.shuffle:
             order = rng.permutation(len(batches))
             batches = [batches[i] for i in order]
+        if self.world_size > 1:
+            if self.even:
+                batches = batches[: len(batches) - len(batches) % self.world_size]
+            batches = batches[self.rank::self.world_size]
         return batches
+
+    def set_epoch(self, epoch: int) -> None:
+        """Called by Lightning at the start of each epoch (keeps the ranks' shuffles in step)."""
+        self.epoch = int(epoch)
 
     def __iter__(self):
         batches = self._batches()

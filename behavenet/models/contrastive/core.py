@@ -62,25 +62,36 @@ _HISTORY_CHUNK = 4096
 class ContrastiveStream(IterableDataset):
     """Batches of sampled indices (see :class:`ContrastiveSampler`); yields whole batches.
 
-    Batch ``i`` is drawn with ``numpy.random.default_rng([seed, i])``, so the stream is the same
-    bit for bit whatever the number of data-loader workers (worker ``w`` of ``W`` produces the
-    batches ``i = w, w + W, ...``). ``n_batches=None`` gives an infinite stream.
+    Batch ``g`` is drawn with ``numpy.random.default_rng([seed, g])``, so the stream is the same
+    bit for bit whatever the number of data-loader workers (worker ``w`` of ``W`` produces every
+    ``W``-th batch). ``n_batches=None`` gives an infinite stream.
+
+    Under distributed training (``world_size`` > 1) each rank draws different batches: the
+    infinite training stream of rank ``r`` holds the batches ``g = r, r + world_size, ...``, and a
+    finite stream of ``n_batches`` is split between the ranks. With one process nothing changes.
     """
 
     yields_batches = True
     augment_keys: list[str] = []  # batches hold indices; ContrastiveModel augments the gathered windows
 
     def __init__(self, sampler: ContrastiveSampler, batch_size: int, seed: int = 0,
-                 n_batches: int | None = None):
+                 n_batches: int | None = None, rank: int = 0, world_size: int = 1):
         self.sampler = sampler
         self.batch_size = int(batch_size)
         self.seed = int(seed)
         self.n_batches = n_batches
+        self.rank = int(rank)
+        self.world_size = max(1, int(world_size))
+        if not 0 <= self.rank < self.world_size:
+            raise ValueError(f"rank {rank} outside world_size {world_size}")
+
+    def _mine(self) -> range:
+        return range(self.rank, int(self.n_batches), self.world_size)
 
     def __len__(self) -> int:
         if self.n_batches is None:
             raise TypeError("infinite stream")
-        return int(self.n_batches)
+        return len(self._mine())
 
     def batch(self, i: int) -> dict:
         rng = np.random.default_rng([self.seed, int(i)])
@@ -88,10 +99,14 @@ class ContrastiveStream(IterableDataset):
 
     def __iter__(self):
         info = get_worker_info()
-        i, step = (0, 1) if info is None else (info.id, info.num_workers)
-        while self.n_batches is None or i < self.n_batches:
+        w, nw = (0, 1) if info is None else (info.id, info.num_workers)
+        if self.n_batches is None:
+            k = w
+            while True:
+                yield self.batch(k * self.world_size + self.rank)
+                k += nw
+        for i in self._mine()[w::nw]:
             yield self.batch(i)
-            i += step
 
 
 def _to_torch(b: dict) -> dict:
@@ -322,10 +337,12 @@ class ContrastiveCore(nn.Module):
         return ContrastiveSampler(sessions, self.conditional, self.time_offsets, delta=self.delta,
                                   hybrid=self.hybrid, prior=self.prior, nn_backend=self.nn_backend)
 
-    def make_dataset(self, splits: list[SplitData], stage: str, seed: int = 0, n_batches: int | None = None):
+    def make_dataset(self, splits: list[SplitData], stage: str, seed: int = 0, n_batches: int | None = None,
+                     rank: int = 0, world_size: int = 1):
         """Infinite stream of index batches for ``"train"``; ``n_batches`` (default
         ``val_batches``) fixed-seed batches for ``"val"``/``"test"``. The splits' inputs are kept
-        on the core for the steps of that stage."""
+        on the core for the steps of that stage. ``rank``/``world_size``: this process's share
+        under distributed training (see :class:`ContrastiveStream`)."""
         stage = _STAGES.get(stage, stage)
         if not splits:
             return None
@@ -357,7 +374,7 @@ class ContrastiveCore(nn.Module):
             n = None
         else:
             n = max(1, int(self.val_batches if n_batches is None else n_batches))
-        return ContrastiveStream(sampler, self.batch_size, seed, n)
+        return ContrastiveStream(sampler, self.batch_size, seed, n, rank=rank, world_size=world_size)
 
     def release(self, stage: str | None = None) -> None:
         """Drop the inputs kept by :meth:`make_dataset` (of one stage, or of all)."""

@@ -145,7 +145,9 @@ class ContrastiveModel(EmbeddingModel):
         """Infinite stream of index batches for ``"train"``; ``val_batches`` fixed-seed batches
         for ``"val"``/``"test"``. The splits' inputs are kept on the core for the steps."""
         self.core.val_batches = int(self.hparams.val_batches)
-        return self.core.make_dataset(splits, stage, seed)
+        trainer = self._trainer
+        rank, world = (0, 1) if trainer is None else (int(trainer.global_rank), int(trainer.world_size))
+        return self.core.make_dataset(splits, stage, seed, rank=rank, world_size=world)
 
     # ------------------------------------------------------------------ augmentation
     def on_fit_start(self) -> None:
@@ -198,16 +200,17 @@ class ContrastiveModel(EmbeddingModel):
 
     def validation_step(self, batch, batch_idx):
         loss, metrics = self._step(batch, "val")
+        # sync_dist: under DDP each rank evaluates its share of the batches; average over ranks
         self.log_dict({f"val/{k}": v for k, v in metrics.items() if k != "loss"}, on_step=False, on_epoch=True,
-                      batch_size=self.batch_size)
+                      batch_size=self.batch_size, sync_dist=True)
         self.log("val/loss", metrics["loss"], on_step=False, on_epoch=True, prog_bar=True,
-                 batch_size=self.batch_size)
+                 batch_size=self.batch_size, sync_dist=True)
         return loss
 
     def test_step(self, batch, batch_idx):
         loss, metrics = self._step(batch, "test")
         self.log_dict({f"test/{k}": v for k, v in metrics.items()}, on_step=False, on_epoch=True,
-                      batch_size=self.batch_size)
+                      batch_size=self.batch_size, sync_dist=True)
         return loss
 
     def configure_optimizers(self):
