@@ -84,6 +84,19 @@ def _single_log_stream() -> None:
         lg.propagate = True
 
 
+class _DropAdvertising(logging.Filter):
+    """Drop Lightning's "Tip: ... try installing litlogger" line, printed on every fit."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "litlogger" not in str(record.msg)
+
+
+def _quiet_lightning_tips() -> None:
+    lg = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    if not any(isinstance(f, _DropAdvertising) for f in lg.filters):
+        lg.addFilter(_DropAdvertising())
+
+
 def _configure_determinism(cfg: DictConfig) -> None:
     import lightning as L
     import torch
@@ -157,6 +170,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
     _configure_determinism(cfg)
     _single_log_stream()
+    _quiet_lightning_tips()
     import warnings
 
     warnings.filterwarnings("ignore", message=r".*LeafSpec.*")  # torch/lightning internal deprecation

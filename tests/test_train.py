@@ -83,6 +83,7 @@ def test_train_py_command_line(tmp_path):
     assert res.returncode == 0, res.stderr[-2000:]
     run_dir = tmp_path / "hrun"
     assert (run_dir / "metrics.json").exists() and (run_dir / "checkpoints/last.ckpt").exists()
+    assert "litlogger" not in res.stdout + res.stderr  # Lightning's advertising line is filtered
 
 
 def test_train_py_user_error_is_one_line(tmp_path):
