@@ -53,6 +53,9 @@ __all__ = ["ContrastiveCore", "ContrastiveStream", "FunctionalAdam", "StepLoss",
 
 log = logging.getLogger(__name__)
 
+# CEBRA's conditional names that mean one of ours
+_CONDITIONAL_ALIASES = {"delta_normal": "delta"}
+
 _STAGES = {"train": "train", "fit": "train", "val": "val", "validate": "val", "validation": "val",
            "test": "test", "predict": "test"}
 _MATERIALISE_BYTES = 1 << 30  # lazily read inputs up to this size are loaded into memory
@@ -248,6 +251,7 @@ class ContrastiveCore(nn.Module):
         has_cont = any(label_spec[n]["kind"] == "continuous" for n in names)
         has_disc = any(label_spec[n]["kind"] == "discrete" for n in names)
         cond = auto_conditional(has_cont, has_disc) if conditional in (None, "auto", "none") else conditional
+        cond = _CONDITIONAL_ALIASES.get(cond, cond)
         if cond not in CONDITIONALS:
             raise ConfigError("model.conditional", f"expected one of {', '.join(CONDITIONALS)} or null, got {conditional!r}")
         if cond in ("time_delta", "delta", "mixed") and not has_cont:
@@ -287,7 +291,10 @@ class ContrastiveCore(nn.Module):
                 encoders.append(make_encoder(self.model_architecture, _prod(shape), int(num_hidden_units),
                                              int(output_dimension)))
         self.encoders = nn.ModuleList(encoders)
-        self.criterion = InfoNCE(distance, temperature_mode, float(temperature), float(min_temperature))
+        try:
+            self.criterion = InfoNCE(distance, temperature_mode, float(temperature), float(min_temperature))
+        except ValueError as err:  # "<argument> must be ..." -> a one-line config error on that argument
+            raise ConfigError(f"model.{str(err).split()[0]}", str(err)) from None
         self._stage_data: dict[str, dict] = {}
         self._history: list[torch.Tensor] = []
         self._history_pos = 0

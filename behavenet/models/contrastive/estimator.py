@@ -274,6 +274,11 @@ class ContrastiveEmbedding(TransformerMixin, BaseEstimator):
                                               f"{n_sessions} arrays (one per session), got {got}")
                 labels_per.append(list(lab))
             else:
+                if (isinstance(lab, (list, tuple)) and len(lab) != len(xs[0])
+                        and all(np.ndim(a) >= 1 for a in lab)):
+                    raise EstimatorInputError(f"labels[{i}]", f"is a list of {len(lab)} arrays (one per "
+                                              "session?) but X is a single array; pass the label array "
+                                              "itself, or X as a list of sessions")
                 labels_per.append([lab])
         if fitting:
             kinds_in = [self._input_kind(np.asarray(x), f"X[{s}]" if multi else "X") for s, x in enumerate(xs)]
@@ -311,6 +316,15 @@ class ContrastiveEmbedding(TransformerMixin, BaseEstimator):
                 label_info[name] = {"kind": k, "dim": int(arr.shape[1]) if arr.ndim == 2 else 1}
             splits.append(SplitData(session_id=f"session{s}", session_index=s, inputs={kind: f}, labels=labs,
                                     label_kinds=lkinds))
+        if fitting:
+            for i in range(len(labels_per)):
+                name = f"label{i}"
+                if kinds.get(name) == "discrete":
+                    classes = np.unique(np.concatenate([sp.labels[name] for sp in splits]))
+                    if len(classes) < 2:
+                        raise EstimatorInputError(f"labels[{i}]", f"is discrete with a single class "
+                                                  f"({classes.tolist()}); positives and negatives would be drawn "
+                                                  "alike: give at least 2 classes or drop this label")
         return splits, feats, kind, scale if scale is not None else 1.0, label_info, vocab, multi
 
     # ------------------------------------------------------------------ fit
@@ -353,8 +367,7 @@ class ContrastiveEmbedding(TransformerMixin, BaseEstimator):
             raise EstimatorInputError("fit", f"unexpected keyword argument(s) {sorted(fit_params)}")
         from behavenet.models.contrastive.core import ContrastiveCore, train_core
 
-        if int(self.max_iterations) < 1:
-            raise EstimatorInputError("max_iterations", f"expected an integer >= 1, got {self.max_iterations!r}")
+        self._check_arguments(len(y))
         splits, feats, kind, scale, label_info, vocab, multi = self._build(X, y, fitting=True)
         device = self._resolve_device()
         seed = int(self.seed) if self.seed is not None else int(np.random.SeedSequence().entropy % (2 ** 31))
@@ -387,16 +400,49 @@ class ContrastiveEmbedding(TransformerMixin, BaseEstimator):
         self.history_ = model.loss_history()
         return self
 
+    def _check_arguments(self, n_labels: int) -> None:
+        """One-line errors for argument values that cannot train (before any data is touched)."""
+        def integer(name, low):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+                extra = ("; full-batch training (CEBRA's batch_size=None) is not supported"
+                         if name == "batch_size" and value is None else "")
+                raise EstimatorInputError(name, f"expected an integer >= {low}, got {value!r}{extra}")
+
+        integer("max_iterations", 1)
+        integer("batch_size", 2)
+        positive = ["learning_rate", "temperature"] + (["min_temperature"] if self.temperature_mode == "auto" else [])
+        for name in positive:
+            value = getattr(self, name)
+            try:
+                ok = np.isfinite(float(value)) and float(value) > 0
+            except (TypeError, ValueError):
+                ok = False
+            if not ok:
+                raise EstimatorInputError(name, f"expected a finite number > 0, got {value!r}")
+        if float(self.weight_decay) < 0:
+            raise EstimatorInputError("weight_decay", f"expected a number >= 0, got {self.weight_decay!r}")
+        types = self.label_types
+        if types is not None:
+            types = [types] if isinstance(types, str) else list(types)
+            if len(types) != n_labels:
+                raise EstimatorInputError("label_types", f"gives {len(types)} type(s) but fit got {n_labels} "
+                                          "label array(s); give one type per label")
+        if self.hybrid and n_labels == 0:
+            raise EstimatorInputError("hybrid", "hybrid=True combines a label loss with the time loss; "
+                                      "pass labels to fit, or set hybrid=False")
+
     def _check_lengths(self, model, splits: list[SplitData]) -> None:
         left, right = model.receptive_field
         need = left + right + (max(model.time_offsets) if model.conditional in ("time", "time_delta", "mixed")
                                or model.hybrid else 0)
+        uses_offsets = model.conditional in ("time", "time_delta", "mixed") or model.hybrid
         for s in splits:
             if s.n_frames < need:
+                offsets = f" with time_offsets {model.time_offsets}" if uses_offsets else ""
                 raise EstimatorInputError(f"X[{s.session_index}]" if len(splits) > 1 else "X",
                                           f"has {s.n_frames} frames; the {model.model_architecture} encoder "
-                                          f"(receptive field {left + right}) with time_offsets "
-                                          f"{model.time_offsets} needs at least {need}")
+                                          f"(receptive field {left + right}){offsets} needs at least {need}")
 
     # ------------------------------------------------------------------ transform
     def transform(self, X, session_id: int | None = None, batch_size: int | None = None):
@@ -461,6 +507,7 @@ class ContrastiveEmbedding(TransformerMixin, BaseEstimator):
         """Move the fitted model to ``device`` (``"cpu"``, ``"cuda"``, ...); returns self."""
         check_is_fitted(self, "model_")
         self.model_.to(torch.device(device))
+        self.device = str(device)
         return self
 
     def save(self, path: str | os.PathLike) -> None:
@@ -540,6 +587,7 @@ class ContrastiveEmbedding(TransformerMixin, BaseEstimator):
         est.seed_ = fitted["seed"]
         est.history_ = fitted["history"].numpy()
         est.versions_ = state.get("versions", {})
+        est.device = "cpu"  # the model is on the CPU; the saved device is never replayed
         return est
 
 

@@ -71,7 +71,11 @@ def test_save_load_round_trip_on_cpu(tmp_path, data, monkeypatch):
     again = ContrastiveEmbedding.load(path)
     assert calls and calls[0].get("map_location") == "cpu" and calls[0].get("weights_only") is True
     assert next(again.model_.parameters()).device.type == "cpu"
-    assert again.device == "cuda" and again.time_offsets == (2, 5)
+    # the loaded estimator says where its model is, so a clone refits on this CPU-only machine
+    assert again.device == "cpu" and again.time_offsets == (2, 5)
+    from sklearn.base import clone
+
+    assert clone(again).fit(x, z).model_ is not None
     assert np.array_equal(again.transform(x), est.transform(x))
     assert np.array_equal(again.history_, est.history_)
     bad = tmp_path / "bad.pt"
@@ -139,6 +143,13 @@ def test_label_types_are_explicit(data):
     ("string_continuous", "numeric"), ("too_short", "frames"), ("too_many_types", "label_types"),
     ("bad_device", "device"), ("bad_arch", "model_architecture"), ("bad_cond", "conditional"),
     ("features", "per-frame shape"), ("one_d", "dimensions"),
+    ("batch_none", "batch_size: expected an integer >= 2, got None"),
+    ("negative_lr", "learning_rate: expected a finite number > 0"),
+    ("min_temp", "min_temperature: expected a finite number > 0"),
+    ("too_few_types", "label_types: gives 2 type(s) but fit got 1"),
+    ("hybrid_no_labels", "hybrid: hybrid=True combines"),
+    ("one_class", "single class"),
+    ("list_label_single_session", "is a list of 1 arrays"),
 ])
 def test_bad_input_errors_are_one_line(data, case, needle):
     x, z = data
@@ -173,8 +184,35 @@ def test_bad_input_errors_are_one_line(data, case, needle):
             est.transform(x[:, :10])
         elif case == "one_d":
             est.fit(x[:, 0], z)
+        elif case == "batch_none":
+            ContrastiveEmbedding(**{**FAST, "batch_size": None}).fit(x, z)
+        elif case == "negative_lr":
+            ContrastiveEmbedding(**{**FAST, "learning_rate": -1.0}).fit(x, z)
+        elif case == "min_temp":
+            ContrastiveEmbedding(temperature_mode="auto", min_temperature=0, **FAST).fit(x, z)
+        elif case == "too_few_types":
+            ContrastiveEmbedding(label_types=["continuous", "discrete"], **FAST).fit(x, z)
+        elif case == "hybrid_no_labels":
+            ContrastiveEmbedding(hybrid=True, **FAST).fit(x)
+        elif case == "one_class":
+            ContrastiveEmbedding(label_types=["discrete"], **FAST).fit(x, np.zeros(len(x), np.int64))
+        elif case == "list_label_single_session":
+            est.fit(x, [z])
     assert isinstance(err.value, ValueError)
     assert needle in _one_line(err)
+
+
+def test_discrete_short_input_message_has_no_time_offsets(data):
+    x, z = data
+    with pytest.raises(BehavenetError) as err:
+        ContrastiveEmbedding(label_types=["discrete"], **FAST).fit(x[:5], np.arange(5) % 2)
+    assert _one_line(err) == "X: has 5 frames; the offset10 encoder (receptive field 10) needs at least 10"
+
+
+def test_cebra_conditional_name_delta_normal(data):
+    x, z = data
+    est = ContrastiveEmbedding(conditional="delta_normal", delta=0.1, **FAST).fit(x, z)
+    assert est.conditional_ == "delta"
 
 
 def test_pose_input(data):
