@@ -257,6 +257,12 @@ def main(cfg: DictConfig) -> float | None:
     on stderr and exit status 2 (no traceback), and the optimised metric returned for sweepers."""
     from behavenet.errors import BehavenetError, one_line
 
+    missing = sorted(k for k in OmegaConf.missing_keys(cfg) if not k.startswith("hydra."))
+    if missing:
+        example = "data.files=[path/to/session.h5]" if "data.files" in missing else f"{missing[0]}=..."
+        print(f"behavenet train: error: {', '.join(missing)}: required but not set; give it on the command "
+              f"line, e.g. {example}", file=sys.stderr)
+        raise SystemExit(2)
     try:
         metrics = run(cfg)
     except Exception as exc:  # noqa: BLE001 - unwrap Hydra's instantiate errors

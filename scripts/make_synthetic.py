@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import argparse
 import ast
+import sys
 
 from behavenet.data.format import validate_file
+from behavenet.errors import BehavenetError, one_line
 from behavenet.data.synthetic import GENERATORS, generate
 
 
@@ -32,11 +34,18 @@ def main(argv=None):
             params[key] = ast.literal_eval(value)
         except (ValueError, SyntaxError):
             params[key] = value
-    path = generate(args.kind, args.out, overwrite=args.overwrite, **params)
+    try:
+        path = generate(args.kind, args.out, overwrite=args.overwrite, **params)
+    except BehavenetError as err:
+        print(f"make_synthetic.py: error: {one_line(err)}", file=sys.stderr)
+        return 2
+    except TypeError as err:  # an unknown --set key
+        print(f"make_synthetic.py: error: --set: {err}", file=sys.stderr)
+        return 2
     s = validate_file(path)
     print(f"wrote {path}: {s['n_frames']} frames, {s['n_trials']} trials, {', '.join(s['modalities'])}; "
           f"labels {s['frame_labels'] + s['sequence_labels']}")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

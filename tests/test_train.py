@@ -94,6 +94,14 @@ def test_train_py_user_error_is_one_line(tmp_path):
     assert "Traceback" not in res.stderr
 
 
+def test_train_py_missing_data_files_is_one_line(tmp_path):
+    res = _train_py(["data=pose"], tmp_path)
+    assert res.returncode == 2
+    assert res.stderr.strip().splitlines()[-1] == ("behavenet train: error: data.files: required but not set; "
+                                                   "give it on the command line, e.g. data.files=[path/to/session.h5]")
+    assert "Traceback" not in res.stderr
+
+
 def test_default_model_is_contrastive_and_decodes_position(make_cfg, tmp_path):
     """`python train.py` with no overrides, on a smaller budget."""
     out = tmp_path / "run"

@@ -82,3 +82,8 @@ def test_make_synthetic_script(tmp_path):
                           "--set", "n_frames=500", "--set", "n_neurons=10"], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
     assert validate_file(out)["n_frames"] == 500
+    again = subprocess.run([sys.executable, str(root / "scripts/make_synthetic.py"), "place_cells", str(out)],
+                           capture_output=True, text=True)
+    assert again.returncode == 2 and "Traceback" not in again.stderr
+    assert again.stderr.strip() == (f"make_synthetic.py: error: {out}: output file exists; "
+                                    "pass overwrite=True (--overwrite) to replace it")
