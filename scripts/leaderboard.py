@@ -164,7 +164,7 @@ def _cell(v) -> str:
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].replace("``", "").split()))
     p.add_argument("--models", nargs="*", default=None)
     p.add_argument("--datasets", nargs="*", default=list(DATASETS))
     p.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2])
@@ -174,6 +174,15 @@ def main(argv=None):
     p.add_argument("--json", type=Path, default=None, help="also write the raw results here")
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args(argv)
+    from behavenet.errors import BehavenetError
+    from behavenet.eval.submission import check_output_path
+
+    try:  # fail before hours of training, not when writing the table
+        check_output_path(args.out, "--out")
+        if args.json:
+            check_output_path(args.json, "--json")
+    except BehavenetError as exc:
+        p.error(str(exc))
     import torch
 
     torch.set_num_threads(args.threads)

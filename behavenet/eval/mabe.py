@@ -324,8 +324,13 @@ def _jsonable(obj: Any) -> Any:
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same directory + ``os.replace``."""
-    name = os.fspath(path)
+    """Write ``text`` to ``path`` through a temporary file in the same directory + ``os.replace``.
+
+    The path is checked first (:func:`~behavenet.eval.submission.check_output_path`): a missing or
+    read-only directory, or a directory as ``path``, is a one-line :class:`FormatError`."""
+    from .submission import check_output_path
+
+    name = check_output_path(path)
     directory = os.path.dirname(os.path.abspath(name))
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.basename(name), dir=directory)
     try:

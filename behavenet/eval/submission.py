@@ -37,6 +37,7 @@ __all__ = [
     "check_submission_object",
     "load_frame_map",
     "official_frame_map",
+    "check_output_path",
 ]
 
 SPECIES_WIDTH = {"mouse": 128, "fly": 256}
@@ -50,6 +51,40 @@ _FLY_MAP_MESSAGE = (
     "a licence, so behavenet cannot redistribute it; pass the official file with --frame-map "
     "(flies_frame_number_map.npy from the MABe22 evaluator metadata)"
 )
+
+
+def check_output_path(path: str | os.PathLike, field: str | None = None) -> str:
+    """Check that a file can be written at ``path`` before any work is done; returns the path.
+
+    The path must not be a directory and its parent directory must exist and accept a new file
+    (tested by creating and removing an empty temporary file there, which also catches read-only
+    file systems). ``field`` names the option in the error (e.g. ``"--json"``).
+
+    Raises
+    ------
+    FormatError
+        One line naming the path, ``field`` and what is wrong.
+    """
+    name = os.fspath(path)
+    if not name:
+        raise FormatError(None, field, "expected an output file path, got an empty string")
+    if os.path.isdir(name):
+        raise FormatError(name, field, "is a directory; expected the path of an output file")
+    directory = os.path.dirname(os.path.abspath(name))
+    if not os.path.exists(directory):
+        raise FormatError(name, field, f"directory {directory} does not exist; create it first")
+    if not os.path.isdir(directory):
+        raise FormatError(name, field, f"{directory} is not a directory")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".tmp-", suffix=".probe", dir=directory)
+    except OSError as exc:
+        raise FormatError(name, field, f"directory {directory} is not writable ({exc.strerror or exc})") from None
+    os.close(fd)
+    try:
+        os.unlink(probe)
+    except OSError:
+        pass
+    return name
 
 
 # ----------------------------------------------------------------------------------------------
@@ -488,7 +523,7 @@ def write_submission(
     ConfigError
         If the width exceeds the species limit without ``pca_dim``, or arguments conflict.
     """
-    name = os.fspath(out_path)
+    name = check_output_path(out_path, "out_path")
     if cache not in ("disk", "recompute"):
         raise ConfigError("cache", f"expected 'disk' or 'recompute', got {cache!r}")
     if species is not None and species not in SPECIES_WIDTH:

@@ -29,6 +29,7 @@ Example
 
 from __future__ import annotations
 
+import ast
 import codecs
 import collections
 import io
@@ -283,17 +284,65 @@ def safe_load(fh: BinaryIO, path: str | os.PathLike | None = None) -> Any:
         raise FormatError(name, "pickle", f"not a valid pickle stream ({exc})") from None
 
 
+#: Largest ``.npy`` header accepted (characters); numpy's own safe default.
+_MAX_NPY_HEADER = 10000
+
+
+def _read_npy_header_3_0(fh: BinaryIO) -> tuple[tuple[int, ...], bool, np.dtype]:
+    """Read a version 3.0 ``.npy`` header (as version 2.0 but utf-8; numpy has no public reader).
+
+    The header is a Python dict literal; it is parsed with :func:`ast.literal_eval` (literals
+    only, never code) and checked like numpy checks the 1.0/2.0 headers.
+    """
+    raw = fh.read(4)
+    if len(raw) != 4:
+        raise ValueError("file ends inside the array header length")
+    (length,) = struct.unpack("<I", raw)
+    if length > 4 * _MAX_NPY_HEADER:
+        raise ValueError(f"header length {length} exceeds the safe limit")
+    data = fh.read(length)
+    if len(data) != length:
+        raise ValueError("file ends inside the array header")
+    header = data.decode("utf-8")
+    if len(header) > _MAX_NPY_HEADER:
+        raise ValueError(f"header length {len(header)} exceeds the safe limit of {_MAX_NPY_HEADER}")
+    try:
+        d = ast.literal_eval(header)
+    except (SyntaxError, ValueError, MemoryError, RecursionError) as exc:
+        raise ValueError(f"cannot parse the header dict ({type(exc).__name__})") from None
+    if not isinstance(d, dict) or set(d) != {"descr", "fortran_order", "shape"}:
+        raise ValueError("header is not a dict with keys 'descr', 'fortran_order', 'shape'")
+    shape = d["shape"]
+    if not isinstance(shape, tuple) or not all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in shape):
+        raise ValueError(f"shape is not a tuple of non-negative ints: {shape!r}")
+    if not isinstance(d["fortran_order"], bool):
+        raise ValueError(f"fortran_order is not a bool: {d['fortran_order']!r}")
+    try:
+        dtype = np.lib.format.descr_to_dtype(d["descr"])
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"descr is not a valid dtype descriptor: {d['descr']!r}") from exc
+    return shape, d["fortran_order"], dtype
+
+
 def _read_npy_header(fh: BinaryIO, path: str) -> tuple[tuple[int, ...], bool, np.dtype]:
+    """Read the magic string and the header with public numpy API (plus our 3.0 reader)."""
     fmt = np.lib.format
     try:
         version = fmt.read_magic(fh)
+    except Exception as exc:  # noqa: BLE001
+        raise FormatError(path, "header", f"not a .npy file ({exc})") from None
+    if version not in ((1, 0), (2, 0), (3, 0)):
+        raise FormatError(
+            path, "header", f"unsupported .npy format version {version[0]}.{version[1]} (expected 1.0, 2.0 or 3.0)"
+        )
+    try:
         if version == (1, 0):
             return fmt.read_array_header_1_0(fh)
         if version == (2, 0):
             return fmt.read_array_header_2_0(fh)
-        return fmt._read_array_header(fh, version)  # (3, 0): utf-8 header
+        return _read_npy_header_3_0(fh)  # utf-8 header
     except Exception as exc:  # noqa: BLE001
-        raise FormatError(path, "header", f"not a .npy file ({exc})") from None
+        raise FormatError(path, "header", f"not a valid .npy {version[0]}.{version[1]} header ({exc})") from None
 
 
 def load_npy_object(

@@ -57,3 +57,50 @@ def test_submit_missing_sequence_is_one_line_error(make_cfg, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert "1 sequences of the frame map are in none of the sessions (first: 'nope')" in err
     assert len(err.splitlines()) == 1 and not sub.exists()
+
+
+def _fail_if_loaded(monkeypatch):
+    import behavenet.api
+
+    def boom(*a, **k):
+        raise AssertionError("the run was loaded although the output path is unusable")
+
+    monkeypatch.setattr(behavenet.api, "load_run", boom)
+
+
+def test_submit_bad_out_fails_before_embedding(tmp_path, capsys, monkeypatch):
+    _fail_if_loaded(monkeypatch)
+    (tmp_path / "map.json").write_text(json.dumps({"seq0000": [0, 40]}))
+    data = tmp_path / "t.h5"
+    data.write_bytes(b"not read")
+    base = ["submit", "--run", str(tmp_path / "run"), "--data", str(data), "--species", "mouse",
+            "--frame-map", str(tmp_path / "map.json"), "--out"]
+    adir = tmp_path / "adir"
+    adir.mkdir()
+    cases = [
+        (tmp_path / "nonexistent" / "s.npy", "does not exist"),
+        (adir, "is a directory"),
+        (data / "s.npy", "is not a directory"),
+        (data, "is the --data input"),
+        (tmp_path / "map.json", "is the --frame-map input"),
+    ]
+    for out, expect in cases:
+        assert cli(base + [str(out)]) == 2, out
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and err.startswith("behavenet submit: error:"), err
+        assert "--out" in err and expect in err, err
+    assert not (tmp_path / "nonexistent").exists() and data.read_bytes() == b"not read"
+    assert not list(tmp_path.glob(".tmp-*"))
+
+
+def test_write_submission_checks_out_path_before_fetching(tmp_path):
+    from behavenet.errors import FormatError
+    from behavenet.eval.submission import write_submission
+
+    def getter(clip):
+        raise AssertionError("embedding fetched although the output path is unusable")
+
+    import pytest
+
+    with pytest.raises(FormatError, match="does not exist"):
+        write_submission(tmp_path / "no" / "s.npy", {"a": (0, 3)}, getter, species="mouse")

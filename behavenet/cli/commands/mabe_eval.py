@@ -8,7 +8,7 @@ import sys
 NAME = "mabe-eval"
 HELP = "score a MABe22 round-1 submission (official linear-probe protocol, fast and exact)"
 DESCRIPTION = (
-    "Run the MABe22 round-1 evaluation protocol (ridge probes, seeds 42/43/44 on 90%% of "
+    "Run the MABe22 round-1 evaluation protocol (ridge probes, seeds 42/43/44 on 90% of "
     "SubmissionTrain, OR-merged, alpha 1 headline) on a submission and the official labels, "
     "split and tasks files. Writes {'scores': {task: {column: value}}, 'summary': {...}} as JSON "
     "and, optionally, the official results CSV. See docs/mabe.md."
@@ -30,9 +30,32 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="do not print the results table")
 
 
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Fail before the evaluation when an output cannot be written or would clobber an input."""
+    import os
+
+    from behavenet.errors import FormatError
+    from behavenet.eval.submission import check_output_path
+
+    outputs = [("--json", args.json_out)] + ([("--csv", args.csv_out)] if args.csv_out else [])
+    inputs = {
+        os.path.realpath(p): opt
+        for opt, p in (("--submission", args.submission), ("--labels", args.labels),
+                       ("--split", args.split), ("--tasks", args.tasks))
+    }
+    for opt, path in outputs:
+        check_output_path(path, opt)
+        real = os.path.realpath(path)
+        if real in inputs:
+            raise FormatError(path, opt, f"is the {inputs[real]} input; choose another output file")
+        inputs[real] = opt
+
+
 def run(args: argparse.Namespace) -> int:
     """Evaluate and write the outputs; returns 0."""
     from behavenet.eval.mabe import evaluate_files
+
+    _check_outputs(args)
 
     def log(msg: str) -> None:
         if not args.quiet:

@@ -27,10 +27,18 @@ def register(parser):
 
 
 def run(args) -> int:
+    import os
+
     from behavenet.api import load_run
     from behavenet.errors import FormatError
-    from behavenet.eval.submission import load_frame_map, official_frame_map, validate_submission, write_submission
+    from behavenet.eval.submission import (check_output_path, load_frame_map, official_frame_map,
+                                           validate_submission, write_submission)
 
+    check_output_path(args.out, "--out")  # before any embedding: fail fast on a bad output path
+    real_out = os.path.realpath(args.out)
+    for opt, path in [("--frame-map", args.frame_map)] + [("--data", d) for d in args.data]:
+        if path and os.path.realpath(path) == real_out:
+            raise FormatError(args.out, "--out", f"is the {opt} input; choose another output file")
     fmap = load_frame_map(args.frame_map) if args.frame_map else official_frame_map(args.species)
     trained = load_run(args.run)
     rows = {}
