@@ -4,7 +4,9 @@ Subcommands live in :mod:`behavenet.cli.commands`, one module per command. Each 
 
 * ``NAME`` (the subcommand, e.g. ``"validate"``) and ``HELP`` (one line),
 * ``register(parser)`` adding its arguments to an :class:`argparse.ArgumentParser`,
-* ``run(args) -> int`` returning the exit status.
+* ``run(args) -> int`` returning the exit status,
+* optionally ``INTERMIXED = True``: its options may also come between and after its positional
+  arguments (``convert IN --video V OUT``; parsed with ``parse_intermixed_args``).
 
 Modules are discovered automatically, so adding a command is adding a file. Heavy imports belong
 inside ``run`` so that ``behavenet --help`` stays fast.
@@ -45,11 +47,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"behavenet {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser.intermixed_commands = {}
     for mod in _command_modules():
         p = sub.add_parser(mod.NAME, help=mod.HELP, description=getattr(mod, "DESCRIPTION", mod.HELP))
         if hasattr(mod, "register"):
             mod.register(p)
         p.set_defaults(_run=mod.run)
+        if getattr(mod, "INTERMIXED", False):
+            parser.intermixed_commands[mod.NAME] = p
     return parser
 
 
@@ -62,7 +67,11 @@ def main(argv: list[str] | None = None) -> int:
         from behavenet.cli.commands.train import run_hydra
 
         return run_hydra(argv[1:])
-    args = parser.parse_args(argv)
+    if argv and argv[0] in parser.intermixed_commands:
+        args = parser.intermixed_commands[argv[0]].parse_intermixed_args(argv[1:])
+        args.command = argv[0]
+    else:
+        args = parser.parse_args(argv)
     if getattr(args, "_run", None) is None:
         parser.print_help()
         return 1

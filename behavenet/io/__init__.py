@@ -54,6 +54,7 @@ from behavenet.io._common import (
     get_frame_source,
     mask_low_confidence,
     set_frame_source,
+    video_path_absolute,
 )
 from behavenet.io._registry import (
     LoaderInfo,
@@ -225,29 +226,73 @@ def load(path, source: str | None = None, **options) -> Session:
     return session
 
 
+OUTPUT_SUFFIXES = (".h5", ".hdf5")
+
+
+def check_output_name(out) -> None:
+    """Raise a one-line error unless ``out`` names a session file (``.h5`` or ``.hdf5``)."""
+    out = Path(out)
+    if out.is_dir():
+        raise FormatError(out, None, "output is a folder; give a file name such as session.h5")
+    if out.suffix.lower() not in OUTPUT_SUFFIXES:
+        got = f"not {out.suffix!r}" if out.suffix else "it has none"
+        raise FormatError(out, None, f"expected an output name ending in .h5 or .hdf5 (a session file is HDF5); {got}")
+
+
 def convert(path, out, source: str | None = None, overwrite: bool = False, compression: str | None = "gzip",
             **options) -> Path:
     """Read ``path`` like :func:`load` and write it to the session file ``out``.
 
-    The output is written atomically: on any error no output (and no temporary file) is left
-    behind, and an existing file is only replaced with ``overwrite=True``.
+    ``out`` must end in ``.h5`` or ``.hdf5``; missing parent folders are created (the
+    ``behavenet convert`` command refuses them instead). The output is written atomically: on any
+    error no output (and no temporary file) is left behind, and an existing file is only replaced
+    with ``overwrite=True``. A referenced video is stored as an absolute path when it was given
+    as one, else relative to the session file (see ``docs/importers.md``).
     """
     out = Path(out)
+    check_output_name(out)
     if out.exists() and not overwrite:
         raise FormatError(out, None, "output file exists; pass overwrite=True (--overwrite) to replace it")
-    if out.is_dir():
-        raise FormatError(out, None, "output is a folder; give a file name such as session.h5")
     for p in _paths(path):
         if p.exists() and out.exists() and p.resolve() == out.resolve():
             raise FormatError(out, None, "output would overwrite the input")
     session = _load(path, source, **options)
     frames = get_frame_source(session)
-    if frames is None:
-        written = write_session(session, out, overwrite=overwrite, compression=compression)
-    else:
+    if frames is not None:
         written = _write_streaming(session, frames, out, overwrite, compression)
+    elif session.video is not None and session.video.path and video_path_absolute(session):
+        written = _write_absolute_video(session, out, overwrite, compression)
+    else:  # a referenced video given by a relative path is written relative to the session file
+        written = write_session(session, out, overwrite=overwrite, compression=compression)
     _default_permissions(written)
     return written
+
+
+def _write_absolute_video(session: Session, out: Path, overwrite: bool, compression) -> Path:
+    """Write ``session`` with its referenced video stored as the absolute path the user gave.
+
+    (:func:`write_session` makes every reference relative to the session file.)
+    """
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        write_session(session, tmp, overwrite=True, compression=compression, validate=False)
+        with h5py.File(tmp, "r+") as f:
+            f["video"].attrs["external_path"] = os.path.abspath(session.video.path)
+        try:
+            validate_file(tmp)
+        except FormatError as exc:
+            raise FormatError(out, exc.field, exc.message) from None
+        if out.exists() and not overwrite:
+            raise FormatError(out, None, "output file exists; pass overwrite=True (--overwrite) to replace it")
+        os.replace(tmp, out)
+    except BaseException:
+        if tmp.exists():
+            tmp.unlink()
+        raise
+    return out
 
 
 def _default_permissions(path: Path) -> None:

@@ -32,6 +32,7 @@ FPS_DEFAULT = "format default"
 FPS_ASSUMED = "assumed"  # unknown: 1.0 frames per second, replaced by a video's rate when attached
 
 _FRAME_SOURCE = "_behavenet_frame_source"
+_VIDEO_ABSOLUTE = "_behavenet_video_path_absolute"
 
 
 # --------------------------------------------------------------------------- small utilities
@@ -77,6 +78,16 @@ def set_frame_source(session: Session, source) -> None:
 
 def get_frame_source(session: Session):
     return session.__dict__.get(_FRAME_SOURCE)
+
+
+def set_video_path_absolute(session: Session, absolute: bool) -> None:
+    """Say how a referenced video is written: absolute path (``True``) or relative to the session file."""
+    session.__dict__[_VIDEO_ABSOLUTE] = bool(absolute)
+
+
+def video_path_absolute(session: Session) -> bool:
+    """Whether the session's referenced video was given as an absolute path (kept absolute on writing)."""
+    return bool(session.__dict__.get(_VIDEO_ABSOLUTE, False))
 
 
 def one_line_exc(exc: BaseException) -> str:
@@ -203,16 +214,18 @@ def pad_time(session: Session, n: int) -> None:
 
 # --------------------------------------------------------------------------- video attachment
 def attach_video(session: Session, video, embed: bool = False, resize=None, grayscale: bool = False,
-                 allow_longer: bool = True) -> Session:
+                 allow_longer: bool = True, absolute: bool | None = None) -> Session:
     """Attach a video file to a (pose) session, checking frame count and frame rate.
 
     * a video with fewer frames than the session is an error;
     * a longer video pads the session's time series with missing values (a warning);
     * when the session's frame rate was read from the file or given by the user, it must match
-      the video's (0.1 %); when it was only assumed, the video's rate is adopted.
+      the video's (0.1 %); when it was only assumed, the video's rate is adopted (logged).
 
     With ``embed=True`` the frames are copied into the session file when it is written
-    (streamed, one frame at a time); otherwise the session references the video file.
+    (streamed, one frame at a time); otherwise the session references the video file, by an
+    absolute path when ``absolute`` (default: when ``video`` is an absolute path), else by a path
+    relative to the session file.
     """
     from behavenet.data.video import VideoFileReader
 
@@ -231,6 +244,11 @@ def attach_video(session: Session, video, embed: bool = False, resize=None, gray
             raise FormatError(path, "video", f"the video runs at {reader.fps:g} fps but the {'file' if src == FPS_FROM_FILE else 'given'} "
                                              f"frame rate is {session.fps:g} fps")
         if src not in (FPS_FROM_FILE, FPS_FROM_USER):
+            if src != FPS_ASSUMED and not np.isclose(reader.fps, session.fps, rtol=1e-3):
+                log.warning("%s: using the video's frame rate %g fps instead of %g fps (%s)",
+                            session.session_id, reader.fps, session.fps, src)
+            else:
+                log.info("%s: frame rate %g fps taken from the video %s", session.session_id, reader.fps, path.name)
             session.fps = float(reader.fps)
             session.attrs["fps_source"] = FPS_FROM_VIDEO
     if n and n_video > n:
@@ -245,8 +263,9 @@ def attach_video(session: Session, video, embed: bool = False, resize=None, gray
         session.video = Video(n_frames=n_video, height=h, width=w, channels=c)
         set_frame_source(session, reader)
     else:
-        session.video = Video(path=str(path.resolve()), n_frames=n_video,
+        session.video = Video(path=os.path.abspath(path), n_frames=n_video,
                               height=reader.height, width=reader.width, channels=3)
+        set_video_path_absolute(session, path.is_absolute() if absolute is None else absolute)
         reader.close()
     session.attrs["video_file"] = str(path)
     return session

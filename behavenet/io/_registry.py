@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import logging
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -35,18 +36,29 @@ class LoaderInfo:
     expects: str = ""
 
     def validate(self, path: Path) -> None:
-        """Check that ``path`` is this loader's kind of input before loading it (one-line error)."""
-        if self.validator is not None:
-            self.validator(path)
-            return
-        if self.sniff is None:
-            return
+        """Check that ``path`` is this loader's kind of input before loading it (one-line error).
+
+        An input that claims to be HDF5 (suffix or signature) but cannot be opened is reported as
+        "not a readable HDF5 file (truncated or corrupt?)", not as the wrong format.
+        """
+        path = Path(path)
+        if path.is_file() and _has_hdf5_signature(path):
+            check_hdf5_readable(path)
         try:
-            ok = bool(self.sniff(path))
-        except Exception:
-            ok = False
-        if not ok:
-            raise FormatError(path, None, f"not {self.expects or self.name + ' input'}")
+            if self.validator is not None:
+                self.validator(path)
+                return
+            if self.sniff is None:
+                return
+            try:
+                ok = bool(self.sniff(path))
+            except Exception:
+                ok = False
+            if not ok:
+                raise FormatError(path, None, f"not {self.expects or self.name + ' input'}")
+        except FormatError:
+            check_hdf5_readable(path)
+            raise
 
     def accepts(self) -> set[str]:
         """Names of the keyword options the loader function takes."""
@@ -134,16 +146,70 @@ def _suffix(path: Path) -> str:
     return path.suffix.lower()
 
 
+#: suffixes of formats that are HDF5 containers (DLC/SLEAP analysis tables, SLEAP .slp, NWB, sessions)
+HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf", ".he5", ".slp", ".nwb")
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+_TRUNCATED = re.compile(r"truncated file: eof = (\d+), .*stored_eof = (\d+)")
+
+
+def _has_hdf5_signature(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(len(HDF5_SIGNATURE)) == HDF5_SIGNATURE
+    except OSError:
+        return False
+
+
+def looks_like_hdf5(path: Path) -> bool:
+    """``path`` is a file that claims to be HDF5: by its suffix or by the HDF5 signature."""
+    path = Path(path)
+    return path.is_file() and (_suffix(path) in HDF5_SUFFIXES or _has_hdf5_signature(path))
+
+
+def hdf5_open_error(path: Path) -> str | None:
+    """Why h5py cannot open ``path`` (one line), or ``None`` when it can."""
+    import h5py
+
+    try:
+        h5py.File(path, "r").close()
+    except Exception as exc:  # noqa: BLE001 - any failure means "not readable"
+        text = " ".join(str(exc).split())
+        m = _TRUNCATED.search(text)
+        if m:
+            return f"the file has {int(m.group(1))} bytes, its HDF5 header says {int(m.group(2))}"
+        inner = re.search(r"\(([^()]*)\)\s*$", text)
+        return inner.group(1) if inner else (text or type(exc).__name__)
+    return None
+
+
+def check_hdf5_readable(path: Path) -> None:
+    """Raise a one-line :class:`FormatError` when ``path`` should be HDF5 but h5py cannot open it.
+
+    A truncated or corrupt ``.h5``/``.hdf5``/``.slp``/``.nwb`` (or any file starting with the HDF5
+    signature) is reported as such instead of as an unknown or wrong format.
+    """
+    path = Path(path)
+    if not looks_like_hdf5(path):
+        return
+    why = hdf5_open_error(path)
+    if why is not None:
+        raise FormatError(path, None, f"not a readable HDF5 file (truncated or corrupt?): {why}")
+
+
 def infer_source(path: str | os.PathLike) -> str:
     """Detect the source of ``path`` from its content (and, as a hint, its suffix).
 
     Every loader whose ``sniff`` accepts the input is a candidate; loaders claiming the suffix are
     tried first, then all others (a DLC table saved as ``.txt`` is still found). Raises a one-line
-    :class:`FormatError` when nothing matches.
+    :class:`FormatError` when nothing matches, and "not a readable HDF5 file (truncated or
+    corrupt?)" when the input is an HDF5 container (by suffix or signature) that h5py cannot open.
     """
     path = Path(path)
     if not path.exists():
         raise FormatError(path, None, "file not found")
+    if path.is_file() and _has_hdf5_signature(path):
+        check_hdf5_readable(path)  # an HDF5 file h5py cannot open is no other format either
     suffix = _suffix(path)
     loaders = sorted(_LOADERS.values(), key=lambda i: i.priority)
     if path.is_dir():
@@ -162,6 +228,8 @@ def infer_source(path: str | os.PathLike) -> str:
             ok = False
         if ok:
             return info.name
+    # e.g. a truncated .slp whose first bytes are gone: say so rather than "unknown format"
+    check_hdf5_readable(path)
     what = "folder" if path.is_dir() else f"file (suffix {suffix or 'none'})"
     raise FormatError(path, None, f"unknown format: this {what} matches none of the known sources "
                                   f"({', '.join(list_sources())}); pass source=... (--source) if it is one of them")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from behavenet.data.format import FORMAT_NAME, Session
-from behavenet.io._common import FPS_FROM_FILE, decode, h5_open
+from behavenet.io._common import FPS_FROM_FILE, decode, h5_open, set_video_path_absolute
 from behavenet.io._registry import register_loader
 
 
@@ -26,4 +26,11 @@ def load_behavenet(path: Path) -> Session:
 
     session = read_session(path, load_video=True)
     session.attrs.setdefault("fps_source", FPS_FROM_FILE)
+    if session.video is not None and session.video.frames is None:
+        # a referenced video stays absolute if it was stored so; a relative one is re-based on the output
+        f = h5_open(path)
+        if f is not None:
+            with f:
+                ext = decode(f["video"].attrs.get("external_path", "")) if "video" in f else ""
+            set_video_path_absolute(session, Path(ext).is_absolute())
     return session

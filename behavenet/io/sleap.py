@@ -9,11 +9,13 @@ Mapping
 * ``instances="user" | "predicted" | "both"`` chooses which instances count; with ``"both"``
   (default) a user instance replaces the predicted one of the same track (or, untracked, a frame's
   user instances replace its predictions);
-* frames are placed at their ``frame_idx``; the session covers the whole video when the video is
-  found, else frames ``0..max(frame_idx)``;
+* frames are placed at their ``frame_idx``: the pose covers frames ``0..max(frame_idx)``; an
+  attached video (found or ``video=PATH``) that is longer pads it to the video's length with a
+  warning, exactly as for every other source (:func:`behavenet.io._common.attach_video`);
 * the video stored in the file is looked up as stored, relative to the ``.slp`` folder, and by
-  name in the ``.slp`` folder and in ``video_root``; ``video=PATH`` replaces it. Found videos are
-  referenced by the session (and give the frame rate). Several videos -> one trial per video,
+  name in the ``.slp`` folder and in ``video_root``; ``video=PATH`` replaces it (with a warning
+  when the stored video is found and differs from it in frame count or frame rate). Found videos
+  are referenced by the session (and give the frame rate). Several videos -> one trial per video,
   unless ``video_index`` picks one.
 
 Lost: instance and tracking scores, user-instance provenance (``from_predicted``), suggestions,
@@ -87,8 +89,45 @@ def resolve_video(stored: str | None, owner: Path, video_root=None) -> Path | No
     return None
 
 
+def _video_info(video_path: Path) -> tuple[int, float | None] | None:
+    """(frame count, frame rate) of a video, or ``None`` when it cannot be read."""
+    try:
+        from behavenet.data.video import VideoFileReader
+
+        with VideoFileReader(video_path) as r:
+            return len(r), r.fps
+    except Exception:  # noqa: BLE001 - only used for a warning
+        return None
+
+
+def _warn_if_replacing_stored_video(path: Path, stored: str | None, video, video_root) -> None:
+    """``video=`` replaces the file's own video: say so when the two differ in length or rate."""
+    try:
+        found = resolve_video(stored, path, video_root)
+    except FormatError:
+        return
+    if found is None or found.resolve() == Path(video).resolve():
+        return
+    mine, theirs = _video_info(Path(video)), _video_info(found)
+    if mine is None or theirs is None:
+        return
+    (n_given, fps_given), (n_found, fps_found) = mine, theirs
+    same_rate = fps_given is None or fps_found is None or np.isclose(fps_given, fps_found, rtol=1e-3)
+    if n_given != n_found or not same_rate:
+        def rate(fps):
+            return f"{fps:g}" if fps else "?"
+
+        log.warning("%s: video=%s (%d frames, %s fps) replaces the video the labels were made on, %s "
+                    "(%d frames, %s fps); the session follows the given video",
+                    path, video, n_given, rate(fps_given), found, n_found, rate(fps_found))
+
+
 def _attach_found_video(session: Session, path: Path, stored: str | None, video, video_root) -> None:
-    target = Path(video) if video is not None else resolve_video(stored, path, video_root)
+    if video is not None:
+        target = Path(video)
+        _warn_if_replacing_stored_video(path, stored, video, video_root)
+    else:
+        target = resolve_video(stored, path, video_root)
     if stored:
         session.attrs["video_path_in_file"] = stored
     if target is None:
@@ -96,8 +135,13 @@ def _attach_found_video(session: Session, path: Path, stored: str | None, video,
             log.warning("%s: video %s not found (looked next to the file%s); pass video=... (--video) or "
                         "video_root=...", path, stored, " and in video_root" if video_root else "")
         return
+    if video is not None:
+        absolute = target.is_absolute()  # as the user gave it
+    else:  # absolute only when the file stores an absolute path and the video is there
+        stored_path = Path(stored.replace("\\", "/"))
+        absolute = stored_path.is_absolute() and target == stored_path
     try:
-        attach_video(session, target)
+        attach_video(session, target, absolute=absolute)
     except DependencyError:
         if video is not None:
             raise
@@ -113,19 +157,7 @@ def _import_sleap_io():
     return sleap_io
 
 
-def _video_length(video_path: Path | None) -> int | None:
-    if video_path is None:
-        return None
-    try:
-        from behavenet.data.video import VideoFileReader
-
-        with VideoFileReader(video_path) as r:
-            return len(r)
-    except DependencyError:
-        return None
-
-
-def _slp_session(path: Path, labels, video, instances: str, n_frames: int | None, sio) -> Session:
+def _slp_session(path: Path, labels, video, instances: str, sio) -> Session:
     lfs = [lf for lf in labels.labeled_frames if video is None or lf.video is video]
     chosen_kind = {"user": (sio.Instance,), "predicted": (sio.PredictedInstance,),
                    "both": (sio.Instance, sio.PredictedInstance)}[instances]
@@ -176,10 +208,8 @@ def _slp_session(path: Path, labels, video, instances: str, n_frames: int | None
     else:
         n_slots = max(len(v) for v in per_frame.values())
         animal_names = [f"instance{i}" for i in range(n_slots)]
-    last = max(per_frame)
-    T = max(n_frames or 0, last + 1)
-    if n_frames is not None and last >= n_frames:
-        log.warning("%s: labels reach frame %d but the video has %d frames", path, last, n_frames)
+    # frames 0..last; a longer attached video pads the rest (with a warning, like every source)
+    T = max(per_frame) + 1
     A, K = len(animal_names), len(nodes)
     kp = np.full((T, A, K, 2), np.nan, np.float32)
     conf = np.full((T, A, K), np.nan, np.float32)
@@ -222,9 +252,7 @@ def load_slp(path: Path, fps=None, instances="both", video=None, video_root=None
     sessions, names = [], []
     for v in videos or [None]:
         stored = None if v is None else str(v.filename if isinstance(v.filename, str) else v.filename[0])
-        target = Path(video) if video is not None else resolve_video(stored, path, video_root)
-        n = _video_length(target) if target is not None else None
-        s = _slp_session(path, labels, v, instances, n, sio)
+        s = _slp_session(path, labels, v, instances, sio)
         fps_value, src = resolve_fps(fps, None, path)
         s.fps, s.attrs["fps_source"] = fps_value, src
         _attach_found_video(s, path, stored, video, video_root)

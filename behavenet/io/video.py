@@ -1,7 +1,8 @@
 """A video file alone -> a session that references it (or embeds its frames).
 
 ``behavenet convert clip.mp4 clip.h5`` writes a session whose ``/video`` points at the video file
-(path relative to the session file), with the exact frame count and the video's frame rate.
+(an absolute path when the video was given as one, else a path relative to the session file),
+with the exact frame count and the video's frame rate.
 ``embed_frames=True`` (``--embed-frames``) copies the frames into the session file instead,
 streamed one frame at a time, optionally resized (``resize="HxW"``) and converted to grey.
 Needs PyAV (``pip install 'behavenet[video]'``).
@@ -9,11 +10,20 @@ Needs PyAV (``pip install 'behavenet[video]'``).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from behavenet.data.format import Session, Video
 from behavenet.data.video import VIDEO_SUFFIXES, VideoFileReader
-from behavenet.io._common import FPS_ASSUMED, FPS_FROM_FILE, FPS_FROM_USER, check_fps, read_head, set_frame_source
+from behavenet.io._common import (
+    FPS_ASSUMED,
+    FPS_FROM_FILE,
+    FPS_FROM_USER,
+    check_fps,
+    read_head,
+    set_frame_source,
+    set_video_path_absolute,
+)
 from behavenet.io._registry import register_loader
 
 
@@ -55,7 +65,8 @@ def load_video(path: Path, *, fps: float | None = None, embed_frames: bool = Fal
         session.video = Video(n_frames=n, height=h, width=w, channels=c)
         set_frame_source(session, reader)
     else:
-        session.video = Video(path=str(path.resolve()), n_frames=n, height=reader.height,
+        session.video = Video(path=os.path.abspath(path), n_frames=n, height=reader.height,
                               width=reader.width, channels=3)
+        set_video_path_absolute(session, path.is_absolute())
         reader.close()
     return session

@@ -153,3 +153,53 @@ def test_convert_in_a_subprocess(tmp_path, data_dir):
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "file not found" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_options_may_come_before_the_output(tmp_path, data_dir, h, capsys):
+    pred = data_dir / "dlc-openfield/m3v1mp4_DLC_predictions_from_ethome.csv"
+    video = data_dir / "dlc-openfield/m3v1mp4.mp4"
+    out = tmp_path / "between.h5"
+    assert h.run_cli("convert", pred, "--video", video, out) == 0
+    assert f"wrote {out}: 2330 frames @ 30 fps" in capsys.readouterr().out
+    with open_session(out) as s:
+        assert s.modalities == ["pose", "video"]
+    # options first, between several inputs, and flags with values anywhere
+    a = data_dir / "deepof-dlc-sleap-tables/testDLC_h5_table.h5"
+    b = data_dir / "deepof-dlc-sleap-tables/testDLC_csv_table.csv"
+    joined = tmp_path / "joined.h5"
+    assert h.run_cli("convert", "--fps", "25", a, "--session-id", "ab", b, "-q", joined) == 0
+    with open_session(joined) as s:
+        assert s.trials.tolist() == [[0, 100], [100, 197]] and s.session_id == "ab" and s.fps == 25
+    # an unknown option is still refused by argparse (exit status 2), nothing written
+    with pytest.raises(SystemExit) as exc:
+        h.run_cli("convert", b, "--bogus", tmp_path / "x.h5")
+    assert exc.value.code == 2 and "unrecognized arguments: --bogus" in capsys.readouterr().err
+    assert not (tmp_path / "x.h5").exists()
+
+
+def test_output_folder_must_exist_and_name_end_in_h5(tmp_path, data_dir, h, capsys):
+    src = data_dir / "dlc-openfield/CollectedData_Pranav.csv"
+    missing = tmp_path / "no_such_dir" / "deeper"
+    assert h.run_cli("convert", src, missing / "out.h5") == 2
+    assert h.error_line(capsys) == f"behavenet convert: error: {missing}: output directory does not exist"
+    assert not (tmp_path / "no_such_dir").exists()
+    a_file = tmp_path / "plain.txt"
+    a_file.write_text("x")
+    assert h.run_cli("convert", src, a_file / "out.h5") == 2
+    assert h.error_line(capsys) == f"behavenet convert: error: {a_file}: output directory is not a folder"
+    for name, got in (("out.csv", "not '.csv'"), ("out", "it has none"), ("out.h5.tmp", "not '.tmp'")):
+        out = tmp_path / name
+        assert h.run_cli("convert", src, out) == 2
+        assert h.error_line(capsys) == (f"behavenet convert: error: {out}: expected an output name ending in .h5 "
+                                        f"or .hdf5 (a session file is HDF5); {got}")
+        assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plain.txt"]
+    # the same check in Python; .hdf5 and upper case are fine
+    from behavenet import io
+    from behavenet.errors import FormatError
+
+    with pytest.raises(FormatError, match=r"out\.csv: expected an output name ending in \.h5 or \.hdf5"):
+        io.convert(src, tmp_path / "out.csv")
+    assert h.run_cli("convert", src, tmp_path / "labels.hdf5", "-q") == 0
+    assert h.run_cli("convert", src, tmp_path / "LABELS.H5", "-q") == 0
+    h.assert_valid(tmp_path / "labels.hdf5")

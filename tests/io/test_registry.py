@@ -161,3 +161,71 @@ def test_each_loader_validates_its_input(data_dir, h, rel, source, expected):
         io.load(data_dir / rel, source=source)
     msg = h.one_line(exc.value)
     assert expected in msg and str(data_dir / rel) in msg
+
+
+# --------------------------------------------------------------------------- truncated HDF5 inputs
+TRUNCATED = [
+    ("sleap-flies-clip/clip.slp", "sleap"),
+    ("sleap-flies-clip/clip.predictions.slp", "sleap"),
+    ("dlc-openfield/m3v1mp4_DLC_predictions_from_ethome.nwb", "nwb"),
+    ("deepof-dlc-sleap-tables/testDLC_h5_table.h5", "dlc"),
+    ("dlc-openfield/CollectedData_Pranav.h5", "dlc"),
+    ("deepof-dlc-sleap-tables/testDLC_sleap.analysis.h5", "sleap"),
+]
+
+
+def _cut(data_dir, tmp_path, rel, n=100_000, name=None):
+    src = (data_dir / rel).read_bytes()
+    n = min(n, len(src) // 2)
+    cut = tmp_path / (name or "cut_" + rel.split("/")[-1])
+    cut.write_bytes(src[:n])
+    return cut, n, len(src)
+
+
+@pytest.mark.parametrize("rel,source", TRUNCATED, ids=[r for r, _ in TRUNCATED])
+def test_truncated_hdf5_is_reported_as_truncated(tmp_path, data_dir, h, rel, source):
+    cut, n, full = _cut(data_dir, tmp_path, rel)
+    expected = f"{cut}: not a readable HDF5 file (truncated or corrupt?): the file has {n} bytes, its HDF5 header says {full}"
+    with pytest.raises(FormatError) as exc:  # detected source
+        io.infer_source(cut)
+    assert h.one_line(exc.value) == expected
+    for src in (None, source, "behavenet", "dlc"):  # explicit source, right or wrong: same message
+        with pytest.raises(FormatError) as exc:
+            io.load(cut, source=src)
+        assert h.one_line(exc.value) == expected, src
+
+
+@pytest.mark.parametrize("rel,source", TRUNCATED[:3] + TRUNCATED[3:4], ids=[r for r, _ in TRUNCATED[:4]])
+def test_truncated_hdf5_cli(tmp_path, data_dir, h, capsys, rel, source):
+    cut, _, _ = _cut(data_dir, tmp_path, rel)
+    out = tmp_path / "out.h5"
+    for extra in ([], ["--source", source]):
+        assert h.run_cli("convert", cut, out, *extra) == 2
+        line = h.error_line(capsys)
+        assert line.startswith(f"behavenet convert: error: {cut}: not a readable HDF5 file (truncated or corrupt?)")
+        assert "unknown format" not in line and "not a SLEAP file" not in line
+    assert not out.exists() and h.leftovers(tmp_path) == []
+
+
+def test_hdf5_signature_or_suffix_decides_not_the_name(tmp_path, data_dir, h):
+    # a truncated .slp under a neutral name: the HDF5 signature says what it is
+    cut, n, full = _cut(data_dir, tmp_path, "sleap-flies-clip/clip.slp", name="recording.dat")
+    with pytest.raises(FormatError, match=f"not a readable HDF5 file .*{n} bytes, its HDF5 header says {full}"):
+        io.infer_source(cut)
+    # an .nwb / .slp that is not HDF5 at all (an empty file, text)
+    empty = tmp_path / "empty.slp"
+    empty.write_bytes(b"")
+    text = tmp_path / "notes.nwb"
+    text.write_text("hello\n")
+    for p in (empty, text):
+        with pytest.raises(FormatError) as exc:
+            io.load(p)
+        msg = h.one_line(exc.value)
+        assert msg.startswith(f"{p}: not a readable HDF5 file (truncated or corrupt?)"), msg
+    # content sniffing is unchanged for other inputs: a DLC table named .txt is still found
+    csv_as_txt = tmp_path / "table.txt"
+    shutil.copy(data_dir / "dlc-openfield/CollectedData_Pranav.csv", csv_as_txt)
+    assert io.infer_source(csv_as_txt) == "dlc"
+    # and a non-HDF5 input with a wrong --source keeps its "not a ..." message
+    with pytest.raises(FormatError, match="not a SLEAP file"):
+        io.load(data_dir / "dlc-openfield/CollectedData_Pranav.csv", source="sleap")

@@ -124,3 +124,40 @@ def test_truncated_slp_is_one_line_error(tmp_path, data_dir, h):
     with pytest.raises(FormatError) as exc:
         io.load(cut, source="sleap")
     assert "cut.slp" in h.one_line(exc.value)
+
+
+def test_given_video_replacing_the_stored_one_is_warned(data_dir, caplog, h):
+    clip = data_dir / "sleap-flies-clip/clip.slp"
+    other = data_dir / "dlc-openfield/m3v1mp4.mp4"  # 2330 frames at 30 fps; the clip's own is 1500 at 25
+    with caplog.at_level("WARNING", logger="behavenet.io"):
+        s = io.load(clip, video=other)
+    messages = [r.getMessage() for r in caplog.records]
+    assert (f"{clip}: video={other} (2330 frames, 30 fps) replaces the video the labels were made on, "
+            f"{data_dir / 'sleap-flies-clip/clip.mp4'} (1500 frames, 25 fps); the session follows the given video") in messages
+    assert "clip: the video has 2330 frames, the pose 1500; the last 830 frames have no pose" in messages
+    assert s.n_frames == 2330 and s.fps == 30 and s.attrs["pose_padded_to_video"] == 830
+    assert np.isnan(s.pose.keypoints[1500:]).all()
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="behavenet.io"):  # its own video: no warning at all
+        s = io.load(clip, video=data_dir / "sleap-flies-clip/clip.mp4")
+    assert caplog.records == [] and s.n_frames == 1500 and s.fps == 25
+
+
+def test_stored_video_reference_absolute_only_when_stored_absolute(tmp_path, data_dir, small_video):
+    import h5py
+
+    # the clip stores "clip.mp4" (relative), found next to the .slp: written relative to the session
+    out = io.convert(data_dir / "sleap-flies-clip/clip.slp", tmp_path / "clip.h5")
+    with h5py.File(out) as f:
+        ext = f["video"].attrs["external_path"]
+    assert not ext.startswith("/") and (tmp_path / ext).resolve() == (data_dir / "sleap-flies-clip/clip.mp4").resolve()
+    # a file that stores an absolute path, found there: written absolute
+    sk = sio.Skeleton(nodes=["a", "b"])
+    v = sio.Video(filename=str(small_video), open_backend=False)
+    lfs = [sio.LabeledFrame(video=v, frame_idx=i, instances=[
+        sio.Instance.from_numpy(np.array([[1.0, 2.0], [3.0, 4.0]]) + i, skeleton=sk)]) for i in range(40)]
+    slp = tmp_path / "abs.slp"
+    sio.save_slp(sio.Labels(labeled_frames=lfs), str(slp))
+    out = io.convert(slp, tmp_path / "sub" / "abs.h5")
+    with h5py.File(out) as f:
+        assert f["video"].attrs["external_path"] == str(small_video)

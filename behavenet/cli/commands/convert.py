@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 NAME = "convert"
+INTERMIXED = True  # options may come anywhere: `convert IN.csv --video V.mp4 OUT.h5`
 HELP = "convert DeepLabCut, SLEAP, NWB, MABe, suite2p, BehaveNet v1 or video files to a behavenet session"
 DESCRIPTION = (
     "Convert INPUT (a file or folder; several inputs of one recording are joined, one trial each) "
@@ -57,6 +58,21 @@ def _parse_option(text: str):
         return key, value
 
 
+def _check_output(out: str) -> None:
+    """The output's folder must exist (the command creates none: a typo'd path is an error)."""
+    from pathlib import Path
+
+    from behavenet.errors import FormatError
+    from behavenet.io import check_output_name
+
+    out = Path(out)
+    check_output_name(out)
+    parent = out.parent
+    if not parent.is_dir():
+        what = "is not a folder" if parent.exists() else "does not exist"
+        raise FormatError(parent, None, f"output directory {what}")
+
+
 def _summary(out, session_info: dict) -> str:
     parts = [f"{session_info['n_frames']} frames @ {session_info['fps']:g} fps"]
     if session_info.get("n_trials", 1) > 1:
@@ -85,6 +101,7 @@ def run(args) -> int:
     if len(args.paths) < 2:
         raise ConfigError("paths", "expected INPUT [INPUT ...] OUTPUT.h5 (or --list-sources)")
     *inputs, out = args.paths
+    _check_output(out)
     options = dict(_parse_option(o) for o in args.option)
     flags = {"fps": args.fps, "video": args.video, "threshold": args.threshold, "bin_width": args.bin_width,
              "instances": args.instances, "split_prefix": args.split_prefix, "session_id": args.session_id,
