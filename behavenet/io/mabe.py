@@ -63,10 +63,8 @@ MOUSE_SEQUENCE_TASKS = {"experiment_day", "time_of_day", "strain", "lights"}
 
 
 def _load_dict(path: Path) -> dict:
-    try:
-        from behavenet.utils.safe_pickle import load_npy_dict  # shared restricted loader, when present
-    except ImportError:
-        from behavenet.io._pickle import load_npy_dict
+    from behavenet.utils.safe_pickle import load_npy_dict
+
     return load_npy_dict(path)
 
 

@@ -98,6 +98,18 @@ for _mod in ("numpy.core.multiarray", "numpy._core.multiarray"):
     _ALLOWED[(_mod, "scalar")] = _NP_SCALAR
 for _mod in ("numpy.core.numeric", "numpy._core.numeric"):
     _ALLOWED[(_mod, "_frombuffer")] = _NP_FROMBUFFER
+# Python 2 pickles name the builtins module ``__builtin__``
+_ALLOWED.update({("__builtin__", k): v for k, v in _BUILTINS.items()})
+# dtype classes, as numpy >= 1.25 pickles them (``numpy.dtypes.Float32DType`` ...)
+try:
+    import numpy.dtypes as _np_dtypes
+
+    for _name in dir(_np_dtypes):
+        _obj = getattr(_np_dtypes, _name)
+        if isinstance(_obj, type) and issubclass(_obj, np.dtype):
+            _ALLOWED[("numpy.dtypes", _name)] = _obj
+except ImportError:  # pragma: no cover - numpy < 1.25
+    pass
 
 
 def _refuse(path: str | None, module: str, name: str) -> FormatError:

@@ -216,3 +216,16 @@ def test_bad_mabe_files(tmp_path, h):
                                    "b": {"keypoints": np.zeros((5, 2, 12, 2)) + 1}}}, allow_pickle=True)
     with pytest.raises(FormatError, match="different"):
         io.load(ragged)
+
+
+def test_npy_format_version_3_is_read(tmp_path, h):
+    """np.save writes version 3.0 headers for utf-8 field names; the importer reads them too."""
+    path, seqs = _mouse_file(tmp_path / "v1.npy")
+    data = np.load(path, allow_pickle=True)
+    v3 = tmp_path / "mouse_v3.npy"
+    with open(v3, "wb") as f:
+        np.lib.format.write_array(f, data, version=(3, 0), allow_pickle=True)
+    assert open(v3, "rb").read(8)[6:8] == b"\x03\x00"
+    assert io.infer_source(v3) == "mabe"
+    s = io.load(v3)
+    assert s.trial_names == list(seqs) and s.pose.keypoints.shape == (180, 3, 12, 2)
