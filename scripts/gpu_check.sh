@@ -1,20 +1,44 @@
 #!/usr/bin/env bash
 # One prepared GPU check (for a lent accelerator with little time): each model a few hundred steps
-# on the GPU in bf16 with throughput printed, then the gpu-marked tests. Prints one RESULT line per
-# model. Usage: bash scripts/gpu_check.sh [STEPS]
+# on the GPU in bf16 with throughput printed, the contrastive estimator on the GPU, then the
+# gpu-marked tests. Prints one RESULT line per model. Usage: bash scripts/gpu_check.sh [STEPS]
+# On a machine without behavenet's pure-Python dependencies installed, put copies of hydra,
+# omegaconf and antlr4 in .gpu_site/ (git-ignored); the script puts it and the checkout on PYTHONPATH.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 STEPS=${1:-300}
-python - <<PY
-import torch; print("cuda", torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else "")
+PY=${PYTHON:-$(command -v python3 || command -v python)}
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+[ -d .gpu_site ] && export PYTHONPATH="$PWD/.gpu_site:$PYTHONPATH"
+export PYTHONUNBUFFERED=1
+OUTDIR=${OUT:-/tmp}/gpu_check
+mkdir -p "$OUTDIR"
+$PY - <<PY
+import torch; print("torch", torch.__version__, "cuda", torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else "")
 PY
 for model in pca contrastive contrastive_time; do
   start=$(date +%s.%N)
-  python train.py model=$model trainer=gpu trainer.max_steps=$STEPS trainer.val_check_interval=$STEPS \
-      logger=none trainer.enable_progress_bar=false hydra.run.dir=${OUT:-/tmp}/gpu_check/$model > /tmp/gpu_$model.log 2>&1
+  $PY train.py model=$model trainer=gpu trainer.max_steps=$STEPS trainer.val_check_interval=$STEPS \
+      logger=none trainer.enable_progress_bar=false hydra.run.dir=$OUTDIR/$model > "$OUTDIR/$model.log" 2>&1
   rc=$?
   end=$(date +%s.%N)
-  r2=$(python -c "import json;print(json.load(open('${OUT:-/tmp}/gpu_check/$model/metrics.json'))['decoding']['position']['knn']['test']['r2'])" 2>/dev/null)
-  python -c "print('RESULT model=$model rc=$rc steps=$STEPS wall_s=%.1f steps_per_s=%.1f knn_r2=$r2' % (($end-$start), $STEPS/($end-$start)))"
+  [ $rc -ne 0 ] && tail -5 "$OUTDIR/$model.log"
+  r2=$($PY -c "import json;print(json.load(open('$OUTDIR/$model/metrics.json'))['decoding']['position']['knn']['test']['r2'])" 2>/dev/null)
+  $PY -c "print('RESULT model=$model rc=$rc steps=$STEPS wall_s=%.1f (incl. start-up, export, eval) knn_r2=$r2' % ($end-$start))"
 done
-python -m pytest -m gpu -q tests/test_gpu.py
+# the contrastive estimator's training loop alone: iterations/s on the GPU (cebra_bench-like data)
+$PY - <<'PY'
+import time, numpy as np, torch
+from behavenet.models.contrastive import ContrastiveEmbedding
+rng = np.random.default_rng(0)
+t = np.cumsum(rng.normal(size=(10000, 2)) * 0.05, 0)
+x = rng.poisson(np.exp(np.sin(t @ rng.normal(size=(2, 100))))).astype(np.float32)
+for cond, y in (("time_delta", (t.astype(np.float32),)), ("time", ())):
+    for it in (50, 1000):
+        est = ContrastiveEmbedding(model_architecture="offset10", batch_size=512, output_dimension=8,
+                                   max_iterations=it, conditional=cond, device="cuda", seed=0)
+        torch.cuda.synchronize(); s = time.perf_counter(); est.fit(x, *y); torch.cuda.synchronize()
+        dt = time.perf_counter() - s
+    print(f"RESULT estimator conditional={cond} iters=1000 fit_s={dt:.2f} it_per_s={1000 / dt:.1f}")
+PY
+$PY -m pytest -m gpu -q -p no:cacheprovider tests/test_gpu.py 2>&1 | tail -15

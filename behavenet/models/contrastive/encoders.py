@@ -106,6 +106,20 @@ class TemporalConv(nn.Module):
         return y
 
 
+def _autocast_on(t: torch.Tensor) -> bool:
+    try:
+        return torch.is_autocast_enabled(t.device.type)
+    except TypeError:  # pragma: no cover - torch < 2.4 has no device_type argument
+        return torch.is_autocast_enabled()
+
+
+def _use_fused(t: torch.Tensor) -> bool:
+    """Whether to use the hand-written autograd functions below: only when gradients are needed
+    and autocast is off. Under autocast (``trainer=gpu``'s bf16-mixed) their saved tensors would
+    mix dtypes in the backward, so the plain autograd composition runs instead (same maths)."""
+    return torch.is_grad_enabled() and not _autocast_on(t)
+
+
 class _SkipBlockFn(torch.autograd.Function):
     """``a[:, 1:-1] + gelu(conv3(a))`` with a hand-written backward.
 
@@ -254,7 +268,7 @@ class ConvEncoder(_Encoder):
         self.out_dim = out_dim
 
     def _body(self, h: torch.Tensor, activated: bool = False) -> torch.Tensor:
-        fused = torch.is_grad_enabled()
+        fused = _use_fused(h)
         if not activated:
             h = F.gelu(h)
         for block in self.blocks:
@@ -283,11 +297,13 @@ class ConvEncoder(_Encoder):
             flat = (centers[:, None] + rel[None, :]).reshape(-1)
             first = self.first
             w = first.weight.permute(1, 2, 0).reshape(first.in_channels, 2 * first.out_channels)
-            if torch.is_grad_enabled():
+            if _use_fused(data):
                 x, xt = (sparse if sparse is not None else (data, None))
                 h = _FrameProjectGeluFn.apply(w, first.bias, x, xt, flat, len(centers))
                 return self._body(h, activated=True)[:, 0]
-            x = sparse[0] if sparse is not None else data
+            # no gradients, or autocast: plain ops (dense data under autocast: CSR products with
+            # a low-precision weight are not supported everywhere)
+            x = sparse[0] if sparse is not None and not _autocast_on(data) else data
             zw = (x @ w).index_select(0, flat).view(len(centers), self.window_length, -1)
             return self._body(first.combine(zw))[:, 0]
         return super().forward_indexed(data, centers)

@@ -116,3 +116,25 @@ def test_video_encoder_frame_features_and_indexed_path():
     chw.load_state_dict(fe.state_dict())
     with torch.no_grad():
         assert torch.allclose(chw(frames[:4].movedim(-1, 1)), fe(frames[:4]), atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["offset5", "offset10", "offset36"])
+def test_backward_under_bf16_autocast(name):
+    """trainer=gpu trains in bf16-mixed: the fused autograd functions must not mix dtypes in the
+    backward (they are bypassed under autocast); gradients stay close to the float32 ones."""
+    torch.manual_seed(0)
+    enc = make_encoder(name, in_dim=12, hidden=16, out_dim=4)
+    data = torch.poisson(torch.full((300, 12), 0.3))
+    centers = torch.arange(40, 240, 3)
+    grads = {}
+    for autocast in (False, True):
+        enc.zero_grad()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            out = enc.forward_indexed(data, centers, sparse=_sparse_pair(data))
+            out2 = enc(torch.stack([data[c - enc.left:c + enc.right] for c in centers[:8]]))
+            loss = out.float().pow(2).sum() + out2.float().sum()
+        loss.backward()
+        grads[autocast] = torch.cat([p.grad.flatten() for p in enc.parameters()])
+    assert torch.isfinite(grads[True]).all()
+    cos = torch.nn.functional.cosine_similarity(grads[True], grads[False], dim=0)
+    assert cos > 0.97, float(cos)
