@@ -174,6 +174,11 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     import warnings
 
     warnings.filterwarnings("ignore", message=r".*LeafSpec.*")  # torch/lightning internal deprecation
+    # Two Lightning notices that describe intended behaviour here: finite contrastive streams
+    # define __len__ (each data-loader worker draws its own batches, see ContrastiveStream), and
+    # the contrastive module moves its index batches itself.
+    warnings.filterwarnings("ignore", message=r"Your `IterableDataset` has `__len__` defined")
+    warnings.filterwarnings("ignore", message=r"You have overridden `transfer_batch_to_device`")
     wandb_used = False
     try:
         datamodule = hydra.utils.instantiate(cfg.data, _convert_="all")
