@@ -281,18 +281,23 @@ def _write_absolute_video(session: Session, out: Path, overwrite: bool, compress
         write_session(session, tmp, overwrite=True, compression=compression, validate=False)
         with h5py.File(tmp, "r+") as f:
             f["video"].attrs["external_path"] = os.path.abspath(session.video.path)
-        try:
-            validate_file(tmp)
-        except FormatError as exc:
-            raise FormatError(out, exc.field, exc.message) from None
-        if out.exists() and not overwrite:
-            raise FormatError(out, None, "output file exists; pass overwrite=True (--overwrite) to replace it")
-        os.replace(tmp, out)
+        _validate_and_move(tmp, out, overwrite)
     except BaseException:
         if tmp.exists():
             tmp.unlink()
         raise
     return out
+
+
+def _validate_and_move(tmp: Path, out: Path, overwrite: bool) -> None:
+    """Validate the finished temporary file, then move it onto ``out`` (errors name ``out``)."""
+    try:
+        validate_file(tmp)
+    except FormatError as exc:
+        raise FormatError(out, exc.field, exc.message) from None
+    if out.exists() and not overwrite:
+        raise FormatError(out, None, "output file exists; pass overwrite=True (--overwrite) to replace it")
+    os.replace(tmp, out)
 
 
 def _default_permissions(path: Path) -> None:
@@ -336,13 +341,7 @@ def _write_streaming(session: Session, frames, out: Path, overwrite: bool, compr
                     raise FormatError(out, "/video/frames", f"frame {i} has shape {fr.shape}, frame 0 has {(h, w, c)}")
                 d[i] = fr
             g.attrs["height"], g.attrs["width"], g.attrs["channels"] = h, w, c
-        try:
-            validate_file(tmp)
-        except FormatError as exc:
-            raise FormatError(out, exc.field, exc.message) from None
-        if out.exists() and not overwrite:
-            raise FormatError(out, None, "output file exists; pass overwrite=True (--overwrite) to replace it")
-        os.replace(tmp, out)
+        _validate_and_move(tmp, out, overwrite)
     except BaseException:
         if tmp.exists():
             tmp.unlink()
