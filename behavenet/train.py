@@ -32,8 +32,20 @@ def _repo_root() -> str:
     return str(here if (here / "conf").is_dir() else Path.cwd())
 
 
+def _bundled_data(data_dir: str, name: str) -> str:
+    """``data_dir/name`` if it exists, else the copy bundled in an installed wheel
+    (``behavenet/_bundled/data/name``), else ``data_dir/name`` (whose absence is then reported)."""
+    local = Path(data_dir) / name
+    if local.exists():
+        return str(local)
+    bundled = Path(__file__).resolve().parent / "_bundled" / "data" / name
+    return str(bundled if bundled.exists() else local)
+
+
 if not OmegaConf.has_resolver("repo_root"):
     OmegaConf.register_new_resolver("repo_root", _repo_root)
+if not OmegaConf.has_resolver("bundled_data"):
+    OmegaConf.register_new_resolver("bundled_data", _bundled_data)
 
 
 def write_json_atomic(path: Path, obj: Any) -> None:

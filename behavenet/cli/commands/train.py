@@ -2,7 +2,8 @@
 
 Everything after ``train`` goes to Hydra unchanged (``model=pca trainer.max_steps=100``, ``-m`` for
 multirun, ``--cfg job`` to print the config). The config directory is ``$BEHAVENET_CONF`` if set,
-else the ``conf/`` folder of the behavenet checkout, else ``./conf``.
+else the ``conf/`` folder of the behavenet checkout, else the copy inside an installed wheel, else
+``./conf``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ def conf_dir() -> Path:
     repo = Path(__file__).resolve().parents[3] / "conf"
     if (repo / "train.yaml").exists():
         return repo
+    bundled = Path(__file__).resolve().parents[2] / "_bundled" / "conf"  # an installed wheel
+    if (bundled / "train.yaml").exists():
+        return bundled
     return (Path.cwd() / "conf").resolve()
 
 
@@ -37,7 +41,7 @@ def run_hydra(argv: list[str]) -> int:
 
     cdir = conf_dir()
     if not (cdir / "train.yaml").exists():
-        raise ConfigError("BEHAVENET_CONF", f"no train.yaml in {cdir}; run from a behavenet checkout or set BEHAVENET_CONF")
+        raise ConfigError("BEHAVENET_CONF", f"no train.yaml in {cdir}; run from a behavenet checkout, install behavenet from a wheel, or set BEHAVENET_CONF")
 
     @hydra.main(version_base="1.3", config_path=str(cdir), config_name="train")
     def _main(cfg):
