@@ -12,14 +12,8 @@ FORMAT_VERSION = "1.0"
 __all__ = ["__version__", "FORMAT_VERSION", "ContrastiveEmbedding", "load_run"]
 
 
-def __getattr__(name: str):
-    # heavy objects are imported on first use so `import behavenet` stays light
-    if name == "ContrastiveEmbedding":
-        from behavenet.models.contrastive.estimator import ContrastiveEmbedding
+# heavy objects are imported on first use so `import behavenet` stays light
+from behavenet.utils.lazy import lazy_exports  # noqa: E402
 
-        return ContrastiveEmbedding
-    if name == "load_run":
-        from behavenet.api import load_run
-
-        return load_run
-    raise AttributeError(f"module 'behavenet' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, {"ContrastiveEmbedding": "behavenet.models.contrastive.estimator",
+                                              "load_run": "behavenet.api"}, globals())

@@ -6,7 +6,7 @@ importing Lightning.
 
 from __future__ import annotations
 
-import importlib
+from behavenet.utils.lazy import lazy_exports
 
 _EXPORTS = {
     "NeuralDataModule": "behavenet.data.datamodules",
@@ -25,11 +25,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'behavenet.data' has no attribute {name!r}")
-
-
-def __dir__():
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

@@ -13,38 +13,29 @@ Public names::
 
 from __future__ import annotations
 
-import importlib
+from behavenet.utils.lazy import lazy_exports
 
 _EXPORTS = {
-    "ContrastiveCore": "core",
-    "ContrastiveEmbedding": "estimator",
-    "ContrastiveModel": "module",
-    "ContrastiveSampler": "samplers",
-    "ContrastiveStream": "core",
-    "ConvEncoder": "encoders",
-    "FrameConvEncoder": "encoders",
-    "InfoNCE": "losses",
-    "MLPEncoder": "encoders",
-    "NearestNeighbourIndex": "samplers",
-    "SessionFrames": "samplers",
-    "VideoEncoder": "encoders",
-    "auto_conditional": "samplers",
-    "goodness_of_fit_bits": "losses",
-    "infonce": "losses",
-    "list_architectures": "encoders",
-    "make_encoder": "encoders",
+    "ContrastiveCore": ".core",
+    "ContrastiveEmbedding": ".estimator",
+    "ContrastiveModel": ".module",
+    "ContrastiveSampler": ".samplers",
+    "ContrastiveStream": ".core",
+    "ConvEncoder": ".encoders",
+    "FrameConvEncoder": ".encoders",
+    "InfoNCE": ".losses",
+    "MLPEncoder": ".encoders",
+    "NearestNeighbourIndex": ".samplers",
+    "SessionFrames": ".samplers",
+    "VideoEncoder": ".encoders",
+    "auto_conditional": ".samplers",
+    "goodness_of_fit_bits": ".losses",
+    "infonce": ".losses",
+    "list_architectures": ".encoders",
+    "make_encoder": ".encoders",
 }
 
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

@@ -198,18 +198,10 @@ class ContrastiveCore(nn.Module):
                  labels: list[str] | None = None, batch_size: int = 512, learning_rate: float = 3e-4,
                  weight_decay: float = 0.0, val_batches: int = 10, frame_encoder: str | None = None,
                  frame_features: int = 32, frame_layout: str = "HWC", nn_backend: str = "auto"):
+        arguments = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
         super().__init__()
-        self.config = {
-            "data_spec": dict(data_spec or {}), "model_architecture": model_architecture,
-            "num_hidden_units": num_hidden_units, "output_dimension": output_dimension,
-            "conditional": conditional, "time_offsets": time_offsets, "distance": distance,
-            "temperature_mode": temperature_mode, "temperature": temperature,
-            "min_temperature": min_temperature, "delta": delta, "hybrid": hybrid,
-            "hybrid_behavior_dims": hybrid_behavior_dims, "prior": prior, "labels": labels,
-            "batch_size": batch_size, "learning_rate": learning_rate, "weight_decay": weight_decay,
-            "val_batches": val_batches, "frame_encoder": frame_encoder, "frame_features": frame_features,
-            "frame_layout": frame_layout, "nn_backend": nn_backend,
-        }
+        # every argument, as given (``ContrastiveCore(**config)`` rebuilds the network)
+        self.config = {**arguments, "data_spec": dict(data_spec or {})}
         self.data_spec = self.config["data_spec"]
         spec = self.data_spec
         self.output_dimension = int(output_dimension)
