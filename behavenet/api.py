@@ -41,16 +41,18 @@ class TrainedRun:
     """A finished run directory: its config, model and normalisation statistics."""
 
     def __init__(self, run_dir: str | Path, map_location: str = "cpu"):
-        import hydra
         from omegaconf import OmegaConf
 
         self.run_dir = Path(run_dir)
         for name in ("config.yaml", "checkpoints/last.ckpt"):
             if not (self.run_dir / name).exists():
                 raise FormatError(self.run_dir, name, "missing: not a complete behavenet run directory")
+        from behavenet.models.lightning import FamilyModule
+
         self.cfg = OmegaConf.load(self.run_dir / "config.yaml")
-        cls = hydra.utils.get_class(self.cfg.model._target_)
-        self.model = cls.load_from_checkpoint(self.run_dir / "checkpoints/last.ckpt", map_location=map_location)
+        # the checkpoint names the family and holds its config: no class is taken from the YAML
+        self.model = FamilyModule.load_from_checkpoint(self.run_dir / "checkpoints/last.ckpt",
+                                                       map_location=map_location, weights_only=True)
         self.model.eval()
         norm_path = self.run_dir / "normalization.json"
         self.normalization = json.loads(norm_path.read_text()) if norm_path.exists() else None

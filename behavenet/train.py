@@ -4,7 +4,8 @@ exports embeddings and evaluates; ``python train.py`` and ``behavenet train`` bo
 The run directory (``cfg.paths.output_dir``) follows the contract in ``docs/run_directory.md``::
 
     config.yaml            resolved config, written before training starts
-    checkpoints/last.ckpt  final weights (Lightning checkpoint; hyperparameters included)
+    checkpoints/last.ckpt  final weights (Lightning checkpoint of a FamilyModule: family, config
+                           and data spec included, loadable without Hydra)
     embeddings.h5          per-session (T, D) embeddings of every frame, split and labels
     metrics.json           train/val/test losses, decoding and downstream scores
     status.json            {"status": "running" | "completed" | "failed", ...}
@@ -186,16 +187,16 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     import warnings
 
     warnings.filterwarnings("ignore", message=r".*LeafSpec.*")  # torch/lightning internal deprecation
-    # Two Lightning notices that describe intended behaviour here: finite contrastive streams
-    # define __len__ (each data-loader worker draws its own batches, see ContrastiveStream), and
-    # the contrastive module moves its index batches itself.
+    # A Lightning notice that describes intended behaviour here: finite contrastive streams
+    # define __len__ (each data-loader worker draws its own batches, see ContrastiveStream).
     warnings.filterwarnings("ignore", message=r"Your `IterableDataset` has `__len__` defined")
-    warnings.filterwarnings("ignore", message=r"You have overridden `transfer_batch_to_device`")
     wandb_used = False
     try:
+        from behavenet.models.lightning import build_module
+
         datamodule = hydra.utils.instantiate(cfg.data, _convert_="all")
         datamodule.setup("fit")
-        model = hydra.utils.instantiate(cfg.model, data_spec=datamodule.spec, _convert_="all")
+        model = build_module(OmegaConf.to_container(cfg.model, resolve=True), datamodule.spec)
         datamodule.attach_model(model)
         callbacks = _instantiate_dict(cfg.get("callbacks"))
         if not cfg.trainer.get("enable_progress_bar", True):  # `trainer.enable_progress_bar=false` wins
@@ -208,10 +209,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             if hasattr(lg, "log_hyperparams"):
                 lg.log_hyperparams({"config": resolved})
         trainer_cfg = cfg.trainer
-        if _multi_process(trainer_cfg) and not any(p.requires_grad for p in model.parameters()):
-            # PCA / random projection learn from statistics, not gradients: DDP refuses such a
-            # module, and one process computes them as fast.
-            log.warning("model %s has no trainable parameters: training on one device instead of "
+        if _multi_process(trainer_cfg) and not model.trainable:
+            # PCA / random projection are fitted in closed form: DDP refuses a module without
+            # trainable parameters, and one process computes them as fast.
+            log.warning("model %s has no trainable parameters: fitting on one device instead of "
                         "strategy=%s, devices=%s", model.family, trainer_cfg.get("strategy"),
                         trainer_cfg.get("devices"))
             trainer_cfg = OmegaConf.to_container(trainer_cfg, resolve=True)
@@ -221,10 +222,16 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
         metrics: dict[str, Any] = {"model": model.family, "seed": cfg.get("seed"),
                                    "behavenet_version": __version__}
-        if cfg.get("train", True):
+        if cfg.get("train", True) and model.trainable:
             trainer.fit(model=model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
             metrics["train"] = _stage_metrics(trainer.callback_metrics, ("train/", "val/"))
             metrics["steps"] = int(trainer.global_step)
+        elif cfg.get("train", True):
+            # fitted in closed form (no optimiser, no training steps); then scored on val
+            model.fit_data(datamodule)
+            trainer.validate(model=model, datamodule=datamodule, verbose=False)
+            metrics["train"] = _stage_metrics(trainer.callback_metrics, ("train/", "val/"))
+            metrics["steps"] = 0
         # every rank calls save_checkpoint (it synchronises the ranks); rank 0 writes the file
         trainer.save_checkpoint(str(out / "checkpoints" / "last.ckpt"))
         if cfg.get("test", True) and datamodule.split_data.get("test"):
@@ -235,7 +242,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
         from behavenet.embeddings import export_embeddings
 
-        write_json_atomic(out / "normalization.json", {"input": datamodule.input,
+        write_json_atomic(out / "normalization.json", {"inputs": datamodule.inputs,
                                                        "sessions": datamodule.session_ids,
                                                        "state": datamodule.normalizers})
 

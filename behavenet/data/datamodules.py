@@ -7,15 +7,19 @@
 1. opens each session file lazily (a list of files = multi-session), format v1 or BehaveNet v1;
 2. cuts long trial-less recordings into pseudo-trials (``trial_seconds``) and deals trials into
    train/val/test blocks with gap trials in between (``splits="8;1;1;1"``);
-3. reads the input signal (``spikes``, ``calcium``, ``behavior``, ``pose`` or ``video``): neural
-   and pose inputs into memory, video lazily (frames read per window, never the whole video);
-4. normalises with statistics from training frames only: z-score for neural/behaviour inputs;
-   egocentric centring/rotation and one global scale for pose;
+3. reads the input signals (``inputs: [spikes, behavior]``, or one ``input``: ``spikes``,
+   ``calcium``, ``behavior``, ``pose`` or ``video``): neural and pose inputs into memory, video
+   lazily (frames read per window, never the whole video). Several inputs of one session may
+   come from one file or from several files joined by session id;
+4. normalises each input with statistics from training frames only: z-score for neural/behaviour
+   inputs; egocentric centring/rotation and one global scale for pose;
 5. attaches labels by name (behaviour variables → continuous; frame labels → discrete; sequence
    labels → broadcast over their trial, kind from the file);
 6. serves :class:`~behavenet.data.views.SplitData` per split and session to the model, which
-   returns the dataset it trains on (:meth:`EmbeddingModel.make_dataset`); optional pose
-   augmentation is applied to training batches after transfer to the device.
+   returns the dataset it trains on (``Core.make_dataset``, see :mod:`behavenet.models.base`);
+   batches are ``{"inputs": {name: tensor}, "labels": {...}}`` (plus ``"mask"`` for whole
+   trials); optional pose augmentation is applied to training batches after transfer to the
+   device (or, for models that gather their own windows, by the model).
 """
 
 from __future__ import annotations
@@ -27,9 +31,7 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, IterableDataset
-
-from behavenet.data.datasets import SessionBatchSampler, TrialDataset, WindowDataset, pad_collate
+from behavenet.data.loaders import make_loader
 from behavenet.data.reader import open_session
 from behavenet.data.splits import SPLITS, assign_splits, chunk_trials
 from behavenet.data.transforms import PoseAugment, ZScore, pose_features
@@ -84,9 +86,14 @@ class SessionDataModule(L.LightningDataModule):
     Parameters
     ----------
     files
-        A session file or a list of them (multi-session). BehaveNet v1 files are accepted.
+        A session file or a list of them (multi-session). BehaveNet v1 files are accepted. With
+        several ``inputs``, files that share a session id and each hold some of the inputs are
+        joined into one session (e.g. ``[a_neural.h5, a_pose.h5, b_neural.h5, b_pose.h5]``).
     input
         The input modality: ``spikes``, ``calcium``, ``behavior``, ``pose`` or ``video``.
+    inputs
+        Several input modalities served together (e.g. ``[spikes, behavior]``); overrides
+        ``input``, whose value becomes the first of them.
     labels
         Names of behaviour variables, frame labels or sequence labels to serve with the input.
     splits
@@ -96,10 +103,8 @@ class SessionDataModule(L.LightningDataModule):
     normalize
         Standardise the input with training-frame statistics (z-score; one global scale for pose).
     batch_size, num_workers
-        DataLoader settings for models that use the default window sampler.
-    window
-        ``{"length": L, "stride": s, "offsets": [...]}`` for the default window sampler; the
-        length defaults to the model's receptive field.
+        DataLoader settings for models that serve windows or trials (the contrastive family
+        samples its own batches).
     pose
         ``{"egocentric": True, "center": "centroid", "heading": None | [from, to],
         "include_origin": True, "confidence_threshold": None, "pairwise": True}``; ``pairwise``
@@ -117,9 +122,9 @@ class SessionDataModule(L.LightningDataModule):
         converted once with :func:`behavenet.io.convert` (these options) into ``convert_cache``
         (default ``outputs/cache/converted``) and the converted copy is used.
     normalization_state
-        Apply these normalisation statistics (one dict for every session, or a list with one per
-        session, as in a run's ``normalization.json``) instead of fitting them on the training
-        frames; used to embed new data with a trained model.
+        Apply these normalisation statistics (``{input: statistics}`` for every session, or a list
+        with one per session, as in a run's ``normalization.json``) instead of fitting them on the
+        training frames; used to embed new data with a trained model.
     seed
         Seeds the split shuffling (if ``split_seed`` is unset) and all sampling.
     """
@@ -127,7 +132,7 @@ class SessionDataModule(L.LightningDataModule):
     def __init__(self, files: str | list[str], input: str = "spikes", labels: list[str] | None = None,
                  splits: str = "8;1;1;1", trial_seconds: float | None = None, split_seed: int | None = None,
                  normalize: bool = True, batch_size: int = 256, num_workers: int = 0,
-                 window: dict | None = None, pose: dict | None = None, augment: dict | None = None,
+                 inputs: list[str] | None = None, pose: dict | None = None, augment: dict | None = None,
                  video: dict | None = None, session_options: dict | None = None, seed: int = 0,
                  persistent_workers: bool = False, normalization_state: dict | list | None = None,
                  convert_options: dict | None = None, convert_cache: str | None = None):
@@ -135,10 +140,18 @@ class SessionDataModule(L.LightningDataModule):
         files = [files] if isinstance(files, (str, Path)) else list(files or [])
         if not files:
             raise ConfigError("data.files", "expected at least one session file")
-        if input not in INPUTS:
-            raise ConfigError("data.input", f"expected one of {list(INPUTS)}, got {input!r}")
+        names = [str(n) for n in inputs] if inputs else [input]
+        if not names:
+            raise ConfigError("data.inputs", "expected at least one input, e.g. [spikes, behavior]")
+        for name in names:
+            if name not in INPUTS:
+                key = "data.inputs" if inputs else "data.input"
+                raise ConfigError(key, f"expected one of {list(INPUTS)}, got {name!r}")
+        if len(set(names)) != len(names):
+            raise ConfigError("data.inputs", f"lists an input twice: {names}")
         self.files = [str(f) for f in files]
-        self.input = input
+        self.inputs = names
+        self.input = names[0]
         self.label_names = list(labels or [])
         self.splits_spec = splits
         self.trial_seconds = trial_seconds
@@ -147,7 +160,6 @@ class SessionDataModule(L.LightningDataModule):
         self.batch_size = int(batch_size)
         self.num_workers = int(num_workers)
         self.persistent_workers = bool(persistent_workers and num_workers > 0)
-        self.window = dict(window or {})
         self.pose_opts = {"egocentric": True, "center": "centroid", "heading": None,
                           "include_origin": True, "confidence_threshold": None, "pairwise": True,
                           **dict(pose or {})}
@@ -167,12 +179,12 @@ class SessionDataModule(L.LightningDataModule):
         self.normalizers: list[dict] = []
         self._label_info: dict[str, dict] = {}
         self._augment = PoseAugment(**self.augment_opts) if self.augment_opts else None
-        self._augment_keys: list[str] = ["x"]
+        self._augment_keys: list[str] = []
         self._pose_layout: dict | None = None
 
     # ------------------------------------------------------------------ setup
     def attach_model(self, model) -> None:
-        """Let ``model.make_dataset`` decide how batches are sampled (see EmbeddingModel)."""
+        """Let ``model.make_dataset`` decide how batches are sampled (see behavenet.models.base)."""
         self.model = model
 
     def prepare_data(self) -> None:
@@ -203,13 +215,16 @@ class SessionDataModule(L.LightningDataModule):
         if self._ready:
             return
         self.prepare_data()
-        self.readers = [open_session(f, **self.session_options) for f in self.files]
+        self._all_readers = [open_session(f, **self.session_options) for f in self.files]
+        groups = self._sessions(self._all_readers)
+        self.readers = [g["primary"] for g in groups]
+        self.files = [str(g["primary"].path) for g in groups]
         ids = [r.session_id for r in self.readers]
         if len(set(ids)) != len(ids):  # make ids unique, keeping order
             ids = [f"{sid}#{i}" for i, sid in enumerate(ids)]
         self.session_ids = ids
-        for si, reader in enumerate(self.readers):
-            self._setup_session(si, reader)
+        for si, group in enumerate(groups):
+            self._setup_session(si, group)
         for split in SPLITS:
             if split == "train" and not self.split_data["train"]:
                 raise ConfigError("data.splits", "no training frames: every session is too short for "
@@ -221,11 +236,67 @@ class SessionDataModule(L.LightningDataModule):
             return None
         return max(1, int(round(self.trial_seconds * reader.fps)))
 
-    def _setup_session(self, si: int, reader) -> None:
-        path = reader.path
-        if self.input not in reader.modalities:
-            raise FormatError(path, f"input '{self.input}'",
-                              f"the session has no {self.input} data (it has: {', '.join(reader.modalities) or 'none'})")
+    def _sessions(self, readers: list) -> list[dict]:
+        """Group the opened files into sessions: ``{"primary": reader of the first input,
+        "by_input": {input: reader}, "readers": [...]}``.
+
+        With one input every file is a session. With several, a file holding every input is a
+        session of its own; files sharing a session id that each hold some inputs are joined
+        (each input from the one file that has it; same frame count and rate).
+        """
+        def complete(r) -> bool:
+            return all(n in r.modalities for n in self.inputs)
+
+        if len(self.inputs) == 1 or all(complete(r) for r in readers):
+            for r in readers:
+                self._require_inputs(r, self.inputs)
+            return [{"primary": r, "by_input": {n: r for n in self.inputs}, "readers": [r]} for r in readers]
+        order, by_id = [], {}
+        for r in readers:
+            if r.session_id not in by_id:
+                order.append(r.session_id)
+                by_id[r.session_id] = []
+            by_id[r.session_id].append(r)
+        groups = []
+        for sid in order:
+            members = by_id[sid]
+            if len(members) > 1 and all(complete(r) for r in members):
+                groups.extend({"primary": r, "by_input": {n: r for n in self.inputs}, "readers": [r]}
+                              for r in members)
+                continue
+            by_input = {}
+            for name in self.inputs:
+                having = [r for r in members if name in r.modalities]
+                if not having:
+                    files = ", ".join(r.path for r in members)
+                    raise FormatError(members[0].path, f"input '{name}'", f"no file of session {sid!r} "
+                                      f"has {name} data (files: {files}); files are joined by session id")
+                if len(having) > 1:
+                    raise FormatError(having[1].path, f"input '{name}'", f"session {sid!r} has {name} data "
+                                      f"in two files ({having[0].path} too); give each input of a session "
+                                      "in one file")
+                by_input[name] = having[0]
+            primary = by_input[self.inputs[0]]
+            for r in members:
+                if r.n_frames != primary.n_frames or abs(float(r.fps) - float(primary.fps)) > 1e-9:
+                    raise FormatError(r.path, "attrs.n_frames", f"session {sid!r}: {r.n_frames} frames at "
+                                      f"{r.fps} fps, but {primary.path} has {primary.n_frames} at "
+                                      f"{primary.fps}; files joined by session id must share the time base")
+            used = set(map(id, by_input.values()))
+            groups.append({"primary": primary, "by_input": by_input,
+                           "readers": [primary] + [r for r in members if r is not primary and id(r) in used]
+                           + [r for r in members if id(r) not in used]})
+        return groups
+
+    @staticmethod
+    def _require_inputs(reader, names) -> None:
+        for name in names:
+            if name not in reader.modalities:
+                raise FormatError(reader.path, f"input '{name}'", f"the session has no {name} data "
+                                  f"(it has: {', '.join(reader.modalities) or 'none'})")
+
+    def _setup_session(self, si: int, group: dict) -> None:
+        reader = group["primary"]
         orig = np.asarray(reader.trials, dtype=np.int64)
         bounds = chunk_trials(orig, self._trial_length(reader))
         seed = self.split_seed
@@ -236,9 +307,13 @@ class SessionDataModule(L.LightningDataModule):
         self.frame_roles.append(role_per_frame)
 
         train_rows = _rows(bounds[roles == "train"])
-        data, norm = self._load_input(reader, train_rows, self._given_state(si))
-        self.normalizers.append(norm)
-        labels, kinds = self._load_labels(reader, orig)
+        given = self._given_state(si)
+        data, norms = {}, {}
+        for name in self.inputs:
+            data[name], norms[name] = self._load_input(name, group["by_input"][name], train_rows,
+                                                       given.get(name) if given else None)
+        self.normalizers.append(norms)
+        labels, kinds = self._load_labels(group["readers"], orig)
 
         def make(rows_bounds: np.ndarray, segments_from: np.ndarray) -> SplitData | None:
             rows = _rows(rows_bounds)
@@ -246,11 +321,10 @@ class SessionDataModule(L.LightningDataModule):
                 return None
             seg = _segments(_merge_contiguous(segments_from, orig))
             trial_of = np.searchsorted(orig[:, 0], rows, side="right") - 1
-            if isinstance(data, np.ndarray):
-                inp = data[rows]
-            else:
-                inp = IndexedFrames(data, rows, self.video_opts["grayscale"], self.video_opts["downsample"])
-            return SplitData(session_id=self.session_ids[si], session_index=si, inputs={self.input: inp},
+            inp = {name: (arr[rows] if isinstance(arr, np.ndarray) else
+                          IndexedFrames(arr, rows, self.video_opts["grayscale"], self.video_opts["downsample"]))
+                   for name, arr in data.items()}
+            return SplitData(session_id=self.session_ids[si], session_index=si, inputs=inp,
                              labels={k: v[rows] for k, v in labels.items()}, label_kinds=dict(kinds),
                              segments=seg, frame_index=rows, trial_index=trial_of, fps=reader.fps)
 
@@ -263,19 +337,24 @@ class SessionDataModule(L.LightningDataModule):
         self.full_data.append(make(orig, orig))
 
     def _given_state(self, si: int) -> dict | None:
+        """``{input: statistics}`` given for session ``si`` (a run's ``normalization.json`` entry;
+        a single statistics dict, as older runs wrote, applies to the first input)."""
         st = self.normalization_state
         if st is None:
             return None
         if isinstance(st, (list, tuple)):
             if si >= len(st):
                 raise ConfigError("data.normalization_state", f"has {len(st)} entries, session {si} needs one")
-            return dict(st[si])
-        return dict(st)
+            st = st[si]
+        st = dict(st)
+        if "kind" in st:  # one input's statistics
+            return {self.input: st}
+        return st
 
-    def _load_input(self, reader, train_rows: np.ndarray, state: dict | None = None):
-        if self.input == "video":
+    def _load_input(self, name: str, reader, train_rows: np.ndarray, state: dict | None = None):
+        if name == "video":
             return reader.video(), {"kind": "video", "scale": 1.0 / 255}
-        if self.input == "pose":
+        if name == "pose":
             kp = np.asarray(reader.read("pose"), dtype=np.float32)
             thr = self.pose_opts.get("confidence_threshold")
             if thr is not None and reader.has("pose_confidence"):
@@ -322,17 +401,17 @@ class SessionDataModule(L.LightningDataModule):
                     norm.update(origin_mean=np.asarray(om).tolist(), origin_scale=osd)
                 feats = np.concatenate([f.reshape(len(feats), -1), pairs], axis=1)
             return feats.astype(np.float32), norm
-        arr = np.asarray(reader.read(self.input), dtype=np.float32)
-        if not np.isfinite(arr).all() and self.input != "behavior":
-            raise FormatError(reader.path, self.input, "input contains NaN or infinite values")
-        if self.input == "behavior":
+        arr = np.asarray(reader.read(name), dtype=np.float32)
+        if not np.isfinite(arr).all() and name != "behavior":
+            raise FormatError(reader.path, name, "input contains NaN or infinite values")
+        if name == "behavior":
             arr = np.nan_to_num(arr)
         norm = {"kind": "zscore" if self.normalize else "none"}
         if self.normalize:
             if state and "mean" in state:
                 z = ZScore(np.asarray(state["mean"], np.float32), np.asarray(state["std"], np.float32))
                 if z.mean.shape[0] != arr.reshape(len(arr), -1).shape[1]:
-                    raise FormatError(reader.path, self.input, f"has {arr.shape[1]} columns but the "
+                    raise FormatError(reader.path, name, f"has {arr.shape[1]} columns but the "
                                       f"normalisation state was fitted on {z.mean.shape[0]}")
             else:
                 z = ZScore.fit(arr[train_rows])
@@ -340,43 +419,48 @@ class SessionDataModule(L.LightningDataModule):
             norm.update(z.state())
         return arr, norm
 
-    def _load_labels(self, reader, orig_trials: np.ndarray):
+    def _load_labels(self, readers: list, orig_trials: np.ndarray):
+        """The requested labels, each from the first of the session's files that has it."""
         labels, kinds = {}, {}
-        behavior_names = reader.behavior_names if reader.has("behavior") else []
-        frame_names = reader.frame_label_names
-        seq_names = reader.sequence_label_names
-        behavior = None
+        behavior: dict[int, np.ndarray] = {}
         for name in self.label_names:
-            cols = [behavior_names.index(name)] if name in behavior_names else [
-                i for i, b in enumerate(behavior_names) if b.startswith(f"{name}.")]
-            if cols:
-                if behavior is None:
-                    behavior = np.asarray(reader.read("behavior"), dtype=np.float32)
-                labels[name] = behavior[:, cols]
-                kinds[name] = "continuous"
-                self._label_info[name] = {"kind": "continuous", "dim": len(cols), "source": "behavior",
-                                          "columns": [behavior_names[i] for i in cols]}
-            elif name in frame_names:
-                codes, vocab = reader.frame_label(name)
-                labels[name] = codes.astype(np.int64)
-                kinds[name] = "discrete"
-                self._label_info[name] = {"kind": "discrete", "dim": 1, "source": "frame",
-                                          "vocabulary": list(vocab)}
-            elif name in seq_names:
-                vals, kind, vocab = reader.sequence_label(name)
-                per_frame = np.zeros(reader.n_frames, dtype=np.float32 if kind == "continuous" else np.int64)
-                per_frame[:] = np.nan if kind == "continuous" else -1
-                for (a, b), v in zip(orig_trials, vals):
-                    per_frame[a:b] = v
-                labels[name] = per_frame[:, None] if kind == "continuous" else per_frame
-                kinds[name] = kind
-                self._label_info[name] = {"kind": kind, "dim": 1, "source": "sequence",
-                                          "vocabulary": list(vocab) if vocab else None}
+            for reader in readers:
+                found = self._read_label(reader, name, orig_trials, behavior)
+                if found is not None:
+                    labels[name], kinds[name], self._label_info[name] = found
+                    break
             else:
-                available = behavior_names + frame_names + seq_names
-                raise FormatError(reader.path, f"label '{name}'",
+                available = [n for r in readers for n in ((r.behavior_names if r.has("behavior") else [])
+                                                          + r.frame_label_names + r.sequence_label_names)]
+                raise FormatError(readers[0].path, f"label '{name}'",
                                   f"not found in the session (available: {', '.join(available) or 'none'})")
         return labels, kinds
+
+    @staticmethod
+    def _read_label(reader, name: str, orig_trials: np.ndarray, behavior_cache: dict):
+        """``(per-frame values, kind, info)`` of label ``name`` in one file, or None."""
+        behavior_names = reader.behavior_names if reader.has("behavior") else []
+        cols = [behavior_names.index(name)] if name in behavior_names else [
+            i for i, b in enumerate(behavior_names) if b.startswith(f"{name}.")]
+        if cols:
+            if id(reader) not in behavior_cache:
+                behavior_cache[id(reader)] = np.asarray(reader.read("behavior"), dtype=np.float32)
+            return (behavior_cache[id(reader)][:, cols], "continuous",
+                    {"kind": "continuous", "dim": len(cols), "source": "behavior",
+                     "columns": [behavior_names[i] for i in cols]})
+        if name in reader.frame_label_names:
+            codes, vocab = reader.frame_label(name)
+            return (codes.astype(np.int64), "discrete",
+                    {"kind": "discrete", "dim": 1, "source": "frame", "vocabulary": list(vocab)})
+        if name in reader.sequence_label_names:
+            vals, kind, vocab = reader.sequence_label(name)
+            per_frame = np.zeros(reader.n_frames, dtype=np.float32 if kind == "continuous" else np.int64)
+            per_frame[:] = np.nan if kind == "continuous" else -1
+            for (a, b), v in zip(orig_trials, vals):
+                per_frame[a:b] = v
+            return (per_frame[:, None] if kind == "continuous" else per_frame, kind,
+                    {"kind": kind, "dim": 1, "source": "sequence", "vocabulary": list(vocab) if vocab else None})
+        return None
 
     # ------------------------------------------------------------------ description
     @property
@@ -385,10 +469,14 @@ class SessionDataModule(L.LightningDataModule):
         self.setup()
         from behavenet.data.views import input_shape
 
-        shapes = [list(input_shape(s)) for s in self.full_data]
+        inputs = {}
+        for name in self.inputs:
+            inputs[name] = {"shapes": [list(input_shape(s, name)) for s in self.full_data],
+                            "normalization": self.normalizers[0][name]["kind"] if self.normalizers else None}
         spec = {
             "input": self.input,
-            "input_shapes": shapes,
+            "input_shapes": inputs[self.input]["shapes"],
+            "inputs": inputs,
             "session_ids": list(self.session_ids),
             "labels": {k: dict(v) for k, v in self._label_info.items()},
             "fps": float(self.readers[0].fps),
@@ -398,56 +486,29 @@ class SessionDataModule(L.LightningDataModule):
         return spec
 
     # ------------------------------------------------------------------ loaders
-    def _window(self) -> tuple[int, int]:
-        if self.window.get("length"):
-            n = int(self.window["length"])
-            return n // 2, n - n // 2
-        if self.model is not None:
-            return tuple(self.model.receptive_field)
-        return (0, 1)
-
     def _dataset(self, stage: str):
+        """The attached model's dataset for ``stage`` (frame by frame without a model)."""
         self.setup()
         splits = self.split_data.get(stage, [])
         if not splits:
             return None
-        if self.model is not None and hasattr(self.model, "make_dataset"):
-            ds = self.model.make_dataset(splits, stage, seed=self.seed + {"train": 0, "val": 1, "test": 2}[stage])
-            if ds is not None:
-                return ds
-        left, right = self._window()
-        return WindowDataset(splits, left=left, right=right, stride=int(self.window.get("stride", 1)),
-                             offsets=self.window.get("offsets", ()))
+        if self.model is not None:
+            return self.model.make_dataset(splits, stage, seed=self.seed + {"train": 0, "val": 1, "test": 2}[stage])
+        from behavenet.data.datasets import WindowDataset
+
+        return WindowDataset(splits, left=0, right=1, inputs=self.inputs)
 
     def _loader(self, stage: str):
         ds = self._dataset(stage)
         if ds is None:
             return []
         if stage == "train":
-            self._augment_keys = list(getattr(ds, "augment_keys", ["x"]))
-        common = {"num_workers": self.num_workers, "persistent_workers": self.persistent_workers}
+            self._augment_keys = list(getattr(ds, "augment_keys", []))
         # Lightning's distributed sampler is off (trainer.use_distributed_sampler: false in the
-        # multi-process configs): each dataset/sampler below takes this rank's share itself.
+        # multi-process configs): each dataset/sampler takes this rank's share itself.
         rank, world = self._rank_world()
-        if getattr(ds, "yields_batches", False):
-            return DataLoader(ds, batch_size=None, **common)
-        if isinstance(ds, IterableDataset):
-            return DataLoader(ds, batch_size=self.batch_size, **common)
-        if isinstance(ds, TrialDataset):
-            if world > 1:
-                from torch.utils.data.distributed import DistributedSampler
-
-                sampler = DistributedSampler(ds, num_replicas=world, rank=rank, shuffle=stage == "train",
-                                             seed=self.seed, drop_last=stage == "train")
-                return DataLoader(ds, batch_size=self.batch_size, sampler=sampler, collate_fn=pad_collate,
-                                  **common)
-            g = torch.Generator().manual_seed(self.seed)
-            return DataLoader(ds, batch_size=self.batch_size, shuffle=stage == "train", generator=g,
-                              collate_fn=pad_collate, **common)
-        session_of = ds.session_of() if hasattr(ds, "session_of") else np.zeros(len(ds), dtype=np.int64)
-        sampler = SessionBatchSampler(session_of, self.batch_size, shuffle=stage == "train", seed=self.seed,
-                                      rank=rank, world_size=world, even=stage == "train")
-        return DataLoader(ds, batch_sampler=sampler, **common)
+        return make_loader(ds, self.batch_size, stage, seed=self.seed, rank=rank, world_size=world,
+                           num_workers=self.num_workers, persistent_workers=self.persistent_workers)
 
     def _rank_world(self) -> tuple[int, int]:
         trainer = getattr(self, "trainer", None)
@@ -465,17 +526,29 @@ class SessionDataModule(L.LightningDataModule):
         return self._loader("test")
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
-        if self._augment is None or not self._augment.active or self.input != "pose":
+        """Pose augmentation of training batches ``{"inputs": {"pose": ...}}`` (when the model's
+        dataset names ``pose`` among its ``augment_keys``)."""
+        if self._augment is None or not self._augment.active or "pose" not in self._augment_keys:
             return batch
         trainer = getattr(self, "trainer", None)
         if trainer is None or not trainer.training:
             return batch
         if not hasattr(self, "_aug_gen"):
             self._aug_gen = torch.Generator().manual_seed(self.seed + 12345)
-        for key in self._augment_keys:
-            if isinstance(batch, dict) and key in batch:
-                batch[key] = self.augment_pose(batch[key], self._aug_gen)
+        inputs = batch.get("inputs") if isinstance(batch, dict) else None
+        if inputs is not None and "pose" in inputs:
+            inputs["pose"] = self.augment_pose(inputs["pose"], self._aug_gen)
         return batch
+
+    def training_window_transforms(self) -> dict:
+        """For models that gather their own training windows (index batches, e.g. the
+        contrastive family): ``{input name: callable}`` applying the augmentation to ``(B, L, F)``
+        windows of that input, one random transform per window (seeded); ``{}`` without
+        augmentation."""
+        if self._augment is None or not self._augment.active or "pose" not in self.inputs:
+            return {}
+        gen = torch.Generator().manual_seed(self.seed + 12345)
+        return {"pose": lambda windows: self.augment_pose(windows, gen)}
 
     def augment_pose(self, x: torch.Tensor, generator=None) -> torch.Tensor:
         """Apply the configured augmentation to pose feature tensors ``(..., F)``."""
@@ -502,7 +575,7 @@ class SessionDataModule(L.LightningDataModule):
             yield sid, sd, roles[sd.frame_index]
 
     def teardown(self, stage: str | None = None) -> None:
-        for r in self.readers:
+        for r in getattr(self, "_all_readers", self.readers):
             r.close()
 
 

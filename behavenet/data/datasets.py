@@ -1,11 +1,10 @@
 """Torch datasets over :class:`~behavenet.data.views.SplitData`: windows and whole trials.
 
 * :class:`WindowDataset`: every valid window ``[t-left, t+right)`` (stride ``stride``) of every
-  session; items are dicts ``{"x", "labels", "session", "t"}``. Optional time offsets add the
-  windows at ``t + offset`` (``"x_offset_<k>"``) for models that pair frames in time.
+  session; items are dicts ``{"inputs": {name: window}, "labels", "session", "t"}``.
 * :class:`SessionBatchSampler`: batches that never mix sessions (sessions may differ in input size).
-* :class:`TrialDataset`: one item per trial, for models that see whole trials (GP-VAEs); use
-  :func:`pad_collate` to batch trials of different lengths.
+* :class:`TrialDataset`: one item per trial, for models that see whole trials (GP-VAEs); its
+  ``collate`` (:func:`pad_collate`) batches trials of different lengths with a ``mask``.
 
 Video inputs (uint8 ``(H, W, C)`` frames, read lazily) are returned as float ``(C, H, W)`` in
 [0, 1]; everything else as float32.
@@ -35,49 +34,38 @@ def read_window(data, center: int, left: int, right: int) -> torch.Tensor:
 
 
 class WindowDataset(Dataset):
-    """All valid windows of a list of splits (one per session)."""
+    """Every valid window ``[t - left, t + right)`` (stride ``stride``) of every split (one per
+    session); items ``{"inputs": {name: (left + right, *F)}, "labels": {name: value at t},
+    "session", "t"}``. ``inputs`` names the inputs to serve (default: all of each split's)."""
 
     def __init__(self, splits: list[SplitData], left: int = 0, right: int = 1, stride: int = 1,
-                 offsets: list[int] | tuple[int, ...] = (), modality: str | None = None,
-                 label_window: bool = False):
+                 inputs: list[str] | None = None, label_window: bool = False):
         if left < 0 or right < 1:
             raise ValueError(f"invalid window left={left}, right={right}")
         self.splits = splits
         self.left, self.right = int(left), int(right)
-        self.offsets = [int(o) for o in offsets]
-        self.modality = modality
+        self.inputs = list(inputs) if inputs else None
         self.label_window = label_window
-        max_off = max([0] + self.offsets)
         index = []
         for si, split in enumerate(splits):
-            centers = valid_centers(split.segments, self.left, self.right, max_off)[::max(1, int(stride))]
+            centers = valid_centers(split.segments, self.left, self.right)[::max(1, int(stride))]
             index.append(np.stack([np.full(len(centers), si), centers], axis=1))
         self.index = np.concatenate(index) if index else np.zeros((0, 2), dtype=np.int64)
-        self.augment_keys = ["x"] + [f"x_offset_{k}" for k in range(len(self.offsets))]
+        self.augment_keys = list(self.inputs or (splits[0].inputs if splits else []))
 
     def __len__(self) -> int:
         return len(self.index)
 
-    def _data(self, split: SplitData):
-        return split.inputs[self.modality] if self.modality else split.input
-
     def __getitem__(self, i: int) -> dict:
         si, t = (int(v) for v in self.index[i])
         split = self.splits[si]
-        data = self._data(split)
-        item = {"x": read_window(data, t, self.left, self.right),
-                "session": torch.tensor(split.session_index), "t": torch.tensor(t)}
-        for k, off in enumerate(self.offsets):
-            item[f"x_offset_{k}"] = read_window(data, t + off, self.left, self.right)
+        names = self.inputs or list(split.inputs)
         labels = {}
         for name, arr in split.labels.items():
-            if self.label_window:
-                val = arr[t - self.left:t + self.right]
-            else:
-                val = arr[t]
+            val = arr[t - self.left:t + self.right] if self.label_window else arr[t]
             labels[name] = torch.as_tensor(np.asarray(val))
-        item["labels"] = labels
-        return item
+        return {"inputs": {n: read_window(split.inputs[n], t, self.left, self.right) for n in names},
+                "labels": labels, "session": torch.tensor(split.session_index), "t": torch.tensor(t)}
 
     def session_of(self) -> np.ndarray:
         return self.index[:, 0]
@@ -140,15 +128,26 @@ class SessionBatchSampler(Sampler):
 
 
 class TrialDataset(Dataset):
-    """One item per trial (segment) of every session: ``{"x": (T_trial, *F), "labels", ...}``."""
+    """One item per trial (segment) of every split, for models that see whole trials:
+    ``{"inputs": {name: (T_trial, *F)}, "labels": {name: (T_trial, ...)}, "session", "trial",
+    "length"}``. Trials differ in length: :meth:`collate` (:func:`pad_collate`) pads a batch to
+    its longest trial and adds a boolean ``"mask"`` ``(B, T)``; trials longer than
+    ``max_length`` are cut into pieces of at most that length."""
 
-    def __init__(self, splits: list[SplitData], modality: str | None = None,
-                 min_length: int = 1):
+    def __init__(self, splits: list[SplitData], inputs: list[str] | None = None, min_length: int = 1,
+                 max_length: int | None = None):
         self.splits = splits
-        self.modality = modality
-        self.index = [(si, int(a), int(b)) for si, s in enumerate(splits)
-                      for a, b in s.segments if b - a >= min_length]
-        self.augment_keys = ["x"]
+        self.inputs = list(inputs) if inputs else None
+        index = []
+        for si, s in enumerate(splits):
+            for a, b in s.segments:
+                step = int(max_length) if max_length else int(b - a)
+                for start in range(int(a), int(b), max(1, step)):
+                    stop = min(int(b), start + max(1, step))
+                    if stop - start >= min_length:
+                        index.append((si, start, stop))
+        self.index = index
+        self.augment_keys = list(self.inputs or (splits[0].inputs if splits else []))
 
     def __len__(self) -> int:
         return len(self.index)
@@ -156,18 +155,26 @@ class TrialDataset(Dataset):
     def __getitem__(self, i: int) -> dict:
         si, a, b = self.index[i]
         split = self.splits[si]
-        data = split.inputs[self.modality] if self.modality else split.input
+        names = self.inputs or list(split.inputs)
         return {
-            "x": frames_to_tensor(data[a:b]),
+            "inputs": {n: frames_to_tensor(split.inputs[n][a:b]) for n in names},
             "labels": {k: torch.as_tensor(np.asarray(v[a:b])) for k, v in split.labels.items()},
             "session": torch.tensor(split.session_index),
             "trial": torch.tensor(int(split.trial_index[a])),
             "length": torch.tensor(b - a),
         }
 
+    def session_of(self) -> np.ndarray:
+        return np.array([si for si, _, _ in self.index], dtype=np.int64)
+
+    @staticmethod
+    def collate(items: list[dict]) -> dict:
+        return pad_collate(items)
+
 
 def pad_collate(items: list[dict]) -> dict:
-    """Batch trials of different lengths: pad with zeros and add a boolean ``mask`` (B, T)."""
+    """Batch trials of different lengths: pad with zeros to the longest and add a boolean
+    ``mask`` ``(B, T)`` that is True on real frames."""
     lengths = [int(it["length"]) for it in items]
     t_max = max(lengths)
 
@@ -176,12 +183,11 @@ def pad_collate(items: list[dict]) -> dict:
         out[: t.shape[0]] = t
         return out
 
-    batch = {
-        "x": torch.stack([pad(it["x"]) for it in items]),
+    return {
+        "inputs": {k: torch.stack([pad(it["inputs"][k]) for it in items]) for k in items[0]["inputs"]},
+        "labels": {k: torch.stack([pad(it["labels"][k]) for it in items]) for k in items[0]["labels"]},
         "mask": torch.stack([torch.arange(t_max) < n for n in lengths]),
         "session": torch.stack([it["session"] for it in items]),
         "trial": torch.stack([it["trial"] for it in items]),
         "length": torch.tensor(lengths),
-        "labels": {k: torch.stack([pad(it["labels"][k]) for it in items]) for k in items[0]["labels"]},
     }
-    return batch

@@ -1,149 +1,227 @@
-"""Base class and registry for every behavenet model family.
+"""The model-family contract: :class:`Core`, the ``nn.Module`` that holds a family's math.
 
-A model family lives in ``behavenet/models/<family>/`` and registers its LightningModule with
-:func:`register_model`, in the package or in its ``module`` submodule (both are imported by the
-registry). Each module subclasses :class:`EmbeddingModel`, which fixes the contract
-with the data side and with the run directory:
+A family (see ``docs/adding_a_model.md``) is one folder ``behavenet/models/<family>/`` with
 
-``__init__(data_spec, ...)``
-    ``data_spec`` (a plain dict, see :func:`behavenet.data.datamodules.SessionDataModule.spec`)
-    gives the input modality, per-session input shapes and the labels on offer. Networks are built
-    from it, and it is saved with the hyperparameters so ``load_from_checkpoint`` rebuilds the model.
-``make_dataset(splits, stage, seed)``
-    Returns the torch ``Dataset`` (map-style or iterable) that feeds training (``stage="train"``)
-    or validation/test. The default serves fixed-length windows; contrastive models return a
-    stream of sampled (reference, positive, negative) batches, GP-VAEs whole trials.
-``embed(x, session_index)``
-    Embeds one contiguous ``(T, *F)`` tensor into ``(T, D)``; used for the run's
-    ``embeddings.h5`` and by the sklearn-style estimators. Edges are replicate-padded.
-``receptive_field``
-    ``(left, right)``: the embedding of frame t depends on frames ``[t-left, t+right)``.
+``config.py``
+    its hyperparameters, one dataclass (:mod:`behavenet.models.config`);
+``core.py``
+    a :class:`Core` subclass built as ``Core(config, data_spec)``;
+``estimator.py`` (optional)
+    a scikit-learn style estimator, a :class:`~behavenet.models.estimator.FamilyEstimator`;
+``__init__.py``
+    ``FAMILY = Family(...)`` (:mod:`behavenet.models.registry`),
 
-Hyperparameters are plain values (numbers, strings, lists) so checkpoints load without Hydra.
+plus ``conf/model/<family>.yaml``. ONE Lightning module (:class:`behavenet.models.lightning.
+FamilyModule`) trains any core under ``python train.py``; ONE estimator base trains any core with a
+plain loop. Neither knows anything about a particular family.
+
+What a core implements
+----------------------
+``embedding_dim``, ``receptive_field``
+    Output size, and ``(left, right)``: the embedding of frame ``t`` depends on the input frames
+    ``[t - left, t + right)`` (``(0, 1)``: frame by frame).
+``loss(batch, stage) -> (loss, metrics)``
+    The scalar to minimise on one batch (with gradients) and a dict of detached scalar tensors to
+    log (``loss`` included). ``stage`` is ``"train"``, ``"val"`` or ``"test"``.
+``embed(inputs, session_index=0, batch_size=None) -> (T, D) tensor``
+    Embed one contiguous stretch of frames, ``inputs = {input name: (T, *F) array}``. The
+    default cuts windows matching the receptive field (edges replicate-padded) and calls
+    :meth:`Core.encode`, which a windowed family implements instead.
+``make_dataset(splits, stage, seed, rank, world_size)``
+    The torch dataset of a stage (default: every window, batches ``{"inputs": {name: (B, L, *F)},
+    "labels": {...}, "session", "t"}``). Whole-trial families return a
+    :class:`~behavenet.data.datasets.TrialDataset` (padded, with a ``"mask"``); the contrastive
+    family a stream of sampled index batches.
+``fit_data(train_splits)`` (optional)
+    A no-gradient step run once before the first training step (k-means of actions, PCA in
+    closed form, normalisation statistics of a network). A core without trainable parameters is
+    fitted by this step alone: no optimiser, no training steps.
+
+The data side is described by ``data_spec`` (a plain dict from
+:attr:`behavenet.data.SessionDataModule.spec`, or built by an estimator):
+``{"inputs": {name: {"shapes": [per-session frame shape], "kind": ...}}, "input": first input name,
+"input_shapes": its shapes, "session_ids", "labels": {name: {"kind", "dim", ...}}, "fps"}``.
 """
 
 from __future__ import annotations
 
-import fnmatch
 from typing import Any
 
-import lightning as L
 import numpy as np
 import torch
+from torch import nn
 
 from behavenet.data.views import SplitData
-from behavenet.data.windows import pad_for_receptive_field, valid_centers
+from behavenet.errors import ConfigError
+from behavenet.models.config import FamilyConfig, TrainingConfig
 
-_REGISTRY: dict[str, type] = {}
-_ALIASES: dict[str, str] = {}
-
-
-def register_model(name: str, *aliases: str):
-    """Class decorator adding a model family to the registry under ``name`` (and aliases)."""
-
-    def deco(cls):
-        _REGISTRY[name] = cls
-        for a in aliases:
-            _ALIASES[a] = name
-        cls.family = name
-        return cls
-
-    return deco
+__all__ = ["Core", "LossHistory", "input_specs"]
 
 
-def list_models(pattern: str = "*") -> list[str]:
-    """Registered model family names matching a glob pattern."""
-    _import_families()
-    return sorted(n for n in _REGISTRY if fnmatch.fnmatch(n, pattern))
+def input_specs(data_spec: dict) -> dict[str, dict]:
+    """``{input name: {"shapes": [...], ...}}`` of a data spec (single-input specs included)."""
+    inputs = data_spec.get("inputs")
+    if inputs:
+        return {str(k): dict(v) for k, v in inputs.items()}
+    if data_spec.get("input"):
+        return {str(data_spec["input"]): {"shapes": list(data_spec.get("input_shapes") or [])}}
+    return {}
 
 
-def get_model_class(name: str) -> type:
-    """The LightningModule class registered under ``name`` (or an alias)."""
-    _import_families()
-    key = _ALIASES.get(name, name)
-    if key not in _REGISTRY:
-        from behavenet.errors import ConfigError
+class Core(nn.Module):
+    """Base class of every family's model (see the module docstring for the contract)."""
 
-        raise ConfigError("model", f"unknown model family {name!r}; known: {sorted(_REGISTRY)}")
-    return _REGISTRY[key]
+    #: Set by :func:`behavenet.models.registry.build_core` (the registered family name).
+    family: str = ""
 
-
-def _import_families() -> None:
-    """Import every family package, and its ``module`` submodule (the LightningModule that
-    registers itself) where there is one: a family may keep its package import light."""
-    import importlib
-    import importlib.util
-    import pkgutil
-
-    import behavenet.models as pkg
-
-    for info in pkgutil.iter_modules(pkg.__path__):
-        if info.ispkg and not info.name.startswith("_"):
-            name = f"behavenet.models.{info.name}"
-            importlib.import_module(name)
-            if importlib.util.find_spec(f"{name}.module") is not None:
-                importlib.import_module(f"{name}.module")
-
-
-class EmbeddingModel(L.LightningModule):
-    """Common base of behavenet's representation models (see the module docstring)."""
-
-    family = "base"
-
-    def __init__(self, data_spec: dict[str, Any] | None = None):
+    def __init__(self, config: FamilyConfig, data_spec: dict[str, Any] | None = None):
         super().__init__()
+        self.config = config
         self.data_spec = dict(data_spec or {})
+        #: ``{input name: callable (B, L, F) -> (B, L, F)}`` set by the trainer to the data
+        #: module's augmentation of training windows; cores that gather their own windows apply it.
+        self.train_transform: dict = {}
 
     # ------------------------------------------------------------------ contract
+    @property
+    def embedding_dim(self) -> int:  # pragma: no cover - abstract
+        raise NotImplementedError
+
     @property
     def receptive_field(self) -> tuple[int, int]:
         return (0, 1)
 
     @property
-    def embedding_dim(self) -> int:  # pragma: no cover - abstract
-        raise NotImplementedError
+    def input_names(self) -> list[str]:
+        """The data inputs this core reads (default: every input of the data spec)."""
+        return list(input_specs(self.data_spec))
 
-    def make_dataset(self, splits: list[SplitData], stage: str, seed: int = 0):
-        """Dataset for ``stage``; the default serves windows matching the receptive field."""
+    def loss(self, batch: dict, stage: str = "train") -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def fit_data(self, splits: list[SplitData]) -> None:
+        """No-gradient fitting before training (default: nothing)."""
+
+    def make_dataset(self, splits: list[SplitData], stage: str, seed: int = 0, rank: int = 0,
+                     world_size: int = 1):
+        """Every window matching the receptive field (``rank``/``world_size`` are applied by the
+        batch sampler for map-style datasets)."""
         from behavenet.data.datasets import WindowDataset
 
+        if not splits:
+            return None
         left, right = self.receptive_field
-        return WindowDataset(splits, left=left, right=right, stride=1)
+        return WindowDataset(splits, left=left, right=right, inputs=self.input_names)
 
-    def forward(self, x: torch.Tensor, session_index: int = 0) -> torch.Tensor:
-        """Embed a batch of windows ``(B, left+right, *F)`` into ``(B, D)``."""
-        raise NotImplementedError  # pragma: no cover
+    def encode(self, windows: dict[str, torch.Tensor], session_index: int = 0) -> torch.Tensor:
+        """Embed windows ``{name: (B, left + right, *F)}`` into ``(B, D)`` (windowed families)."""
+        raise NotImplementedError  # pragma: no cover - abstract
 
     @torch.no_grad()
-    def embed(self, x: torch.Tensor | np.ndarray, session_index: int = 0,
-              batch_size: int = 4096) -> torch.Tensor:
-        """Embed a contiguous ``(T, *F)`` sequence into ``(T, D)`` (edges replicate-padded)."""
+    def embed(self, inputs, session_index: int = 0, batch_size: int | None = None) -> torch.Tensor:
+        """Embed contiguous frames ``{name: (T, *F)}`` into ``(T, D)`` with :meth:`encode`
+        over replicate-padded windows."""
+        from behavenet.data.datasets import frames_to_tensor
+        from behavenet.data.windows import pad_for_receptive_field
+
+        inputs = self.as_inputs(inputs)
         was_training = self.training
         self.eval()
-        x = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x)
-        x = x.to(self.device, dtype=torch.float32)
-        left, right = self.receptive_field
-        padded = pad_for_receptive_field(x, left, right)
-        n = x.shape[0]
-        out = []
-        rel = torch.arange(-left, right, device=padded.device)
-        for start in range(0, n, batch_size):
-            centers = torch.arange(start, min(n, start + batch_size), device=padded.device) + left
-            out.append(self(padded[centers[:, None] + rel[None, :]], session_index))
-        self.train(was_training)
-        return torch.cat(out, 0) if out else torch.zeros(0, self.embedding_dim)
+        try:
+            device = self.device
+            seqs = {k: (v if isinstance(v, torch.Tensor) else frames_to_tensor(v)).to(device, torch.float32)
+                    for k, v in inputs.items()}
+            n = len(next(iter(seqs.values())))
+            left, right = self.receptive_field
+            padded = {k: pad_for_receptive_field(v, left, right) for k, v in seqs.items()}
+            rel = torch.arange(-left, right, device=device)
+            out = []
+            step = max(1, int(batch_size or 4096))
+            for start in range(0, n, step):
+                centers = torch.arange(start, min(n, start + step), device=device) + left
+                idx = centers[:, None] + rel[None, :]
+                out.append(self.encode({k: v[idx] for k, v in padded.items()}, session_index))
+            return torch.cat(out) if out else torch.zeros(0, self.embedding_dim, device=device)
+        finally:
+            self.train(was_training)
 
-    def embed_split(self, split: SplitData, modality: str | None = None,
-                    batch_size: int = 4096) -> np.ndarray:
+    # ------------------------------------------------------------------ provided
+    def as_inputs(self, inputs) -> dict[str, Any]:
+        """``inputs`` as ``{name: array}``; a bare array is the core's only input."""
+        if isinstance(inputs, dict):
+            missing = [n for n in self.input_names if n not in inputs]
+            if missing:
+                raise ConfigError("inputs", f"missing input(s) {missing}; got {sorted(inputs)}")
+            return {n: inputs[n] for n in self.input_names}
+        names = self.input_names
+        if len(names) != 1:
+            raise ConfigError("inputs", f"this model reads {len(names)} inputs {names}: pass a dict")
+        return {names[0]: inputs}
+
+    def embed_split(self, split: SplitData, batch_size: int | None = None) -> np.ndarray:
         """Embed every frame of a split, one trial (segment) at a time; returns ``(T, D)``."""
-        data = split.inputs[modality] if modality else split.input
         out = np.zeros((split.n_frames, self.embedding_dim), dtype=np.float32)
         for start, stop in split.segments:
-            seg = np.asarray(data[start:stop], dtype=np.float32)
-            out[start:stop] = self.embed(seg, split.session_index, batch_size).cpu().numpy()
+            seg = {n: split.inputs[n][start:stop] for n in self.input_names}
+            out[start:stop] = self.embed(seg, split.session_index, batch_size).float().cpu().numpy()
         return out
 
-    # ------------------------------------------------------------------ helpers
-    @staticmethod
-    def centers_for(split: SplitData, left: int, right: int, offset: int = 0) -> np.ndarray:
-        return valid_centers(split.segments, left, right, offset)
+    @property
+    def trainable(self) -> bool:
+        """Whether the core has parameters to train by gradient descent."""
+        return any(p.requires_grad for p in self.parameters())
+
+    @property
+    def device(self) -> torch.device:
+        for p in self.parameters():
+            return p.device
+        for b in self.buffers():
+            return b.device
+        return torch.device("cpu")
+
+    def configure_optimizers(self, total_steps: int | None = None):
+        """``(optimizer, scheduler or None)`` from the config's optimiser fields
+        (:class:`~behavenet.models.config.TrainingConfig`); ``(None, None)`` without any."""
+        if not isinstance(self.config, TrainingConfig) or not self.trainable:
+            return None, None
+        from behavenet.models.optim import make_optimizer, make_scheduler
+
+        optimizer = make_optimizer([p for p in self.parameters() if p.requires_grad], self.config)
+        return optimizer, make_scheduler(optimizer, self.config, total_steps)
+
+    def batch_size_of(self, batch: dict) -> int:
+        """Items in a batch (for averaging logged metrics)."""
+        inputs = batch.get("inputs") if isinstance(batch, dict) else None
+        if inputs:
+            return int(len(next(iter(inputs.values()))))
+        return 1
+
+    def release(self, stage: str | None = None) -> None:
+        """Drop data kept by :meth:`make_dataset` (cores that keep none: nothing to do)."""
+
+
+_HISTORY_CHUNK = 4096
+
+
+class LossHistory:
+    """Training losses kept on the device without a sync per step (preallocated chunks)."""
+
+    def __init__(self):
+        self._chunks: list[torch.Tensor] = []
+        self._pos = 0
+
+    def record(self, loss: torch.Tensor) -> None:
+        if not self._chunks or self._pos >= _HISTORY_CHUNK:
+            self._chunks.append(torch.full((_HISTORY_CHUNK,), float("nan"), device=loss.device))
+            self._pos = 0
+        self._chunks[-1][self._pos] = loss.detach()
+        self._pos += 1
+
+    def numpy(self) -> np.ndarray:
+        if not self._chunks:
+            return np.zeros(0, dtype=np.float32)
+        full = torch.cat([c.detach().float().cpu() for c in self._chunks]).numpy()
+        return full[: (len(self._chunks) - 1) * _HISTORY_CHUNK + self._pos].astype(np.float32)
+
+    def __len__(self) -> int:
+        return 0 if not self._chunks else (len(self._chunks) - 1) * _HISTORY_CHUNK + self._pos

@@ -12,12 +12,13 @@ from behavenet.data import (NeuralDataModule, PairedDataModule, PoseDataModule, 
                             VideoDataModule)
 from behavenet.data.behavenet_v1 import write_behavenet_v1
 from behavenet.errors import ConfigError, FormatError
-from behavenet.models.linear import PCAModel
+from behavenet.models.lightning import FamilyModule
 
 
 def _fit(dm, window=1):
+    """A tiny autoencoder through Lightning's fast_dev_run on every served input."""
     dm.setup()
-    model = PCAModel(data_spec=dm.spec, output_dimension=2, window=window)
+    model = FamilyModule("autoencoder", {"output_dimension": 2, "window": window}, dm.spec)
     dm.attach_model(model)
     trainer = L.Trainer(fast_dev_run=True, accelerator="cpu", logger=False, enable_progress_bar=False,
                         enable_model_summary=False)
@@ -37,7 +38,7 @@ def test_fast_dev_run_each_datamodule(small_session, cls, kw):
     dm = cls(small_session(), splits="4;1;1;1", batch_size=16, **kw)
     model = _fit(dm, window=3)
     assert model.embedding_dim == 2
-    assert model._n > 0
+    assert model.trainer.global_step == 1 and np.isfinite(model.loss_history()).all()
 
 
 def test_splits_do_not_leak_and_cover(small_session):
@@ -64,7 +65,7 @@ def test_zscore_statistics_from_train_frames_only(small_session):
     np.testing.assert_allclose(train.mean(0), 0, atol=1e-4)
     raw = dm.readers[0].read("spikes").astype(np.float64)
     rows = np.concatenate([d.frame_index for d in dm.split_data["train"]])
-    np.testing.assert_allclose(dm.normalizers[0]["mean"], raw[rows].mean(0), rtol=1e-5)
+    np.testing.assert_allclose(dm.normalizers[0]["spikes"]["mean"], raw[rows].mean(0), rtol=1e-5)
 
 
 def test_windows_never_straddle_trials(small_session):
@@ -105,7 +106,7 @@ def test_multi_session_with_different_sizes(small_session):
     for batch in loader:  # batches never mix sessions
         assert batch["session"].unique().numel() == 1
     with pytest.raises(ConfigError, match="same input size"):
-        PCAModel(data_spec=dm.spec)
+        FamilyModule("pca", {}, dm.spec)
 
 
 def test_duplicate_session_ids_made_unique(small_session):
@@ -144,9 +145,9 @@ def test_video_frames_stay_on_disk(small_session):
     assert sd.input.frame_shape == (4, 4, 1)
     from behavenet.data.datasets import WindowDataset
 
-    item = WindowDataset([sd], left=1, right=2)[0]
-    assert item["x"].shape == (3, 1, 4, 4) and item["x"].dtype == torch.float32
-    assert 0.0 <= float(item["x"].min()) and float(item["x"].max()) <= 1.0
+    item = WindowDataset([sd], left=1, right=2)[0]["inputs"]["video"]
+    assert item.shape == (3, 1, 4, 4) and item.dtype == torch.float32
+    assert 0.0 <= float(item.min()) and float(item.max()) <= 1.0
 
 
 def test_pose_augmentation_applies_to_training_batches_only(small_session):

@@ -1,24 +1,35 @@
-"""Contrastive (CEBRA-like) embedding models: encoders, InfoNCE, samplers, a plain ``nn.Module``
-core, its LightningModule and a scikit-learn style estimator.
+"""Contrastive (CEBRA-like) embedding family: encoders, InfoNCE, positive-pair samplers, the
+:class:`~behavenet.models.contrastive.core.ContrastiveCore` and the scikit-learn style
+:class:`~behavenet.models.contrastive.estimator.ContrastiveEmbedding`.
 
 Public names::
 
-    from behavenet.models.contrastive import ContrastiveModel, ContrastiveEmbedding
+    from behavenet.models.contrastive import ContrastiveConfig, ContrastiveCore, ContrastiveEmbedding
     from behavenet.models.contrastive import make_encoder, list_architectures, InfoNCE
 
-``ContrastiveModel`` (in :mod:`.module`) is registered as the model family ``"contrastive"``
-(alias ``"cebra"``). Names are imported on first use: the estimator and the core
-(:mod:`.core`) never import Lightning, only ``ContrastiveModel`` does. See ``docs/contrastive.md``.
+Registered as the model family ``"contrastive"`` (alias ``"cebra"``; ``conf/model/contrastive.yaml``).
+Names are imported on first use; nothing here imports Lightning. See ``docs/contrastive.md``.
 """
 
 from __future__ import annotations
 
+from behavenet.models.registry import Family
 from behavenet.utils.lazy import lazy_exports
 
+FAMILY = Family(
+    name="contrastive",
+    config="behavenet.models.contrastive.config:ContrastiveConfig",
+    core="behavenet.models.contrastive.core:ContrastiveCore",
+    estimator="behavenet.models.contrastive.estimator:ContrastiveEmbedding",
+    description="contrastive (CEBRA-like) encoders trained with InfoNCE on time/label positives",
+    aliases=("cebra",),
+    smoke_overrides=("model.batch_size=64", "model.model_architecture=offset5"),
+)
+
 _EXPORTS = {
+    "ContrastiveConfig": ".config",
     "ContrastiveCore": ".core",
     "ContrastiveEmbedding": ".estimator",
-    "ContrastiveModel": ".module",
     "ContrastiveSampler": ".samplers",
     "ContrastiveStream": ".core",
     "ConvEncoder": ".encoders",
@@ -35,7 +46,7 @@ _EXPORTS = {
     "make_encoder": ".encoders",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = ["FAMILY", *sorted(_EXPORTS)]
 
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

@@ -1,15 +1,11 @@
-"""The contrastive model as a plain ``torch.nn.Module``: networks, loss and batch sampling.
+"""The contrastive family's :class:`~behavenet.models.base.Core`: networks, loss and sampling.
 
 :class:`ContrastiveCore` holds everything the contrastive family computes: one encoder per
-session, the InfoNCE criterion, the sampler and the index-batch stream, the loss of a batch,
-the optimiser settings, the loss history and the embedding of whole sequences. It imports no
-Lightning. Two drivers train it:
-
-- :class:`~behavenet.models.contrastive.module.ContrastiveModel`, the LightningModule behind
-  ``python train.py model=contrastive`` (logging, validation, checkpoints), which delegates its
-  steps to a core;
-- :class:`~behavenet.models.contrastive.estimator.ContrastiveEmbedding`, the scikit-learn style
-  estimator, with a plain loop (:func:`train_core`).
+session, the InfoNCE criterion, the sampler and the index-batch stream, the loss of a batch and
+the embedding of whole sequences. It imports no Lightning. The two generic drivers train it:
+:class:`~behavenet.models.lightning.FamilyModule` behind ``python train.py model=contrastive``,
+and the scikit-learn style :class:`~behavenet.models.contrastive.estimator.ContrastiveEmbedding`
+(a :class:`~behavenet.models.estimator.FamilyEstimator`) with a plain loop.
 
 Training is step-based: :meth:`ContrastiveCore.make_dataset` returns an infinite stream of
 batches of frame *indices* (references, positives, negatives) drawn by a
@@ -34,6 +30,8 @@ from torch.utils.data import IterableDataset, get_worker_info
 from behavenet.data.views import SplitData
 from behavenet.data.windows import pad_for_receptive_field
 from behavenet.errors import ConfigError
+from behavenet.models.base import Core, input_specs
+from behavenet.models.contrastive.config import ContrastiveConfig
 from behavenet.models.contrastive.encoders import (
     FrameConvEncoder,
     VideoEncoder,
@@ -49,7 +47,7 @@ from behavenet.models.contrastive.samplers import (
     auto_conditional,
 )
 
-__all__ = ["ContrastiveCore", "ContrastiveStream", "FunctionalAdam", "StepLoss", "train_core"]
+__all__ = ["ContrastiveCore", "ContrastiveStream", "StepLoss"]
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +57,6 @@ _CONDITIONAL_ALIASES = {"delta_normal": "delta"}
 _STAGES = {"train": "train", "fit": "train", "val": "val", "validate": "val", "validation": "val",
            "test": "test", "predict": "test"}
 _MATERIALISE_BYTES = 1 << 30  # lazily read inputs up to this size are loaded into memory
-_HISTORY_CHUNK = 4096
 
 
 class ContrastiveStream(IterableDataset):
@@ -88,13 +85,14 @@ class ContrastiveStream(IterableDataset):
         if not 0 <= self.rank < self.world_size:
             raise ValueError(f"rank {rank} outside world_size {world_size}")
 
-    def _mine(self) -> range:
+    def _rank_batches(self) -> range:
+        """The batch numbers this rank draws from a finite stream."""
         return range(self.rank, int(self.n_batches), self.world_size)
 
     def __len__(self) -> int:
         if self.n_batches is None:
             raise TypeError("infinite stream")
-        return len(self._mine())
+        return len(self._rank_batches())
 
     def batch(self, i: int) -> dict:
         rng = np.random.default_rng([self.seed, int(i)])
@@ -108,7 +106,7 @@ class ContrastiveStream(IterableDataset):
             while True:
                 yield self.batch(k * self.world_size + self.rank)
                 k += nw
-        for i in self._mine()[w::nw]:
+        for i in self._rank_batches()[w::nw]:
             yield self.batch(i)
 
 
@@ -180,38 +178,29 @@ class StepLoss(NamedTuple):
     time: torch.Tensor | None = None
 
 
-class ContrastiveCore(nn.Module):
-    """Contrastive embedding model (CEBRA-like; see ``docs/contrastive.md``) without a trainer.
+class ContrastiveCore(Core):
+    """Contrastive embedding model (CEBRA-like; see ``docs/contrastive.md``).
 
-    The arguments are those of :class:`~behavenet.models.contrastive.module.ContrastiveModel`
-    (documented there) and are kept, as given, in :attr:`config` (plain values, with
-    ``data_spec``), so ``ContrastiveCore(**core.config)`` rebuilds the same network. The state
-    dict holds ``encoders.*`` and ``criterion.*``, the same keys as the LightningModule's.
+    Built from a :class:`~behavenet.models.contrastive.config.ContrastiveConfig` and a data spec.
+    The state dict holds ``encoders.*`` (one encoder per session) and ``criterion.*``.
     """
 
-    def __init__(self, data_spec: dict[str, Any] | None = None, model_architecture: str = "offset10",
-                 num_hidden_units: int = 32, output_dimension: int = 8, conditional: str | None = None,
-                 time_offsets: int | list[int] = 10, distance: str = "cosine",
-                 temperature_mode: str = "constant", temperature: float = 1.0,
-                 min_temperature: float = 0.1, delta: float | None = None, hybrid: bool = False,
-                 hybrid_behavior_dims: int | None = 3, prior: str = "auto",
-                 labels: list[str] | None = None, batch_size: int = 512, learning_rate: float = 3e-4,
-                 weight_decay: float = 0.0, val_batches: int = 10, frame_encoder: str | None = None,
-                 frame_features: int = 32, frame_layout: str = "HWC", nn_backend: str = "auto"):
-        arguments = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
-        super().__init__()
-        # every argument, as given (``ContrastiveCore(**config)`` rebuilds the network)
-        self.config = {**arguments, "data_spec": dict(data_spec or {})}
-        self.data_spec = self.config["data_spec"]
+    def __init__(self, config: ContrastiveConfig, data_spec: dict[str, Any] | None = None):
+        super().__init__(config, data_spec)
+        c = config
         spec = self.data_spec
+        (model_architecture, num_hidden_units, output_dimension, conditional, time_offsets, distance,
+         temperature_mode, temperature, min_temperature, delta, hybrid, prior, labels, batch_size,
+         frame_encoder, frame_features, frame_layout) = (
+            c.model_architecture, c.num_hidden_units, c.output_dimension, c.conditional, c.time_offsets,
+            c.distance, c.temperature_mode, c.temperature, c.min_temperature, c.delta, c.hybrid, c.prior,
+            c.labels, c.batch_size, c.frame_encoder, c.frame_features, c.frame_layout)
         self.output_dimension = int(output_dimension)
         self.delta = delta
         self.prior = prior
-        self.nn_backend = nn_backend
-        self.hybrid_behavior_dims = hybrid_behavior_dims
-        self.learning_rate = float(learning_rate)
-        self.weight_decay = float(weight_decay)
-        self.val_batches = int(val_batches)
+        self.nn_backend = c.nn_backend
+        self.hybrid_behavior_dims = c.hybrid_behavior_dims
+        self.val_batches = int(c.val_batches)
         self.model_architecture = resolve_architecture(model_architecture)
         if distance not in DISTANCES:
             raise ConfigError("model.distance", f"expected one of {', '.join(DISTANCES)}, got {distance!r}")
@@ -258,11 +247,17 @@ class ContrastiveCore(nn.Module):
         self.hybrid = bool(hybrid) and cond != "time"
         self.batch_size = int(batch_size)
 
-        # one encoder per session
-        shapes = spec.get("input_shapes") or []
+        # the input to embed, and one encoder per session
+        specs = input_specs(spec)
+        name = c.input or spec.get("input") or next(iter(specs), None)
+        if name not in specs:
+            raise ConfigError("model.input", f"the data offer no input {name!r} (inputs: "
+                              f"{', '.join(specs) or 'none'})")
+        self.input_name = str(name)
+        shapes = specs[self.input_name].get("shapes") or []
         if not shapes:
             raise ConfigError("data_spec.input_shapes", "expected one per-frame shape per session, got none")
-        use_frames = frame_encoder == "conv" or (frame_encoder is None and spec.get("input") == "video")
+        use_frames = frame_encoder == "conv" or (frame_encoder is None and self.input_name == "video")
         if frame_encoder not in (None, "conv", "none"):
             raise ConfigError("model.frame_encoder", f"expected null, 'none' or 'conv', got {frame_encoder!r}")
         if frame_layout not in ("HWC", "CHW"):
@@ -288,11 +283,6 @@ class ContrastiveCore(nn.Module):
         except ValueError as err:  # "<argument> must be ..." -> a one-line config error on that argument
             raise ConfigError(f"model.{str(err).split()[0]}", str(err)) from None
         self._stage_data: dict[str, dict] = {}
-        self._history: list[torch.Tensor] = []
-        self._history_pos = 0
-        # Optional callable ``(B, L, F) windows -> windows`` applied to training windows only
-        # (pose augmentation from the data module); not saved with the model.
-        self.window_transform = None
 
     # ------------------------------------------------------------------ contract
     @property
@@ -308,12 +298,8 @@ class ContrastiveCore(nn.Module):
         return len(self.encoders)
 
     @property
-    def device(self) -> torch.device:
-        for p in self.parameters():
-            return p.device
-        for b in self.buffers():  # pragma: no cover - every encoder has parameters
-            return b.device
-        return torch.device("cpu")  # pragma: no cover
+    def input_names(self) -> list[str]:
+        return [self.input_name]
 
     def forward(self, x: torch.Tensor, session_index: int = 0) -> torch.Tensor:
         """Embed windows ``(B, left + right, *F)`` into ``(B, D)``."""
@@ -322,12 +308,34 @@ class ContrastiveCore(nn.Module):
             x = x.reshape(x.shape[0], x.shape[1], -1).float()
         return enc(x)
 
+    def encode(self, windows: dict[str, torch.Tensor], session_index: int = 0) -> torch.Tensor:
+        return self(windows[self.input_name], session_index)
+
+    def batch_size_of(self, batch: dict) -> int:
+        return self.batch_size
+
     def _encoder(self, session_index: int):
         if not 0 <= int(session_index) < len(self.encoders):
             raise ConfigError("session_index", f"expected 0..{len(self.encoders) - 1}, got {session_index}")
         return self.encoders[int(session_index)]
 
     # ------------------------------------------------------------------ data
+    def fit_data(self, splits: list[SplitData]) -> None:
+        """Video: the per-frame CNN's input normalisation (mean image, pixel scale) from up to
+        1,000 training frames of each session, unless already set."""
+        if not self.is_video:
+            return
+        for s in splits:
+            fe = self._encoder(s.session_index).frame_encoder
+            if bool(fe.normalization_set):
+                continue
+            data = s.inputs[self.input_name]
+            rows = np.unique(np.linspace(0, len(data) - 1, 1000).astype(np.int64))
+            frames = torch.from_numpy(np.ascontiguousarray(np.asarray(data[rows])))
+            if frames.dtype != torch.uint8:
+                frames = frames.float()
+            fe.set_normalization(frames.to(fe.pixel_mean.device))
+
     def sampler_for(self, splits: list[SplitData]) -> ContrastiveSampler:
         left, right = self.receptive_field
         sessions = [SessionFrames.from_split(s, left, right, self.label_names) for s in splits]
@@ -336,8 +344,8 @@ class ContrastiveCore(nn.Module):
         return ContrastiveSampler(sessions, self.conditional, self.time_offsets, delta=self.delta,
                                   hybrid=self.hybrid, prior=self.prior, nn_backend=self.nn_backend)
 
-    def make_dataset(self, splits: list[SplitData], stage: str, seed: int = 0, n_batches: int | None = None,
-                     rank: int = 0, world_size: int = 1):
+    def make_dataset(self, splits: list[SplitData], stage: str, seed: int = 0, rank: int = 0,
+                     world_size: int = 1, n_batches: int | None = None):
         """Infinite stream of index batches for ``"train"``; ``n_batches`` (default
         ``val_batches``) fixed-seed batches for ``"val"``/``"test"``. The splits' inputs are kept
         on the core for the steps of that stage. ``rank``/``world_size``: this process's share
@@ -357,13 +365,6 @@ class ContrastiveCore(nn.Module):
             log.warning("no %s batches for the contrastive model: %s", stage, err)
             return None
         inputs = [self._input_tensor(s) for s in splits]
-        if stage == "train" and self.is_video:
-            for x, s in zip(inputs, splits):
-                fe = self.encoders[s.session_index].frame_encoder
-                if not bool(fe.normalization_set):
-                    rows = torch.from_numpy(np.unique(np.linspace(0, len(s.inputs[s.input_name]) - 1, 1000)
-                                                      .astype(np.int64)))
-                    fe.set_normalization(x.index_select(0, rows).to(fe.pixel_mean.device))
         self._stage_data[stage] = {
             "inputs": inputs,
             "session_index": [int(s.session_index) for s in splits],
@@ -383,8 +384,7 @@ class ContrastiveCore(nn.Module):
             self._stage_data.pop(_STAGES.get(stage, stage), None)
 
     def _input_tensor(self, split: SplitData):
-        name = self.data_spec.get("input")
-        data = split.inputs[name] if name in split.inputs else split.input
+        data = split.inputs[self.input_name]
         if isinstance(data, torch.Tensor):
             t = data
         elif isinstance(data, np.ndarray):
@@ -414,6 +414,7 @@ class ContrastiveCore(nn.Module):
     def _embed_batch(self, batch: dict, stage: str):
         inputs, sess, sparse = self._stage_inputs(stage)
         device = self.device
+        transform = self.train_transform.get(self.input_name)
         refs, poss, negs, times = [], [], [], []
         hybrid = "pos_time" in batch
         for s in range(len(batch["ref"])):
@@ -423,13 +424,13 @@ class ContrastiveCore(nn.Module):
             sizes = [len(p) for p in parts]
             centers = torch.cat(parts).to(device)
             enc = self.encoders[sess[s]]
-            if self.window_transform is not None and stage == "train" and isinstance(inputs[s], torch.Tensor):
+            if transform is not None and stage == "train" and isinstance(inputs[s], torch.Tensor):
                 # gather the windows, transform each one (e.g. a random rotation), then encode
                 rel = torch.arange(-enc.left, enc.right, device=device)
                 flat = (centers[:, None] + rel[None, :]).reshape(-1)
                 windows = inputs[s].index_select(0, flat).view(len(centers), enc.window_length,
                                                                *inputs[s].shape[1:])
-                emb = enc(self.window_transform(windows))
+                emb = enc(transform(windows))
             else:
                 emb = enc.forward_indexed(inputs[s], centers, sparse=sparse[s])
             pieces = emb.split(sizes)
@@ -453,7 +454,13 @@ class ContrastiveCore(nn.Module):
         x = x[:, :k]
         return F.normalize(x, dim=1) if self.criterion.distance == "cosine" else x
 
-    def loss(self, batch: dict, stage: str = "train") -> StepLoss:
+    def loss(self, batch: dict, stage: str = "train") -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """``(InfoNCE, metrics)`` of one index batch of ``stage`` (see :meth:`loss_parts`,
+        :meth:`metrics`)."""
+        out = self.loss_parts(batch, stage)
+        return out.total, self.metrics(out, batch)
+
+    def loss_parts(self, batch: dict, stage: str = "train") -> StepLoss:
         """InfoNCE of one index batch of ``stage`` (from :meth:`make_dataset`'s stream).
 
         A hybrid model adds the label loss (on the first ``hybrid_behavior_dims`` dimensions) and
@@ -482,51 +489,15 @@ class ContrastiveCore(nn.Module):
             metrics.update(loss_behavior=out.behavior.detach(), loss_time=out.time.detach())
         return metrics
 
-    def step(self, batch: dict, stage: str, with_metrics: bool = True):
-        """``(loss, metrics)`` of one batch; without metrics only ``{"loss": detached loss}``."""
-        out = self.loss(batch, stage)
-        if not with_metrics:
-            return out.total, {"loss": out.total.detach()}
-        return out.total, self.metrics(out, batch)
-
-    def make_optimizer(self) -> torch.optim.Optimizer:
-        """``torch.optim.Adam`` over the trainable parameters (fused where the device has it)."""
-        params = [p for p in self.parameters() if p.requires_grad]
-        kwargs = {"lr": self.learning_rate, "weight_decay": self.weight_decay}
-        try:
-            return torch.optim.Adam(params, fused=True, **kwargs)
-        except (RuntimeError, TypeError, ValueError):  # pragma: no cover - device without fused Adam
-            return torch.optim.Adam(params, foreach=True, **kwargs)
-
-    def make_light_optimizer(self) -> "FunctionalAdam":
-        """The same Adam as :meth:`make_optimizer`, without ``torch.optim.Optimizer`` (whose
-        methods import ``torch._dynamo``, about 70 MB, on first use); see :class:`FunctionalAdam`."""
-        params = [p for p in self.parameters() if p.requires_grad]
-        return FunctionalAdam(params, lr=self.learning_rate, weight_decay=self.weight_decay)
-
-    # ------------------------------------------------------------------ loss history
-    def record(self, loss: torch.Tensor) -> None:
-        """Keep a training loss without a device sync (preallocated chunks)."""
-        if not self._history or self._history_pos >= _HISTORY_CHUNK:
-            self._history.append(torch.full((_HISTORY_CHUNK,), float("nan"), device=loss.device))
-            self._history_pos = 0
-        self._history[-1][self._history_pos] = loss
-        self._history_pos += 1
-
-    def loss_history(self) -> np.ndarray:
-        """Training loss of every recorded step (numpy, one value per step)."""
-        if not self._history:
-            return np.zeros(0, dtype=np.float32)
-        full = torch.cat([h.detach().cpu() for h in self._history]).numpy()
-        return full[: (len(self._history) - 1) * _HISTORY_CHUNK + self._history_pos].astype(np.float32)
-
     # ------------------------------------------------------------------ embedding
     @torch.no_grad()
-    def embed(self, x, session_index: int = 0, batch_size: int = 8192) -> torch.Tensor:
-        """Embed a contiguous ``(T, *F)`` sequence into ``(T, D)``; edges replicate-padded.
-
-        Convolutional encoders run fully convolutionally over chunks of ``batch_size`` frames.
+    def embed(self, inputs, session_index: int = 0, batch_size: int | None = None) -> torch.Tensor:
+        """Embed a contiguous ``(T, *F)`` sequence (or ``{input name: sequence}``) into ``(T, D)``;
+        edges replicate-padded. Convolutional encoders run fully convolutionally over chunks of
+        ``batch_size`` (default 8192) frames.
         """
+        x = self.as_inputs(inputs)[self.input_name]
+        batch_size = int(batch_size or 8192)
         enc = self._encoder(session_index)
         was_training = self.encoders.training
         self.eval()
@@ -560,133 +531,3 @@ class ContrastiveCore(nn.Module):
             return torch.cat(out)
         finally:
             self.train(was_training)
-
-    def embed_split(self, split: SplitData, modality: str | None = None, batch_size: int = 8192) -> np.ndarray:
-        """Embed every frame of a split, one trial (segment) at a time; returns ``(T, D)``."""
-        name = modality or self.data_spec.get("input")
-        data = split.inputs[name] if name in split.inputs else split.input
-        out = np.zeros((split.n_frames, self.embedding_dim), dtype=np.float32)
-        for start, stop in split.segments:
-            seg = np.asarray(data[start:stop])
-            if not self.is_video:
-                seg = seg.astype(np.float32, copy=False)
-            out[start:stop] = self.embed(seg, split.session_index, batch_size).cpu().numpy()
-        return out
-
-
-class FunctionalAdam:
-    """Adam through ``torch.optim.adam.adam``, the functional form behind ``torch.optim.Adam``.
-
-    It keeps the same per-parameter state (``step``, ``exp_avg``, ``exp_avg_sq``, created at the
-    first step of a parameter with a gradient) and makes the same call as
-    ``torch.optim.Adam(params, lr, weight_decay=..., fused=True)`` (``foreach`` where the device
-    has no fused kernel), so the updates are the same bit for bit; a test checks this. It exists
-    because every ``torch.optim.Optimizer`` method imports ``torch._dynamo`` on first use, which
-    would double the memory the estimator adds to ``import torch``.
-    """
-
-    _FUSED_DEVICES = ("cpu", "cuda", "mps", "xpu")
-
-    def __init__(self, params, lr: float = 1e-3, weight_decay: float = 0.0,
-                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
-        self.params = list(params)
-        self.lr, self.weight_decay, self.betas, self.eps = float(lr), float(weight_decay), betas, float(eps)
-        self.fused = all(p.device.type in self._FUSED_DEVICES and p.dtype in (torch.float16, torch.bfloat16,
-                                                                                torch.float32, torch.float64)
-                         for p in self.params)
-        self.state: dict[nn.Parameter, dict[str, torch.Tensor]] = {}
-
-    def zero_grad(self) -> None:
-        for p in self.params:
-            p.grad = None
-
-    @torch.no_grad()
-    def step(self) -> None:
-        from torch.optim.adam import adam
-
-        params, grads, exp_avgs, exp_avg_sqs, steps = [], [], [], [], []
-        for p in self.params:
-            if p.grad is None:
-                continue
-            state = self.state.get(p)
-            if state is None:
-                step = (torch.zeros((), dtype=torch.float32, device=p.device) if self.fused
-                        else torch.tensor(0.0, dtype=torch.get_default_dtype()))
-                state = self.state[p] = {"step": step,
-                                         "exp_avg": torch.zeros_like(p, memory_format=torch.preserve_format),
-                                         "exp_avg_sq": torch.zeros_like(p, memory_format=torch.preserve_format)}
-            params.append(p)
-            grads.append(p.grad)
-            exp_avgs.append(state["exp_avg"])
-            exp_avg_sqs.append(state["exp_avg_sq"])
-            steps.append(state["step"])
-        if not params:
-            return
-        adam(params, grads, exp_avgs, exp_avg_sqs, [], steps, foreach=None if self.fused else True,
-             capturable=False, differentiable=False, fused=True if self.fused else None, grad_scale=None,
-             found_inf=None, has_complex=False, amsgrad=False, beta1=self.betas[0], beta2=self.betas[1],
-             lr=self.lr, weight_decay=self.weight_decay, eps=self.eps, maximize=False)
-
-
-def train_core(core: ContrastiveCore, splits: list[SplitData], steps: int, seed: int = 0,
-               progress: bool = False) -> ContrastiveCore:
-    """Train ``core`` for ``steps`` Adam steps on ``splits`` (no Lightning).
-
-    The same arithmetic as a Lightning fit of the
-    :class:`~behavenet.models.contrastive.module.ContrastiveModel` with the same weights and seed:
-    batch ``i`` of the seeded training stream, the loss, ``backward`` and one Adam step per batch
-    (:meth:`ContrastiveCore.make_light_optimizer`); every loss goes to the history.
-    The training inputs are released at the end.
-    """
-    stream = core.make_dataset(splits, "train", seed)
-    optimizer = core.make_light_optimizer()
-    core.train()
-    bar = _progress(int(steps)) if progress else None
-    try:
-        batches = iter(stream)
-        for _ in range(int(steps)):
-            loss = core.loss(next(batches), "train").total
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            loss = loss.detach()
-            core.record(loss)
-            if bar is not None:
-                bar.update(loss)
-    finally:
-        if bar is not None:
-            bar.close()
-        core.release("train")
-    core.eval()
-    return core
-
-
-class _progress:
-    """A one-line progress display on stderr (tqdm when installed)."""
-
-    def __init__(self, total: int):
-        self.total, self.done, self._bar = total, 0, None
-        self._every = max(1, total // 20)
-        try:
-            from tqdm import tqdm
-        except ImportError:  # pragma: no cover - tqdm is optional
-            tqdm = None
-        if tqdm is not None:
-            self._bar = tqdm(total=total, desc="fit", unit="step")
-
-    def update(self, loss: torch.Tensor) -> None:
-        self.done += 1
-        if self.done % self._every and self.done != self.total:
-            return
-        value = float(loss)
-        if self._bar is not None:
-            self._bar.set_postfix(loss=f"{value:.4f}", refresh=False)
-            self._bar.update(self.done - self._bar.n)
-        else:  # pragma: no cover
-            import sys
-
-            print(f"fit: step {self.done}/{self.total}, loss {value:.4f}", file=sys.stderr, flush=True)
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.close()

@@ -22,136 +22,59 @@ NaN keypoints are allowed and filled after centring); ``(T, H, W)``, ``(T, H, W,
 ``(T, C, H, W)`` uint8 video (a per-frame CNN feeds the temporal encoder). ``input_type``
 overrides the automatic choice.
 
-The estimator trains the same ``ContrastiveCore`` (:mod:`behavenet.models.contrastive.core`) that
-the LightningModule behind ``train.py`` wraps, with a plain loop (``core.train_core``), and
-imports no Lightning.
+The estimator is a :class:`~behavenet.models.estimator.FamilyEstimator`: its parameters are the
+fields of :class:`~behavenet.models.contrastive.config.ContrastiveConfig` (less ``labels``,
+``input``, ``val_batches``, ``frame_encoder`` and ``frame_layout``, which it sets from the data)
+and its own options (``max_iterations``, ``label_types``, ``input_type``, ``device``, ``seed``,
+``verbose``). It trains the same :class:`~behavenet.models.contrastive.core.ContrastiveCore` as
+``python train.py model=contrastive``, with a plain loop, and imports no Lightning.
 """
 
 from __future__ import annotations
 
-import os
-import platform
-from typing import Any, Sequence
+from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils.validation import check_is_fitted
+from sklearn.base import TransformerMixin
 
 from behavenet.data.views import SplitData
-from behavenet.errors import BehavenetError, ConfigError
+from behavenet.models.estimator import EstimatorInputError, EstimatorOptions, FamilyEstimator
 
 __all__ = ["ContrastiveEmbedding", "EstimatorInputError"]
 
-_FORMAT = "behavenet.ContrastiveEmbedding"
-_FORMAT_VERSION = 1
 _INPUT_TYPES = ("auto", "neural", "pose", "video")
 _LABEL_TYPES = ("continuous", "discrete")
 
 
-class EstimatorInputError(BehavenetError, ValueError):
-    """A bad array or argument given to :class:`ContrastiveEmbedding` (one-line message)."""
+@dataclass
+class ContrastiveOptions(EstimatorOptions):
+    """The estimator's own parameters (besides the family's hyperparameters)."""
 
-    def __init__(self, what: str, message: str):
-        self.what = what
-        self.message = " ".join(str(message).split())
-        super().__init__(f"{what}: {self.message}")
-
-
-def _plain(obj):
-    """Convert containers to plain python types (``torch.load(weights_only=True)``-safe)."""
-    if isinstance(obj, dict) or hasattr(obj, "items"):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    if isinstance(obj, str):
-        return str(obj)  # e.g. torch's TorchVersion is a str subclass the safe unpickler refuses
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    return obj
+    max_iterations: int = 10000
+    """Training steps (CEBRA's name)."""
+    label_types: Sequence[str] | None = None
+    """One of continuous | discrete per label passed to fit; None accepts float labels as
+    continuous and refuses other dtypes."""
+    input_type: str = "auto"
+    """auto | neural | pose | video: how to read X."""
 
 
-class ContrastiveEmbedding(TransformerMixin, BaseEstimator):
+class ContrastiveEmbedding(TransformerMixin, FamilyEstimator):
     """Contrastive (CEBRA-like) embedding with a scikit-learn interface.
 
     Parameters use CEBRA's names where the concept is the same (see ``docs/contrastive.md`` for
-    the migration table).
-
-    Parameters
-    ----------
-    model_architecture
-        Encoder (``offset1``, ``offset5``, ``offset10``, ``offset36``, ``*-mse``; CEBRA names
-        such as ``offset10-model`` are accepted).
-    device
-        ``"cpu"`` (default), ``"cuda"``, ``"cuda:N"``, ``"mps"`` or ``"cuda_if_available"``.
-    distance
-        ``"cosine"`` or ``"euclidean"`` (squared distance).
-    conditional
-        ``None`` (from the label types: continuous -> ``time_delta``, discrete -> ``discrete``,
-        both -> ``mixed``, no labels -> ``time``), or one of ``time``, ``time_delta``, ``delta``,
-        ``discrete``, ``mixed``.
-    temperature, temperature_mode, min_temperature
-        InfoNCE temperature; ``temperature_mode="auto"`` learns it (kept >= ``min_temperature``).
-    time_offsets
-        Frames between a reference and its time positive, and over which label changes are
-        measured for ``time_delta``.
-    delta
-        Query noise (label units) for ``conditional="delta"``.
-    max_iterations, batch_size, learning_rate, weight_decay
-        Optimisation: Adam for ``max_iterations`` steps of ``batch_size`` references (and as many
-        negatives) per session.
-    output_dimension, num_hidden_units
-        Embedding size and encoder width.
-    hybrid
-        Add a time-contrastive loss to the label-based one.
-    prior
-        ``"auto"``, ``"empirical"`` or ``"balanced"`` (class-balanced references, discrete labels).
-    label_types
-        One of ``"continuous"``/``"discrete"`` per label passed to :meth:`fit`; ``None`` accepts
-        float labels as continuous and refuses other dtypes.
-    input_type
-        ``"auto"``, ``"neural"``, ``"pose"`` or ``"video"``.
-    frame_features
-        Per-frame CNN output size for video.
-    seed
-        Seeds the weights and every sampled batch: the same seed gives bit-identical embeddings
-        on CPU (same machine, same thread count).
-    verbose
-        Show a progress bar (tqdm) with the training loss.
+    the migration table): Adam for ``max_iterations`` steps of ``batch_size`` references (and as
+    many negatives) per session. The same seed gives bit-identical embeddings on the CPU (same
+    machine, same thread count).
     """
 
-    def __init__(self, model_architecture: str = "offset10", device: str = "cpu", distance: str = "cosine",
-                 conditional: str | None = None, temperature: float = 1.0, temperature_mode: str = "constant",
-                 min_temperature: float = 0.1, time_offsets: int | Sequence[int] = 10,
-                 delta: float | None = None, max_iterations: int = 10000, batch_size: int = 512,
-                 learning_rate: float = 3e-4, weight_decay: float = 0.0, output_dimension: int = 8,
-                 num_hidden_units: int = 32, hybrid: bool = False, prior: str = "auto",
-                 label_types: Sequence[str] | None = None, input_type: str = "auto",
-                 frame_features: int = 32, seed: int | None = 0, verbose: bool = False):
-        self.model_architecture = model_architecture
-        self.device = device
-        self.distance = distance
-        self.conditional = conditional
-        self.temperature = temperature
-        self.temperature_mode = temperature_mode
-        self.min_temperature = min_temperature
-        self.time_offsets = time_offsets
-        self.delta = delta
-        self.max_iterations = max_iterations
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.weight_decay = weight_decay
-        self.output_dimension = output_dimension
-        self.num_hidden_units = num_hidden_units
-        self.hybrid = hybrid
-        self.prior = prior
-        self.label_types = label_types
-        self.input_type = input_type
-        self.frame_features = frame_features
-        self.seed = seed
-        self.verbose = verbose
+    family = "contrastive"
+    Options = ContrastiveOptions
+    config_exclude = ("labels", "input", "val_batches", "frame_encoder", "frame_layout")
+    fitted_attributes = ("input_kind_", "input_scale_", "feature_shapes_", "label_info_", "label_vocab_",
+                         "num_sessions_", "multi_session_", "n_features_in_", "conditional_", "seed_")
 
     # ------------------------------------------------------------------ input handling
     def _input_kind(self, x: np.ndarray, what: str) -> str:
@@ -328,64 +251,21 @@ class ContrastiveEmbedding(TransformerMixin, BaseEstimator):
         return splits, feats, kind, scale if scale is not None else 1.0, label_info, vocab, multi
 
     # ------------------------------------------------------------------ fit
-    def _resolve_device(self) -> torch.device:
-        dev = str(self.device)
-        if dev == "cuda_if_available":
-            dev = "cuda" if torch.cuda.is_available() else "cpu"
-        if dev == "cuda" or dev.startswith("cuda:"):
-            if not torch.cuda.is_available():
-                raise EstimatorInputError("device", f"{dev!r} requested but CUDA is not available")
-            try:
-                idx = int(dev.split(":")[1]) if ":" in dev else 0
-            except ValueError:
-                idx = -1
-            if not 0 <= idx < torch.cuda.device_count():
-                raise EstimatorInputError("device", f"{dev!r}: expected cuda:0..cuda:"
-                                          f"{torch.cuda.device_count() - 1}")
-            return torch.device("cuda", idx)
-        if dev == "mps":
-            if not (getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()):
-                raise EstimatorInputError("device", "'mps' requested but MPS is not available")
-            return torch.device("mps")
-        if dev != "cpu":
-            raise EstimatorInputError("device", f"expected 'cpu', 'cuda', 'cuda:N', 'mps' or 'cuda_if_available', got {dev!r}")
-        return torch.device("cpu")
-
-    def _model_kwargs(self, kind: str) -> dict[str, Any]:
-        return dict(model_architecture=self.model_architecture, num_hidden_units=int(self.num_hidden_units),
-                    output_dimension=int(self.output_dimension), conditional=self.conditional,
-                    time_offsets=_plain(self.time_offsets), distance=self.distance,
-                    temperature_mode=self.temperature_mode, temperature=float(self.temperature),
-                    min_temperature=float(self.min_temperature), delta=self.delta, hybrid=bool(self.hybrid),
-                    prior=self.prior, batch_size=int(self.batch_size), learning_rate=float(self.learning_rate),
-                    weight_decay=float(self.weight_decay), frame_encoder="conv" if kind == "video" else None,
-                    frame_features=int(self.frame_features))
-
     def fit(self, X, *y, **fit_params):
         """Train on ``X`` (an array, or a list of arrays for several sessions) and labels ``y``."""
         if fit_params:
             raise EstimatorInputError("fit", f"unexpected keyword argument(s) {sorted(fit_params)}")
-        from behavenet.models.contrastive.core import ContrastiveCore, train_core
-
         self._check_arguments(len(y))
         splits, feats, kind, scale, label_info, vocab, multi = self._build(X, y, fitting=True)
         device = self._resolve_device()
-        seed = int(self.seed) if self.seed is not None else int(np.random.SeedSequence().entropy % (2 ** 31))
+        seed = self._seed()
         spec = {"input": kind, "input_shapes": [list(f.shape[1:]) for f in feats],
                 "session_ids": [s.session_id for s in splits], "labels": label_info, "fps": None}
-        kwargs = self._model_kwargs(kind)
-        try:
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(seed)
-                model = ContrastiveCore(spec, **kwargs)
-        except ConfigError as err:  # re-label model config keys as estimator arguments
-            raise EstimatorInputError(err.key.replace("model.", ""), err.message) from None
+        config = self._config(frame_encoder="conv" if kind == "video" else None)
+        model = self._build_core(config, spec, seed)
         self._check_lengths(model, splits)
         model.to(device)
-        try:
-            train_core(model, splits, int(self.max_iterations), seed, progress=bool(self.verbose))
-        except ConfigError as err:
-            raise EstimatorInputError(err.key.replace("model.", ""), err.message) from None
+        history = self._train(model, splits, int(self.max_iterations), seed)
         self.model_ = model
         self.input_kind_ = kind
         self.input_scale_ = float(scale)
@@ -397,7 +277,7 @@ class ContrastiveEmbedding(TransformerMixin, BaseEstimator):
         self.n_features_in_ = int(np.prod(feats[0].shape[1:]))
         self.conditional_ = model.conditional
         self.seed_ = seed
-        self.history_ = model.loss_history()
+        self.history_ = history.numpy()
         return self
 
     def _check_arguments(self, n_labels: int) -> None:
@@ -449,7 +329,7 @@ class ContrastiveEmbedding(TransformerMixin, BaseEstimator):
         """Embed ``X`` (one session) into ``(T, output_dimension)``; ``session_id`` picks the
         session encoder of a multi-session model. A list of arrays (one per session, in fit
         order) returns a list of embeddings."""
-        check_is_fitted(self, "model_")
+        self._check_fitted()
         if isinstance(X, (list, tuple)):
             if session_id is not None:
                 raise EstimatorInputError("X", "pass one array with session_id, or a list of all sessions without it")
@@ -477,13 +357,13 @@ class ContrastiveEmbedding(TransformerMixin, BaseEstimator):
     # ------------------------------------------------------------------ evaluation
     def infonce_loss(self, X, *y, num_batches: int = 100, seed: int = 12345) -> float:
         """Mean InfoNCE over ``num_batches`` freshly sampled batches of ``X`` (and labels)."""
-        check_is_fitted(self, "model_")
+        self._check_fitted()
         splits, *_ = self._build(X, y, fitting=False)
         model = self.model_
         stream = model.make_dataset(splits, "test", seed, n_batches=int(num_batches))
         try:
             with torch.no_grad():
-                losses = [model.loss(batch, "test").total for batch in stream]
+                losses = [model.loss(batch, "test")[0] for batch in stream]
         finally:
             model.release("test")
         return float(torch.stack(losses).mean())
@@ -499,96 +379,32 @@ class ContrastiveEmbedding(TransformerMixin, BaseEstimator):
 
     @property
     def num_sessions(self) -> int:
-        check_is_fitted(self, "model_")
+        self._check_fitted()
         return self.num_sessions_
 
     # ------------------------------------------------------------------ persistence
-    def to(self, device: str):
-        """Move the fitted model to ``device`` (``"cpu"``, ``"cuda"``, ...); returns self."""
-        check_is_fitted(self, "model_")
-        self.model_.to(torch.device(device))
-        self.device = str(device)
-        return self
-
-    def save(self, path: str | os.PathLike) -> None:
-        """Write a plain torch checkpoint: arguments, model config (``hparams``), fitted metadata,
-        CPU state dict (``encoders.*``, ``criterion.*``), versions."""
-        check_is_fitted(self, "model_")
-        import sklearn
-
-        import behavenet
-
-        hparams = _plain(self.model_.config)
-        state = {
-            "format": _FORMAT,
-            "format_version": _FORMAT_VERSION,
-            "args": _plain(self.get_params(deep=False)),
-            "hparams": hparams,
-            "state_dict": {k: v.detach().cpu().clone() for k, v in self.model_.state_dict().items()},
-            "fitted": {
-                "input_kind": self.input_kind_, "input_scale": self.input_scale_,
-                "feature_shapes": _plain(self.feature_shapes_), "label_info": _plain(self.label_info_),
-                "label_vocab": _plain(self.label_vocab_), "num_sessions": self.num_sessions_,
-                "multi_session": self.multi_session_, "n_features_in": self.n_features_in_,
-                "conditional": self.conditional_, "seed": self.seed_,
-                "history": torch.as_tensor(np.asarray(self.history_, dtype=np.float32)),
-            },
-            "versions": _plain({"behavenet": behavenet.__version__, "torch": torch.__version__,
-                                "numpy": np.__version__, "sklearn": sklearn.__version__,
-                                "python": platform.python_version()}),
-        }
-        torch.save(state, os.fspath(path))
+    @classmethod
+    def _upgrade_state(cls, state: dict) -> dict:
+        """Files of format 1 (behavenet before the family contract) keep the model's arguments
+        and data spec together in ``hparams`` and the history among the fitted values."""
+        if int(state.get("format_version", 0)) >= 2:
+            return state
+        config = dict(state["hparams"])
+        spec = config.pop("data_spec")
+        fitted = {f"{k}_": v for k, v in state["fitted"].items()}
+        history = fitted.pop("history_", torch.zeros(0))
+        return {**state, "config": config, "data_spec": spec, "fitted": fitted, "history": history}
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> ContrastiveEmbedding:
-        """Load a model written by :meth:`save`, on the CPU (use :meth:`to` to move it)."""
-        from behavenet.models.contrastive.core import ContrastiveCore
-
-        path = os.fspath(path)
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except FileNotFoundError:
-            raise EstimatorInputError(path, "file not found") from None
-        except Exception as err:  # noqa: BLE001 - any unpickling problem is a format problem
-            raise EstimatorInputError(path, f"not a ContrastiveEmbedding checkpoint ({type(err).__name__})") from None
-        if not isinstance(state, dict) or state.get("format") != _FORMAT:
-            raise EstimatorInputError(path, "not a ContrastiveEmbedding checkpoint (missing format tag)")
-        if int(state.get("format_version", 0)) > _FORMAT_VERSION:
-            raise EstimatorInputError(path, f"checkpoint format {state['format_version']} is newer than this "
-                                      f"behavenet understands ({_FORMAT_VERSION}); upgrade behavenet")
-        valid = cls().get_params(deep=False)
-        args = {k: v for k, v in state["args"].items() if k in valid}
-        if isinstance(args.get("time_offsets"), list):
-            args["time_offsets"] = tuple(args["time_offsets"])
-        if isinstance(args.get("label_types"), list):
-            args["label_types"] = tuple(args["label_types"])
-        est = cls(**args)
-        hp = dict(state["hparams"])
-        spec = hp.pop("data_spec")
-        try:
-            model = ContrastiveCore(spec, **hp)
-            model.load_state_dict(state["state_dict"])
-        except (ConfigError, RuntimeError, TypeError) as err:
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise EstimatorInputError(path, f"cannot rebuild the model from this checkpoint "
-                                      f"({first})") from None
-        model.eval()
-        fitted = state["fitted"]
-        est.model_ = model
-        est.input_kind_ = fitted["input_kind"]
-        est.input_scale_ = float(fitted["input_scale"])
-        est.feature_shapes_ = fitted["feature_shapes"]
-        est.label_info_ = fitted["label_info"]
-        est.label_vocab_ = fitted["label_vocab"]
-        est.num_sessions_ = int(fitted["num_sessions"])
-        est.multi_session_ = bool(fitted["multi_session"])
-        est.n_features_in_ = int(fitted["n_features_in"])
-        est.conditional_ = fitted["conditional"]
-        est.seed_ = fitted["seed"]
-        est.history_ = fitted["history"].numpy()
-        est.versions_ = state.get("versions", {})
-        est.device = "cpu"  # the model is on the CPU; the saved device is never replayed
-        return est
+    def _contract_example(cls, seed: int = 0):
+        """``(parameters, fit arguments, transform argument)`` of a tiny fit (for the family
+        contract test): place-cell-like counts and a continuous label."""
+        rng = np.random.default_rng(seed)
+        z = np.cumsum(rng.normal(size=(300, 2)), 0).astype(np.float32) / 10
+        x = rng.poisson(np.exp(np.sin(z @ rng.normal(size=(2, 12))))).astype(np.float32)
+        params = dict(max_iterations=5, batch_size=32, output_dimension=3, model_architecture="offset5",
+                      seed=seed)
+        return params, (x, z), x
 
 
 def _pose_features(keypoints: np.ndarray) -> np.ndarray:

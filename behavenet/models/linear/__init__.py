@@ -1,10 +1,31 @@
-"""Linear baselines: PCA and random projection of (windows of) the input.
+"""Linear baselines: PCA and random projection of (windows of) the inputs.
 
-Both fit the :class:`~behavenet.models.base.EmbeddingModel` contract, so they train, export
-embeddings and evaluate exactly like the learned models, and serve as the floor every learned
-model must beat (``model=pca``, ``model=random_projection``).
+Both follow the family contract (:mod:`behavenet.models.base`) with no trainable parameters: they
+are fitted in closed form by ``fit_data`` on every training window (no optimiser, no training
+steps), then export embeddings and evaluate exactly like the learned models. They are the floor
+every learned model must beat (``model=pca``, ``model=random_projection``). With several data
+inputs, each frame's inputs are flattened and concatenated.
 """
 
-from behavenet.models.linear.module import PCAModel, RandomProjectionModel
+from __future__ import annotations
 
-__all__ = ["PCAModel", "RandomProjectionModel"]
+from behavenet.models.registry import Family
+from behavenet.utils.lazy import lazy_exports
+
+FAMILIES = (
+    Family(name="pca", config="behavenet.models.linear.config:PCAConfig",
+           core="behavenet.models.linear.core:PCACore",
+           estimator="behavenet.models.linear.estimator:WindowPCA",
+           description="PCA of input windows (closed form): the linear floor"),
+    Family(name="random_projection", config="behavenet.models.linear.config:RandomProjectionConfig",
+           core="behavenet.models.linear.core:RandomProjectionCore",
+           estimator="behavenet.models.linear.estimator:WindowRandomProjection",
+           description="fixed Gaussian random projection of centred input windows", aliases=("random",)),
+)
+
+_EXPORTS = {"PCAConfig": ".config", "RandomProjectionConfig": ".config", "PCACore": ".core",
+            "RandomProjectionCore": ".core", "WindowPCA": ".estimator", "WindowRandomProjection": ".estimator"}
+
+__all__ = ["FAMILIES", *sorted(_EXPORTS)]
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

@@ -58,7 +58,8 @@ def test_save_load_round_trip_on_cpu(tmp_path, data, monkeypatch):
     path = tmp_path / "model.pt"
     est.save(path)
     raw = torch.load(path, map_location="cpu", weights_only=True)  # plain, safe checkpoint
-    assert set(raw) >= {"args", "hparams", "state_dict", "versions", "fitted"}
+    assert set(raw) >= {"args", "config", "data_spec", "state_dict", "versions", "fitted", "history", "family"}
+    assert raw["family"] == "contrastive" and raw["format_version"] == 2
     assert all(t.device.type == "cpu" for t in raw["state_dict"].values())
     calls = []
     real_load = torch.load
@@ -82,9 +83,11 @@ def test_save_load_round_trip_on_cpu(tmp_path, data, monkeypatch):
     torch.save({"something": 1}, bad)
     with pytest.raises(EstimatorInputError) as err:
         ContrastiveEmbedding.load(bad)
-    assert "checkpoint" in _one_line(err)
-    # the layout is the LightningModule's (hparams with data_spec; encoders.*, criterion.*)
-    assert set(raw["hparams"]) >= {"data_spec", "model_architecture", "output_dimension", "val_batches"}
+    assert "not a ContrastiveEmbedding file" in _one_line(err)
+    # the model's config (every ContrastiveConfig field) and the core's state (encoders.*, criterion.*)
+    from behavenet.models.contrastive import ContrastiveConfig
+
+    assert set(raw["config"]) == set(ContrastiveConfig.field_names())
     assert {k.split(".")[0] for k in raw["state_dict"]} == {"encoders", "criterion"}
     raw["state_dict"].pop(next(iter(raw["state_dict"])))
     torch.save(raw, bad)
@@ -270,3 +273,25 @@ def test_verbose_shows_progress(data, capsys):
     assert "15/15" in capsys.readouterr().err
     ContrastiveEmbedding(**FAST).fit(x)
     assert capsys.readouterr().err == ""
+
+
+def test_loads_files_written_before_the_family_contract(tmp_path, data):
+    """Format 1 (behavenet 0.1.0 before the family contract) kept the model arguments and data spec
+    in ``hparams`` and the history among the fitted values; such files still load."""
+    x, z = data
+    est = ContrastiveEmbedding(**FAST).fit(x, z)
+    est.save(tmp_path / "new.pt")
+    new = torch.load(tmp_path / "new.pt", weights_only=True)
+    old_keys = ["model_architecture", "num_hidden_units", "output_dimension", "conditional", "time_offsets",
+                "distance", "temperature_mode", "temperature", "min_temperature", "delta", "hybrid",
+                "hybrid_behavior_dims", "prior", "labels", "batch_size", "learning_rate", "weight_decay",
+                "val_batches", "frame_encoder", "frame_features", "frame_layout", "nn_backend"]
+    fitted = {k.rstrip("_"): v for k, v in new["fitted"].items()}
+    fitted["history"] = new["history"]
+    old = {"format": "behavenet.ContrastiveEmbedding", "format_version": 1, "args": new["args"],
+           "hparams": {**{k: new["config"][k] for k in old_keys}, "data_spec": new["data_spec"]},
+           "state_dict": new["state_dict"], "fitted": fitted, "versions": new["versions"]}
+    torch.save(old, tmp_path / "old.pt")
+    again = ContrastiveEmbedding.load(tmp_path / "old.pt")
+    assert np.array_equal(again.transform(x), est.transform(x))
+    assert np.array_equal(again.history_, est.history_) and again.conditional_ == "time_delta"

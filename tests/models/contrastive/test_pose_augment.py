@@ -7,15 +7,15 @@ import lightning as L
 import torch
 
 from behavenet.data import PoseDataModule
-from behavenet.models.contrastive import ContrastiveModel
+from behavenet.models.lightning import FamilyModule
 
 
 def _fit(path, augment, seed=0, spy=None):
     L.seed_everything(seed, verbose=False)
     dm = PoseDataModule(str(path), splits="4;1;1;1", augment=augment, seed=seed)
     dm.setup("fit")
-    model = ContrastiveModel(dm.spec, conditional="time", model_architecture="offset5",
-                             batch_size=16, val_batches=2, num_hidden_units=8, output_dimension=3)
+    model = FamilyModule("contrastive", dict(conditional="time", model_architecture="offset5", batch_size=16,
+                                             val_batches=2, num_hidden_units=8, output_dimension=3), dm.spec)
     dm.attach_model(model)
     if spy is not None:
         real = dm.augment_pose
@@ -45,7 +45,7 @@ def test_reflection_is_applied_to_every_training_window(small_session):
     ky = y[..., : a * per].reshape(*y.shape[:2], a, per)[..., : k * d].reshape(*y.shape[:2], a, k, d)
     torch.testing.assert_close(ky[..., 0], -kx[..., 0])
     torch.testing.assert_close(ky[..., 1], kx[..., 1])
-    assert model.core.window_transform is None  # released after fit
+    assert model.core.train_transform == {}  # released after fit
 
 
 def test_augmentation_changes_training_and_no_augmentation_is_the_plain_path(small_session):
