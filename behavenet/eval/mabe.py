@@ -42,7 +42,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 import os
 import tempfile
 import time
@@ -52,6 +51,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from behavenet.errors import BehavenetError, ConfigError, FormatError
+from behavenet.utils.plain import to_plain
 
 from ._ridge import (
     DEFAULT_ALPHAS,
@@ -293,7 +293,7 @@ class MabeResult:
 
     def write_json(self, path: str | os.PathLike) -> None:
         """Write :meth:`to_dict` atomically."""
-        atomic_write_text(path, json.dumps(_jsonable(self.to_dict()), indent=2) + "\n")
+        atomic_write_text(path, json.dumps(to_plain(self.to_dict(), nan_to_none=True), indent=2) + "\n")
 
     def write_csv(self, path: str | os.PathLike) -> None:
         """Write :meth:`csv_text` atomically."""
@@ -306,21 +306,6 @@ def _csv_value(v: Any) -> str:
     if isinstance(v, float):
         return repr(v)
     return str(v)
-
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, (bool, np.bool_)):
-        return bool(obj)
-    if isinstance(obj, (int, np.integer)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        f = float(obj)
-        return f if math.isfinite(f) else None
-    return obj
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
