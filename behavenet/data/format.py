@@ -39,6 +39,7 @@ import h5py
 import numpy as np
 
 from behavenet.errors import FormatError
+from behavenet.utils.files import default_file_mode
 
 FORMAT_NAME = "behavenet-session"
 FORMAT_VERSION = "1.0"
@@ -234,19 +235,13 @@ def write_session(session: Session, path: str | os.PathLike, overwrite: bool = F
                 validate_file(tmp)
             except FormatError as exc:
                 raise FormatError(path, exc.field, exc.message) from None
-        os.chmod(tmp, _default_mode())  # mkstemp creates 0600; give the usual umask-based mode
+        os.chmod(tmp, default_file_mode())  # mkstemp creates 0600; give the usual umask-based mode
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
     return path
-
-
-def _default_mode() -> int:
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
 
 
 def _write(s: Session, f: h5py.File, compression, out_dir: Path) -> None:

@@ -51,6 +51,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from behavenet.errors import BehavenetError, ConfigError, FormatError
+from behavenet.utils.files import default_file_mode
 from behavenet.utils.plain import to_plain
 
 from ._ridge import (
@@ -323,9 +324,7 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600
+        os.chmod(tmp, default_file_mode())  # mkstemp creates 0600
         os.replace(tmp, name)
     except BaseException:
         try:

@@ -28,6 +28,7 @@ from typing import Any, BinaryIO, Callable, Iterable, Mapping, Union
 import numpy as np
 
 from behavenet.errors import ConfigError, FormatError
+from behavenet.utils.files import default_file_mode
 
 __all__ = [
     "SPECIES_WIDTH",
@@ -614,7 +615,7 @@ def write_submission(
             out.write(tail)
             out.flush()
             os.fsync(out.fileno())
-        os.chmod(tmp, _default_mode())  # mkstemp creates 0600; give the usual permissions
+        os.chmod(tmp, default_file_mode())  # mkstemp creates 0600; give the usual permissions
         os.replace(tmp, name)
         temps.remove(tmp)
     finally:
@@ -624,12 +625,6 @@ def write_submission(
             except OSError:
                 pass
     return name
-
-
-def _default_mode() -> int:
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
 
 
 class _nullctx:

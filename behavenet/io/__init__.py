@@ -64,6 +64,7 @@ from behavenet.io._registry import (
     list_sources,
     register_loader,
 )
+from behavenet.utils.files import default_file_mode
 
 # importing the loader modules registers them (they import their heavy dependencies lazily)
 from behavenet.io import behavenet_v1 as _v1  # noqa: E402,F401
@@ -302,10 +303,8 @@ def _validate_and_move(tmp: Path, out: Path, overwrite: bool) -> None:
 
 def _default_permissions(path: Path) -> None:
     """Give the output the mode a plain ``open()`` would (the atomic temp file is created 0600)."""
-    mask = os.umask(0)
-    os.umask(mask)
     try:
-        os.chmod(path, 0o666 & ~mask)
+        os.chmod(path, default_file_mode())
     except OSError:  # pragma: no cover - e.g. a file system without modes
         pass
 
