@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,7 +38,7 @@ import h5py
 import numpy as np
 
 from behavenet.errors import FormatError
-from behavenet.utils.files import default_file_mode
+from behavenet.utils.files import atomic_path
 
 FORMAT_NAME = "behavenet-session"
 FORMAT_VERSION = "1.0"
@@ -225,9 +224,7 @@ def write_session(session: Session, path: str | os.PathLike, overwrite: bool = F
     if path.exists() and not overwrite:
         raise FormatError(path, None, "output file exists; pass overwrite=True (--overwrite) to replace it")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         with h5py.File(tmp, "w", libver="latest") as f:
             _write(session, f, compression, out_dir=path.parent)
         if validate:
@@ -235,12 +232,6 @@ def write_session(session: Session, path: str | os.PathLike, overwrite: bool = F
                 validate_file(tmp)
             except FormatError as exc:
                 raise FormatError(path, exc.field, exc.message) from None
-        os.chmod(tmp, default_file_mode())  # mkstemp creates 0600; give the usual umask-based mode
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return path
 
 

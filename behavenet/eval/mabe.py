@@ -43,7 +43,6 @@ import csv
 import io
 import json
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
@@ -51,8 +50,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from behavenet.errors import BehavenetError, ConfigError, FormatError
-from behavenet.utils.files import default_file_mode
-from behavenet.utils.plain import to_plain
+from behavenet.utils import files
 
 from ._ridge import (
     DEFAULT_ALPHAS,
@@ -293,8 +291,10 @@ class MabeResult:
         return buf.getvalue()
 
     def write_json(self, path: str | os.PathLike) -> None:
-        """Write :meth:`to_dict` atomically."""
-        atomic_write_text(path, json.dumps(to_plain(self.to_dict(), nan_to_none=True), indent=2) + "\n")
+        """Write :meth:`to_dict` atomically (non-finite numbers as ``null``)."""
+        from .submission import check_output_path
+
+        files.write_json(check_output_path(path), self.to_dict(), nan_to_none=True)
 
     def write_csv(self, path: str | os.PathLike) -> None:
         """Write :meth:`csv_text` atomically."""
@@ -310,28 +310,13 @@ def _csv_value(v: Any) -> str:
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same directory + ``os.replace``.
+    """Write ``text`` to ``path`` atomically (:func:`behavenet.utils.files.atomic_write_text`).
 
     The path is checked first (:func:`~behavenet.eval.submission.check_output_path`): a missing or
     read-only directory, or a directory as ``path``, is a one-line :class:`FormatError`."""
     from .submission import check_output_path
 
-    name = check_output_path(path)
-    directory = os.path.dirname(os.path.abspath(name))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.basename(name), dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, default_file_mode())  # mkstemp creates 0600
-        os.replace(tmp, name)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    files.atomic_write_text(check_output_path(path), text)
 
 
 def average_fly_slots(rows: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 import warnings
 from datetime import datetime, timezone
 from pathlib import Path
@@ -48,6 +47,7 @@ from behavenet.io._common import (
     h5_open,
 )
 from behavenet.io._registry import register_loader
+from behavenet.utils.files import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -456,16 +456,8 @@ def write_pose_nwb(session: Session, path: str | os.PathLike, overwrite: bool = 
         for b0, b1 in bounds:
             nwb.add_trial(start_time=float(b0) / session.fps, stop_time=float(b1) / session.fps)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with pynwb.NWBHDF5IO(tmp, "w") as io:
-                io.write(nwb)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path) as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pynwb.NWBHDF5IO(tmp, "w") as io:
+            io.write(nwb)
     return path
