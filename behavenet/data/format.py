@@ -37,11 +37,11 @@ from typing import Any
 import h5py
 import numpy as np
 
+from behavenet import FORMAT_VERSION  # the one definition (behavenet/__init__.py)
 from behavenet.errors import FormatError
 from behavenet.utils.files import atomic_path
 
 FORMAT_NAME = "behavenet-session"
-FORMAT_VERSION = "1.0"
 SUPPORTED_MAJOR = 1
 
 MODALITIES = ("pose", "video", "spikes", "calcium", "behavior")
