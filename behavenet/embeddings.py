@@ -24,9 +24,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from behavenet.data.format import decode_strings
 from behavenet.errors import FormatError
 from behavenet.utils.files import atomic_path
+from behavenet.utils.plain import decode_strings
 
 SPLIT_CODES = {"train": 0, "val": 1, "test": 2, "gap": 3, "none": 3}
 SPLIT_NAMES = ["train", "val", "test", "gap"]

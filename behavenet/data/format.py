@@ -40,6 +40,7 @@ import numpy as np
 from behavenet import FORMAT_VERSION  # the one definition (behavenet/__init__.py)
 from behavenet.errors import FormatError
 from behavenet.utils.files import atomic_path
+from behavenet.utils.plain import decode_strings  # also imported from here (datamodules)
 
 FORMAT_NAME = "behavenet-session"
 SUPPORTED_MAJOR = 1
@@ -331,15 +332,6 @@ def _write(s: Session, f: h5py.File, compression, out_dir: Path) -> None:
 
 
 # --------------------------------------------------------------------------- validation
-def decode_strings(values) -> list[str]:
-    """h5py string attributes/datasets come back as bytes or str; return a list of str."""
-    if values is None:
-        return []
-    if isinstance(values, (str, bytes)):
-        values = [values]
-    return [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in np.asarray(values).ravel()]
-
-
 def _is_float32(d) -> bool:
     return d.dtype == np.float32
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["to_plain"]
+__all__ = ["decode_strings", "to_plain", "to_str"]
 
 
 def to_plain(obj: Any, *, nan_to_none: bool = False) -> Any:
@@ -37,6 +37,30 @@ def to_plain(obj: Any, *, nan_to_none: bool = False) -> Any:
     if nan_to_none and isinstance(obj, float) and not math.isfinite(obj):
         return None
     return obj
+
+
+def to_str(value: Any, errors: str = "strict") -> str:
+    """One string from what h5py returns for a string attribute or scalar dataset.
+
+    ``bytes`` (and ``numpy.bytes_``) are decoded as UTF-8 (``errors`` as in :meth:`bytes.decode`;
+    importers of foreign files pass ``"replace"``), a 0-d array is unwrapped first, anything else
+    goes through ``str()``.
+    """
+    if isinstance(value, np.ndarray) and value.shape == ():
+        value = value.item()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors)
+    return str(value)
+
+
+def decode_strings(values: Any, errors: str = "strict") -> list[str]:
+    """A string attribute or dataset of any shape (or one string) as a flat list of
+    :func:`to_str` values; ``None`` gives ``[]``."""
+    if values is None:
+        return []
+    if isinstance(values, (str, bytes)):
+        values = [values]
+    return [to_str(v, errors) for v in np.asarray(values).ravel()]
 
 
 def _is_tensor(obj: Any) -> bool:

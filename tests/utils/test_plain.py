@@ -2,6 +2,7 @@ import json
 import math
 
 import numpy as np
+import pytest
 import torch
 
 from behavenet.utils.plain import to_plain
@@ -27,3 +28,17 @@ def test_to_plain_keeps_nan_unless_asked():
     kept = to_plain(obj)
     assert math.isnan(kept["f"]) and kept["g"] == math.inf and math.isnan(kept["a"][1])
     assert to_plain(obj, nan_to_none=True) == {"f": None, "g": None, "a": [1.0, None]}
+
+
+def test_to_str_and_decode_strings():
+    from behavenet.utils.plain import decode_strings, to_str
+
+    assert to_str(b"caf\xc3\xa9") == "café" and to_str(np.bytes_(b"x")) == "x"
+    assert to_str(np.array(b"ab")) == "ab" and to_str(np.str_("s")) == "s" and to_str(3) == "3"
+    assert to_str(b"\xff", errors="replace") == "\ufffd"
+    with pytest.raises(UnicodeDecodeError):
+        to_str(b"\xff")
+    assert decode_strings(None) == [] and decode_strings(b"a") == ["a"]
+    assert decode_strings("b") == ["b"]
+    assert decode_strings(np.array([[b"a", b"b"]], dtype="S1")) == ["a", "b"]
+    assert decode_strings(np.array(["x", "y"], dtype=object)) == ["x", "y"]
