@@ -7,7 +7,7 @@ One HDF5 session format (:mod:`behavenet.data.format`), Hydra-configured Lightni
 
 __version__ = "0.1.0"
 
-FORMAT_VERSION = "1.0"
+FORMAT_VERSION = "1.0"  # of the session file format (behavenet.data.format); defined only here
 
 __all__ = ["__version__", "FORMAT_VERSION", "ContrastiveEmbedding", "load_run"]
 

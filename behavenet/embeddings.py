@@ -18,15 +18,15 @@ character); the id itself is the ``session_id`` attribute.
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import h5py
 import numpy as np
 
-from behavenet.data.format import decode_strings
 from behavenet.errors import FormatError
+from behavenet.utils.files import atomic_path
+from behavenet.utils.plain import decode_strings
 
 SPLIT_CODES = {"train": 0, "val": 1, "test": 2, "gap": 3, "none": 3}
 SPLIT_NAMES = ["train", "val", "test", "gap"]
@@ -37,9 +37,7 @@ def export_embeddings(model, datamodule, path: str | os.PathLike) -> Path:
     from behavenet import __version__
 
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as f:
             f.attrs["format"] = "behavenet-embeddings"
             f.attrs["format_version"] = "1.0"
@@ -65,11 +63,6 @@ def export_embeddings(model, datamodule, path: str | os.PathLike) -> Path:
                     info = getattr(datamodule, "_label_info", {}).get(name, {})
                     if info.get("vocabulary"):
                         d.attrs["vocabulary"] = np.array(info["vocabulary"], dtype=h5py.string_dtype())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return path
 
 

@@ -13,7 +13,6 @@ The run directory (``cfg.paths.output_dir``) follows the contract in ``docs/run_
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import platform
@@ -22,8 +21,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from omegaconf import DictConfig, OmegaConf
+
+from behavenet.utils.files import atomic_write_text, write_json
 
 log = logging.getLogger("behavenet.train")
 
@@ -47,24 +47,6 @@ if not OmegaConf.has_resolver("repo_root"):
     OmegaConf.register_new_resolver("repo_root", _repo_root)
 if not OmegaConf.has_resolver("bundled_data"):
     OmegaConf.register_new_resolver("bundled_data", _bundled_data)
-
-
-def write_json_atomic(path: Path, obj: Any) -> None:
-    """Write JSON to ``path`` via a temporary file and ``os.replace`` (never half-written)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
-    os.replace(tmp, path)
-
-
-def _json_default(o):
-    if isinstance(o, (np.floating, np.integer)):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if hasattr(o, "item"):
-        return o.item()
-    return str(o)
 
 
 def _instantiate_dict(section) -> list:
@@ -175,10 +157,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
                 for k, v in cfg.items() if k != "hydra"}
     resolved["_behavenet_version"] = __version__
     if primary:
-        tmp = out / ".config.yaml.tmp"
-        tmp.write_text(OmegaConf.to_yaml(OmegaConf.create(resolved)))
-        os.replace(tmp, out / "config.yaml")
-        write_json_atomic(out / "status.json", {"status": "running",
+        atomic_write_text(out / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(resolved)))
+        write_json(out / "status.json", {"status": "running",
                                                 "started": time.strftime("%Y-%m-%dT%H:%M:%S")})
 
     _configure_determinism(cfg)
@@ -242,7 +222,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
         from behavenet.embeddings import export_embeddings
 
-        write_json_atomic(out / "normalization.json", {"inputs": datamodule.inputs,
+        write_json(out / "normalization.json", {"inputs": datamodule.inputs,
                                                        "sessions": datamodule.session_ids,
                                                        "state": datamodule.normalizers})
 
@@ -261,13 +241,13 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         metrics["flat"] = {k: v for k, v in _flatten("", {k: metrics[k] for k in metrics
                                                           if k in ("train", "test", "decoding", "probes")}, {}).items()
                            if isinstance(v, (int, float))}
-        write_json_atomic(out / "metrics.json", metrics)
-        write_json_atomic(out / "status.json", {"status": "completed", "wall_time_s": metrics["wall_time_s"]})
+        write_json(out / "metrics.json", metrics)
+        write_json(out / "status.json", {"status": "completed", "wall_time_s": metrics["wall_time_s"]})
         log.info("run directory: %s", out)
         return metrics
     except BaseException as exc:
         if primary:
-            write_json_atomic(out / "status.json", {"status": "failed", "error": f"{type(exc).__name__}: {exc}"})
+            write_json(out / "status.json", {"status": "failed", "error": f"{type(exc).__name__}: {exc}"})
         raise
     finally:
         if wandb_used and "wandb" in sys.modules:

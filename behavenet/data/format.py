@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,10 +37,12 @@ from typing import Any
 import h5py
 import numpy as np
 
+from behavenet import FORMAT_VERSION  # the one definition (behavenet/__init__.py)
 from behavenet.errors import FormatError
+from behavenet.utils.files import atomic_path
+from behavenet.utils.plain import decode_strings  # also imported from here (datamodules)
 
 FORMAT_NAME = "behavenet-session"
-FORMAT_VERSION = "1.0"
 SUPPORTED_MAJOR = 1
 
 MODALITIES = ("pose", "video", "spikes", "calcium", "behavior")
@@ -224,9 +225,7 @@ def write_session(session: Session, path: str | os.PathLike, overwrite: bool = F
     if path.exists() and not overwrite:
         raise FormatError(path, None, "output file exists; pass overwrite=True (--overwrite) to replace it")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         with h5py.File(tmp, "w", libver="latest") as f:
             _write(session, f, compression, out_dir=path.parent)
         if validate:
@@ -234,19 +233,7 @@ def write_session(session: Session, path: str | os.PathLike, overwrite: bool = F
                 validate_file(tmp)
             except FormatError as exc:
                 raise FormatError(path, exc.field, exc.message) from None
-        os.chmod(tmp, _default_mode())  # mkstemp creates 0600; give the usual umask-based mode
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return path
-
-
-def _default_mode() -> int:
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
 
 
 def _write(s: Session, f: h5py.File, compression, out_dir: Path) -> None:
@@ -345,15 +332,6 @@ def _write(s: Session, f: h5py.File, compression, out_dir: Path) -> None:
 
 
 # --------------------------------------------------------------------------- validation
-def decode_strings(values) -> list[str]:
-    """h5py string attributes/datasets come back as bytes or str; return a list of str."""
-    if values is None:
-        return []
-    if isinstance(values, (str, bytes)):
-        values = [values]
-    return [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in np.asarray(values).ravel()]
-
-
 def _is_float32(d) -> bool:
     return d.dtype == np.float32
 

@@ -29,11 +29,11 @@ from behavenet.data.format import (
     Session,
     Spikes,
     Video,
-    decode_strings,
     is_behavenet_v1,
     validate_file,
 )
 from behavenet.errors import FormatError
+from behavenet.utils.plain import decode_strings
 
 #: signal name -> dataset path inside a session file
 SIGNALS = {

@@ -18,6 +18,7 @@ import numpy as np
 
 from behavenet.embeddings import SPLIT_CODES, SessionEmbedding
 from behavenet.errors import ConfigError
+from behavenet.utils.plain import to_plain
 
 
 def clip_runs(se: SessionEmbedding) -> np.ndarray:
@@ -90,7 +91,7 @@ def probe_metrics(sessions: list[SessionEmbedding], cfg, out_dir: Path | None = 
         results_table(results).to_csv(out_dir / "probes.csv")
         if get("plot", True):
             plot_task_scores(results, out_dir / "probes.png", title="downstream probes")
-    return {k: {kk: _plain(vv) for kk, vv in v.items()} for k, v in results.items()}
+    return {k: {kk: to_plain(vv) for kk, vv in v.items()} for k, v in results.items()}
 
 
 def _is_sequence_level(sessions, label) -> bool:
@@ -104,11 +105,3 @@ def _is_sequence_level(sessions, label) -> bool:
             if not np.all(same):
                 return False
     return len(np.unique(sessions[0].trial)) > 1
-
-
-def _plain(v):
-    if isinstance(v, (np.floating, np.integer)):
-        return v.item()
-    if isinstance(v, np.ndarray):
-        return v.tolist()
-    return v

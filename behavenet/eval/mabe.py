@@ -42,9 +42,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
@@ -52,6 +50,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from behavenet.errors import BehavenetError, ConfigError, FormatError
+from behavenet.utils import files
 
 from ._ridge import (
     DEFAULT_ALPHAS,
@@ -292,8 +291,10 @@ class MabeResult:
         return buf.getvalue()
 
     def write_json(self, path: str | os.PathLike) -> None:
-        """Write :meth:`to_dict` atomically."""
-        atomic_write_text(path, json.dumps(_jsonable(self.to_dict()), indent=2) + "\n")
+        """Write :meth:`to_dict` atomically (non-finite numbers as ``null``)."""
+        from .submission import check_output_path
+
+        files.write_json(check_output_path(path), self.to_dict(), nan_to_none=True)
 
     def write_csv(self, path: str | os.PathLike) -> None:
         """Write :meth:`csv_text` atomically."""
@@ -308,46 +309,14 @@ def _csv_value(v: Any) -> str:
     return str(v)
 
 
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, (bool, np.bool_)):
-        return bool(obj)
-    if isinstance(obj, (int, np.integer)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        f = float(obj)
-        return f if math.isfinite(f) else None
-    return obj
-
-
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same directory + ``os.replace``.
+    """Write ``text`` to ``path`` atomically (:func:`behavenet.utils.files.atomic_write_text`).
 
     The path is checked first (:func:`~behavenet.eval.submission.check_output_path`): a missing or
     read-only directory, or a directory as ``path``, is a one-line :class:`FormatError`."""
     from .submission import check_output_path
 
-    name = check_output_path(path)
-    directory = os.path.dirname(os.path.abspath(name))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.basename(name), dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600
-        os.replace(tmp, name)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    files.atomic_write_text(check_output_path(path), text)
 
 
 def average_fly_slots(rows: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:

@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -56,12 +55,16 @@ def _as2d(x, what: str) -> np.ndarray:
 def goodness_of_fit_bits(loss, batch_size: int, n_sessions: int = 1):
     """InfoNCE -> bits: ``(log(batch_size * n_sessions) - loss) * log2(e)``.
 
-    0 bits is the loss of an embedding that maps every frame to the same point. Works on floats
-    and numpy arrays.
+    0 bits is the loss of an embedding that maps every frame to the same point. The formula is
+    :func:`behavenet.models.contrastive.losses.goodness_of_fit_bits`; this entry point checks its
+    arguments (a one-line :class:`MetricInputError`) and computes in float64 numpy (floats, lists,
+    arrays and CPU tensors are accepted).
     """
+    from behavenet.models.contrastive.losses import goodness_of_fit_bits as bits  # imports torch
+
     if batch_size < 1 or n_sessions < 1:
         raise _value_error("batch_size", f"batch_size and n_sessions must be >= 1, got {batch_size}, {n_sessions}")
-    return (math.log(batch_size * n_sessions) - np.asarray(loss, dtype=np.float64)) * math.log2(math.e)
+    return bits(np.asarray(loss, dtype=np.float64), batch_size, n_sessions)
 
 
 infonce_to_goodness_of_fit = goodness_of_fit_bits

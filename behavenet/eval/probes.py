@@ -38,13 +38,13 @@ Protocol (the same as :mod:`behavenet.eval.mabe`, shared ridge core in
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from typing import Any, Hashable, Mapping, Sequence
 
 import numpy as np
 
 from behavenet.errors import ConfigError, FormatError
+from behavenet.utils.files import atomic_path
 
 from ._ridge import (
     DEFAULT_ALPHAS,
@@ -566,14 +566,6 @@ def plot_task_scores(
         fig.suptitle(title)
     fig.tight_layout()
     name = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(name))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".png", dir=directory)
-    os.close(fd)
-    try:
+    with atomic_path(name, suffix=".png") as tmp:
         fig.savefig(tmp, format="png", dpi=100)
-        os.replace(tmp, name)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return name

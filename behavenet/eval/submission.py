@@ -21,13 +21,14 @@ from __future__ import annotations
 import json
 import os
 import struct
-import tempfile
+from contextlib import nullcontext
 from importlib import resources
 from typing import Any, BinaryIO, Callable, Iterable, Mapping, Union
 
 import numpy as np
 
 from behavenet.errors import ConfigError, FormatError
+from behavenet.utils.files import atomic_path, temp_path
 
 __all__ = [
     "SPECIES_WIDTH",
@@ -76,14 +77,10 @@ def check_output_path(path: str | os.PathLike, field: str | None = None) -> str:
     if not os.path.isdir(directory):
         raise FormatError(name, field, f"{directory} is not a directory")
     try:
-        fd, probe = tempfile.mkstemp(prefix=".tmp-", suffix=".probe", dir=directory)
+        with temp_path(directory, suffix=".probe"):
+            pass
     except OSError as exc:
         raise FormatError(name, field, f"directory {directory} is not writable ({exc.strerror or exc})") from None
-    os.close(fd)
-    try:
-        os.unlink(probe)
-    except OSError:
-        pass
     return name
 
 
@@ -567,22 +564,13 @@ def write_submission(
             f"pass pca_dim<={SPECIES_WIDTH[species]}",
         )
     directory = os.path.dirname(os.path.abspath(name))
-    temps: list[str] = []
-
-    def mktemp(suffix: str) -> tuple[BinaryIO, str]:
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=directory)
-        temps.append(tmp)
-        return os.fdopen(fd, "wb"), tmp
-
-    try:
+    spills = (zscore or pca_dim) and cache == "disk"  # raw rows kept on disk for the second pass
+    with (temp_path(directory, suffix=".raw") if spills else nullcontext() as raw_path,
+          atomic_path(name) as tmp):
         transform = None
-        raw_path = None
         if zscore or pca_dim:
             transform = _Transform(width_in, zscore, pca_dim)
-            spill = None
-            if cache == "disk":
-                spill, raw_path = mktemp(".raw")
-            with spill if spill is not None else _nullctx():
+            with open(raw_path, "wb") if raw_path is not None else nullcontext() as spill:
                 for i, (clip, (s, e)) in enumerate(by_start):
                     x = first if i == 0 else fetch(clip, s, e)
                     transform.update(x)
@@ -591,8 +579,7 @@ def write_submission(
             first = None
             transform.finish()
         head, tail, nbytes = _submission_stream_parts(items, n_rows, width_out)
-        out, tmp = mktemp(os.path.basename(name))
-        with out:
+        with open(tmp, "wb") as out:
             out.write(head)
             sink = _RowSink(out, nbytes)
             raw = (
@@ -614,30 +601,7 @@ def write_submission(
             out.write(tail)
             out.flush()
             os.fsync(out.fileno())
-        os.chmod(tmp, _default_mode())  # mkstemp creates 0600; give the usual permissions
-        os.replace(tmp, name)
-        temps.remove(tmp)
-    finally:
-        for t in temps:
-            try:
-                os.unlink(t)
-            except OSError:
-                pass
     return name
-
-
-def _default_mode() -> int:
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
-class _nullctx:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 def iter_clip_rows(frame_map: FrameMap) -> Iterable[tuple[str, int, int]]:

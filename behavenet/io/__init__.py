@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from pathlib import Path
 
 import h5py
@@ -64,6 +63,7 @@ from behavenet.io._registry import (
     list_sources,
     register_loader,
 )
+from behavenet.utils.files import atomic_path
 
 # importing the loader modules registers them (they import their heavy dependencies lazily)
 from behavenet.io import behavenet_v1 as _v1  # noqa: E402,F401
@@ -264,7 +264,6 @@ def convert(path, out, source: str | None = None, overwrite: bool = False, compr
         written = _write_absolute_video(session, out, overwrite, compression)
     else:  # a referenced video given by a relative path is written relative to the session file
         written = write_session(session, out, overwrite=overwrite, compression=compression)
-    _default_permissions(written)
     return written
 
 
@@ -274,78 +273,54 @@ def _write_absolute_video(session: Session, out: Path, overwrite: bool, compress
     (:func:`write_session` makes every reference relative to the session file.)
     """
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent)
-    os.close(fd)
-    tmp = Path(tmp)
-    try:
+    with atomic_path(out, suffix=".partial") as tmp:
         write_session(session, tmp, overwrite=True, compression=compression, validate=False)
         with h5py.File(tmp, "r+") as f:
             f["video"].attrs["external_path"] = os.path.abspath(session.video.path)
-        _validate_and_move(tmp, out, overwrite)
-    except BaseException:
-        if tmp.exists():
-            tmp.unlink()
-        raise
+        _validate_before_move(tmp, out, overwrite)
     return out
 
 
-def _validate_and_move(tmp: Path, out: Path, overwrite: bool) -> None:
-    """Validate the finished temporary file, then move it onto ``out`` (errors name ``out``)."""
+def _validate_before_move(tmp: Path, out: Path, overwrite: bool) -> None:
+    """Validate the finished temporary file that is to become ``out`` (errors name ``out``)."""
     try:
         validate_file(tmp)
     except FormatError as exc:
         raise FormatError(out, exc.field, exc.message) from None
     if out.exists() and not overwrite:
         raise FormatError(out, None, "output file exists; pass overwrite=True (--overwrite) to replace it")
-    os.replace(tmp, out)
-
-
-def _default_permissions(path: Path) -> None:
-    """Give the output the mode a plain ``open()`` would (the atomic temp file is created 0600)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    try:
-        os.chmod(path, 0o666 & ~mask)
-    except OSError:  # pragma: no cover - e.g. a file system without modes
-        pass
 
 
 def _write_streaming(session: Session, frames, out: Path, overwrite: bool, compression) -> Path:
     """Write ``session`` with its video frames copied one at a time from ``frames``."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent)
-    os.close(fd)
-    tmp = Path(tmp)
     n = len(frames)
     try:
-        first = np.asarray(frames[0])
-        if first.ndim == 2:
-            first = first[..., None]
-        h, w, c = first.shape
-        # the session without frames (validated below, once the frames are in)
-        session.video = Video(n_frames=n, height=h, width=w, channels=c)
-        write_session(session, tmp, overwrite=True, compression=compression, validate=False)
-        with h5py.File(tmp, "r+") as f:
-            g = f["video"] if "video" in f else f.create_group("video")
-            for key in ("external_path", "n_frames"):
-                if key in g.attrs:
-                    del g.attrs[key]
-            kw = {"compression": compression} if compression else {}
-            d = g.create_dataset("frames", shape=(n, h, w, c), dtype=np.uint8, chunks=(1, h, w, c), **kw)
-            d[0] = first
-            for i in range(1, n):
-                fr = np.asarray(frames[i])
-                if fr.ndim == 2:
-                    fr = fr[..., None]
-                if fr.shape != (h, w, c):
-                    raise FormatError(out, "/video/frames", f"frame {i} has shape {fr.shape}, frame 0 has {(h, w, c)}")
-                d[i] = fr
-            g.attrs["height"], g.attrs["width"], g.attrs["channels"] = h, w, c
-        _validate_and_move(tmp, out, overwrite)
-    except BaseException:
-        if tmp.exists():
-            tmp.unlink()
-        raise
+        with atomic_path(out, suffix=".partial") as tmp:
+            first = np.asarray(frames[0])
+            if first.ndim == 2:
+                first = first[..., None]
+            h, w, c = first.shape
+            # the session without frames (validated below, once the frames are in)
+            session.video = Video(n_frames=n, height=h, width=w, channels=c)
+            write_session(session, tmp, overwrite=True, compression=compression, validate=False)
+            with h5py.File(tmp, "r+") as f:
+                g = f["video"] if "video" in f else f.create_group("video")
+                for key in ("external_path", "n_frames"):
+                    if key in g.attrs:
+                        del g.attrs[key]
+                kw = {"compression": compression} if compression else {}
+                d = g.create_dataset("frames", shape=(n, h, w, c), dtype=np.uint8, chunks=(1, h, w, c), **kw)
+                d[0] = first
+                for i in range(1, n):
+                    fr = np.asarray(frames[i])
+                    if fr.ndim == 2:
+                        fr = fr[..., None]
+                    if fr.shape != (h, w, c):
+                        raise FormatError(out, "/video/frames", f"frame {i} has shape {fr.shape}, frame 0 has {(h, w, c)}")
+                    d[i] = fr
+                g.attrs["height"], g.attrs["width"], g.attrs["channels"] = h, w, c
+            _validate_before_move(tmp, out, overwrite)
     finally:
         close = getattr(frames, "close", None)
         if callable(close):

@@ -112,14 +112,6 @@ def read_head(path, n=4096) -> bytes:
         return b""
 
 
-def decode(v) -> str:
-    if isinstance(v, bytes):
-        return v.decode("utf-8", "replace")
-    if isinstance(v, np.ndarray) and v.shape == ():
-        return decode(v.item())
-    return str(v)
-
-
 # --------------------------------------------------------------------------- pose helpers
 def mask_low_confidence(session: Session, threshold: float) -> int:
     """Set keypoints whose confidence is below ``threshold`` to NaN (confidence is kept).

@@ -39,7 +39,6 @@ from behavenet.errors import DependencyError, FormatError
 from behavenet.io._common import (
     FPS_ASSUMED,
     concatenate_sessions,
-    decode,
     default_session_id,
     h5_open,
     read_head,
@@ -47,6 +46,7 @@ from behavenet.io._common import (
 )
 from behavenet.io._pickle import safe_loads
 from behavenet.io._registry import register_loader
+from behavenet.utils.plain import to_str
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ def _sniff_h5(path: Path) -> bool:
             blob = b" ".join(bytes(g.attrs[a]) for a in ("info", "non_index_axes") if a in g.attrs)
             if b"bodyparts" in blob and b"coords" in blob:
                 return True
-            names = [decode(g[k].attrs.get("name", b"")) for k in g if k.startswith("axis0_level")]
+            names = [to_str(g[k].attrs.get("name", b""), errors="replace") for k in g if k.startswith("axis0_level")]
             if "bodyparts" in names and "coords" in names:
                 return True
     return False
@@ -208,19 +208,15 @@ class _Unsupported(Exception):
 
 
 def _attr_str(v):
-    raw = bytes(v) if isinstance(v, (bytes, np.bytes_)) else v
-    if isinstance(raw, bytes):
-        if raw == b"N.":
-            return None
-        return raw.decode("utf-8", "replace")
-    return None if v is None else str(v)
+    """A pandas attribute as str (``None`` for a missing one or pandas' pickled ``None``)."""
+    if v is None or (isinstance(v, bytes) and v == b"N."):
+        return None
+    return to_str(v, errors="replace")
 
 
 def _strings(arr: np.ndarray) -> list:
-    if arr.dtype.kind == "S":
-        return [x.decode("utf-8") for x in arr]
-    if arr.dtype.kind == "U":
-        return [str(x) for x in arr]
+    if arr.dtype.kind in "SU":
+        return [to_str(x) for x in arr]
     if arr.dtype.kind in "iuf":
         return arr.tolist()
     raise _Unsupported(f"level values stored as {arr.dtype}")

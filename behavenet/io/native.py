@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from behavenet.data.format import FORMAT_NAME, Session
-from behavenet.io._common import FPS_FROM_FILE, decode, h5_open, set_video_path_absolute
+from behavenet.io._common import FPS_FROM_FILE, h5_open, set_video_path_absolute
 from behavenet.io._registry import register_loader
+from behavenet.utils.plain import to_str
 
 
 def sniff_session(path: Path) -> bool:
@@ -14,7 +15,7 @@ def sniff_session(path: Path) -> bool:
     if f is None:
         return False
     with f:
-        return decode(f.attrs.get("format", "")) == FORMAT_NAME
+        return to_str(f.attrs.get("format", ""), errors="replace") == FORMAT_NAME
 
 
 @register_loader("behavenet", suffixes=(".h5", ".hdf5"), sniff=sniff_session, priority=0,
@@ -31,6 +32,6 @@ def load_behavenet(path: Path) -> Session:
         f = h5_open(path)
         if f is not None:
             with f:
-                ext = decode(f["video"].attrs.get("external_path", "")) if "video" in f else ""
+                ext = to_str(f["video"].attrs.get("external_path", ""), errors="replace") if "video" in f else ""
             set_video_path_absolute(session, Path(ext).is_absolute())
     return session

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 import warnings
 from datetime import datetime, timezone
 from pathlib import Path
@@ -43,11 +42,12 @@ from behavenet.io._common import (
     FPS_FROM_FILE,
     FPS_FROM_USER,
     check_fps,
-    decode,
     default_session_id,
     h5_open,
 )
 from behavenet.io._registry import register_loader
+from behavenet.utils.files import atomic_path
+from behavenet.utils.plain import to_str
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ def sniff_nwb(path: Path) -> bool:
     if f is None:
         return False
     with f:
-        return "nwb_version" in f.attrs or decode(f.attrs.get("namespace", "")) == "core"
+        return "nwb_version" in f.attrs or to_str(f.attrs.get("namespace", ""), errors="replace") == "core"
 
 
 # --------------------------------------------------------------------------- time helpers
@@ -137,7 +137,7 @@ def _read_pose(path, pes, fps_user):
         skeleton = _field(pe, "skeleton")
         node_order = list(skeleton.nodes[:]) if skeleton is not None else (
             list(_field(pe, "nodes")[:]) if _field(pe, "nodes") is not None else None)
-        node_order = [decode(n) for n in node_order] if node_order is not None else None
+        node_order = [to_str(n, errors="replace") for n in node_order] if node_order is not None else None
         names = node_order if node_order and set(node_order) == set(series) else sorted(series)
         prefix = os.path.commonprefix(names) if len(names) > 1 else ""
         if prefix and not prefix.endswith("_"):
@@ -190,7 +190,7 @@ def _read_pose(path, pes, fps_user):
                 info.setdefault(key, str(_field(pe, key)))
         vids = _field(pe, "original_videos")
         if vids is not None:
-            info.setdefault("original_videos", [decode(v) for v in vids[:]])
+            info.setdefault("original_videos", [to_str(v, errors="replace") for v in vids[:]])
     if not per_animal:
         return None, None, info
     if len(set(animals)) != len(animals):
@@ -456,16 +456,8 @@ def write_pose_nwb(session: Session, path: str | os.PathLike, overwrite: bool = 
         for b0, b1 in bounds:
             nwb.add_trial(start_time=float(b0) / session.fps, stop_time=float(b1) / session.fps)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with pynwb.NWBHDF5IO(tmp, "w") as io:
-                io.write(nwb)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path) as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pynwb.NWBHDF5IO(tmp, "w") as io:
+            io.write(nwb)
     return path

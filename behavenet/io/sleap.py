@@ -35,12 +35,12 @@ from behavenet.errors import ConfigError, DependencyError, FormatError
 from behavenet.io._common import (
     attach_video,
     concatenate_sessions,
-    decode,
     default_session_id,
     h5_open,
     resolve_fps,
 )
 from behavenet.io._registry import register_loader
+from behavenet.utils.plain import decode_strings, to_str
 
 log = logging.getLogger(__name__)
 
@@ -281,7 +281,7 @@ def load_analysis(path: Path, fps=None, instances="both", video=None, video_root
     except OSError as exc:
         raise FormatError(path, None, f"not a readable HDF5 file (truncated or corrupt?): {exc}") from None
     with f:
-        nodes = [decode(n) for n in f["node_names"][()]]
+        nodes = decode_strings(f["node_names"][()], errors="replace")
         tracks = f["tracks"][()]
         K = len(nodes)
         if tracks.ndim != 4:
@@ -295,7 +295,7 @@ def load_analysis(path: Path, fps=None, instances="both", video=None, video_root
         else:
             raise FormatError(path, "/tracks", f"shape {tracks.shape} does not match {K} nodes and 2 coordinates")
         T, A = kp.shape[0], kp.shape[1]
-        track_names = [decode(n) for n in f["track_names"][()]] if "track_names" in f else []
+        track_names = decode_strings(f["track_names"][()], errors="replace") if "track_names" in f else []
         if len(track_names) != A:
             track_names = [f"track{i}" for i in range(A)]
         conf = None
@@ -313,9 +313,9 @@ def load_analysis(path: Path, fps=None, instances="both", video=None, video_root
                 kp[~occ.astype(bool)] = np.nan
         edges = None
         if "edge_names" in f:
-            edges = [(decode(a), decode(b)) for a, b in f["edge_names"][()]]
-        stored = decode(f["video_path"][()]) if "video_path" in f else None
-        provenance = decode(f["provenance"][()]) if "provenance" in f else None
+            edges = [(to_str(a, errors="replace"), to_str(b, errors="replace")) for a, b in f["edge_names"][()]]
+        stored = to_str(f["video_path"][()], errors="replace") if "video_path" in f else None
+        provenance = to_str(f["provenance"][()], errors="replace") if "provenance" in f else None
     session = Session(session_id=default_session_id(path), fps=1.0, source_software="SLEAP")
     session.pose = Pose(keypoints=kp, keypoint_names=nodes, animal_names=track_names,
                         confidence=None if conf is None else conf.astype(np.float32), units="px",

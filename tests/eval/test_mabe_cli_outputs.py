@@ -61,13 +61,13 @@ def test_output_that_is_a_directory_or_under_a_file(mouse_fixture, tmp_path, cap
 
 
 def test_unwritable_directory(mouse_fixture, tmp_path, capsys, no_eval, monkeypatch):
-    import behavenet.eval.submission as submission
+    import behavenet.utils.files as files
 
     def denied(*a, **k):
         raise PermissionError(13, "Permission denied")
 
     # root ignores directory permissions, so simulate the refusal where the probe file is created
-    monkeypatch.setattr(submission.tempfile, "mkstemp", denied)
+    monkeypatch.setattr(files.tempfile, "mkstemp", denied)
     assert main(_args(mouse_fixture, tmp_path / "r.json")) == 2
     err = _one_line_error(capsys)
     assert "--json" in err and "not writable (Permission denied)" in err
