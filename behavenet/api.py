@@ -13,28 +13,11 @@ fitted on the training frames, applied unchanged to new data).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 
+from behavenet.embeddings import SessionEmbedding
 from behavenet.errors import FormatError
-
-
-@dataclass
-class EmbeddedSession:
-    """Embedding of one session file: ``embedding`` ``(T, D)`` with its trials."""
-
-    session_id: str
-    path: str
-    embedding: np.ndarray
-    trials: np.ndarray
-    trial_names: list[str]
-
-    def trial_embedding(self, name: str) -> np.ndarray:
-        i = self.trial_names.index(name)
-        a, b = self.trials[i]
-        return self.embedding[a:b]
 
 
 class TrainedRun:
@@ -76,17 +59,22 @@ class TrainedRun:
             data_cfg["normalization_state"] = self.normalization["state"][int(session_state)]
         return hydra.utils.instantiate(data_cfg, _convert_="all")
 
-    def embed_files(self, files, session_state: int | str = 0, batch_size: int = 4096) -> list[EmbeddedSession]:
+    def embed_files(self, files, session_state: int | str = 0,
+                    batch_size: int | None = None) -> list[SessionEmbedding]:
         """Embed every frame of every session file with the run's model."""
         dm = self.datamodule(files, session_state)
         dm.setup()
         out = []
-        for i, (sid, split, _) in enumerate(dm.iter_full_sessions()):
-            reader = dm.readers[i]
-            emb = self.model.embed_split(split, batch_size=batch_size)
-            out.append(EmbeddedSession(sid, dm.files[i], emb, np.asarray(reader.trials),
-                                       list(reader.trial_names)))
-        dm.teardown()
+        try:
+            for i, (sid, split, _) in enumerate(dm.iter_full_sessions()):
+                reader = dm.readers[i]
+                out.append(SessionEmbedding(
+                    session_id=sid, embedding=self.model.embed_split(split, batch_size=batch_size),
+                    frame_index=split.frame_index, trial=split.trial_index, labels=dict(split.labels),
+                    label_kinds=dict(split.label_kinds), source_file=str(dm.files[i]),
+                    fps=float(split.fps or 0.0), trial_names=list(reader.trial_names)))
+        finally:
+            dm.teardown()
         return out
 
 

@@ -68,21 +68,38 @@ def export_embeddings(model, datamodule, path: str | os.PathLike) -> Path:
 
 @dataclass
 class SessionEmbedding:
-    """Embeddings of one session as read back from ``embeddings.h5``."""
+    """The embedding of one session: read back from ``embeddings.h5`` (:func:`load_embeddings`),
+    or computed for a new session file by a trained run (:meth:`behavenet.api.TrainedRun.embed_files`).
+
+    ``embedding`` is ``(T, D)``, one row per frame in time order; ``frame_index`` and ``trial``
+    give each row's frame and trial in the session file. ``split`` (codes of ``SPLIT_NAMES``) is
+    the role each frame had in training, ``None`` for a session the model never saw.
+    ``trial_names`` name the trials (``trial_embedding(name)`` returns one).
+    """
 
     session_id: str
     embedding: np.ndarray
     frame_index: np.ndarray
     trial: np.ndarray
-    split: np.ndarray
+    split: np.ndarray | None = None
     labels: dict[str, np.ndarray] = field(default_factory=dict)
     label_kinds: dict[str, str] = field(default_factory=dict)
     vocabularies: dict[str, list[str]] = field(default_factory=dict)
     source_file: str = ""
     fps: float = 0.0
+    trial_names: list[str] = field(default_factory=list)
 
     def mask(self, split: str) -> np.ndarray:
+        """Boolean mask of the rows that had role ``split`` in training."""
+        if self.split is None:
+            raise ValueError(f"session {self.session_id!r} was embedded after training: its frames have no split")
         return self.split == SPLIT_CODES[split]
+
+    def trial_embedding(self, name: str) -> np.ndarray:
+        """The rows of the trial called ``name`` (see ``trial_names``)."""
+        if name not in self.trial_names:
+            raise KeyError(f"session {self.session_id!r} has no trial {name!r}")
+        return self.embedding[self.trial == self.trial_names.index(name)]
 
 
 def load_embeddings(path: str | os.PathLike) -> list[SessionEmbedding]:

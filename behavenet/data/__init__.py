@@ -19,7 +19,7 @@ _EXPORTS = {
     "write_session": "behavenet.data.format",
     "open_session": "behavenet.data.reader",
     "read_session": "behavenet.data.reader",
-    "SplitData": "behavenet.data.views",
+    "SplitData": "behavenet.data.splits",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -15,7 +15,7 @@
    inputs; egocentric centring/rotation and one global scale for pose;
 5. attaches labels by name (behaviour variables → continuous; frame labels → discrete; sequence
    labels → broadcast over their trial, kind from the file);
-6. serves :class:`~behavenet.data.views.SplitData` per split and session to the model, which
+6. serves :class:`~behavenet.data.splits.SplitData` per split and session to the model, which
    returns the dataset it trains on (``Core.make_dataset``, see :mod:`behavenet.models.base`);
    batches are ``{"inputs": {name: tensor}, "labels": {...}}`` (plus ``"mask"`` for whole
    trials); optional pose augmentation is applied to training batches after transfer to the
@@ -33,9 +33,8 @@ import numpy as np
 import torch
 from behavenet.data.loaders import make_loader
 from behavenet.data.reader import open_session
-from behavenet.data.splits import SPLITS, assign_splits, chunk_trials
+from behavenet.data.splits import SPLITS, SplitData, assign_splits, chunk_trials, input_shape
 from behavenet.data.transforms import PoseAugment, ZScore, pose_features
-from behavenet.data.views import SplitData
 from behavenet.errors import ConfigError, FormatError
 
 log = logging.getLogger(__name__)
@@ -467,8 +466,6 @@ class SessionDataModule(L.LightningDataModule):
     def spec(self) -> dict[str, Any]:
         """Plain-dict description of the inputs and labels, passed to models as ``data_spec``."""
         self.setup()
-        from behavenet.data.views import input_shape
-
         inputs = {}
         for name in self.inputs:
             inputs[name] = {"shapes": [list(input_shape(s, name)) for s in self.full_data],

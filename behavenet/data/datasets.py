@@ -1,4 +1,4 @@
-"""Torch datasets over :class:`~behavenet.data.views.SplitData`: windows and whole trials.
+"""Torch datasets over :class:`~behavenet.data.splits.SplitData`: windows and whole trials.
 
 * :class:`WindowDataset`: every valid window ``[t-left, t+right)`` (stride ``stride``) of every
   session; items are dicts ``{"inputs": {name: window}, "labels", "session", "t"}``.
@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from behavenet.data.views import SplitData
+from behavenet.data.splits import SplitData
 from behavenet.data.windows import valid_centers
 
 

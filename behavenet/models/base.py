@@ -51,7 +51,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from behavenet.data.views import SplitData
+from behavenet.data.splits import SplitData
 from behavenet.errors import ConfigError
 from behavenet.models.config import FamilyConfig, TrainingConfig
 

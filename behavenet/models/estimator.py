@@ -1,7 +1,7 @@
 """ONE scikit-learn style estimator base for every model family: :class:`FamilyEstimator`.
 
 A family's estimator subclasses it, names its family and adds what is specific to its data
-(``fit``/``transform`` turning arrays into :class:`~behavenet.data.views.SplitData` and a data
+(``fit``/``transform`` turning arrays into :class:`~behavenet.data.splits.SplitData` and a data
 spec). The base supplies the rest, the same for every family:
 
 - the ``__init__`` signature, derived from the family's config dataclass (minus the fields set
@@ -458,7 +458,7 @@ class ArrayEstimator(FamilyEstimator):
 
     def fit(self, X, y=None):
         """Fit on ``X`` (see the class docstring); ``y`` is ignored."""
-        from behavenet.data.views import SplitData
+        from behavenet.data.splits import SplitData
 
         sessions, multi = self._sessions(X)
         names = list(sessions[0])

@@ -17,7 +17,7 @@ import lightning as L
 import numpy as np
 import torch
 
-from behavenet.data.views import SplitData
+from behavenet.data.splits import SplitData
 from behavenet.models.base import Core, LossHistory
 from behavenet.models.registry import build_core
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from behavenet.data.views import SplitData
+from behavenet.data.splits import SplitData
 from behavenet.models.estimator import train_core
 from behavenet.models.lightning import FamilyModule
 from behavenet.models.registry import build_core

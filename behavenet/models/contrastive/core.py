@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import IterableDataset, get_worker_info
 
-from behavenet.data.views import SplitData
+from behavenet.data.splits import SplitData
 from behavenet.data.windows import pad_for_receptive_field
 from behavenet.errors import ConfigError
 from behavenet.models.base import Core, input_specs

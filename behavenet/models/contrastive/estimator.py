@@ -39,7 +39,7 @@ import numpy as np
 import torch
 from sklearn.base import TransformerMixin
 
-from behavenet.data.views import SplitData
+from behavenet.data.splits import SplitData
 from behavenet.models.estimator import EstimatorInputError, EstimatorOptions, FamilyEstimator
 
 __all__ = ["ContrastiveEmbedding", "EstimatorInputError"]

@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from behavenet.data.views import SplitData
+from behavenet.data.splits import SplitData
 from behavenet.data.windows import valid_centers
 from behavenet.errors import ConfigError
 

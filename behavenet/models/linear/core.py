@@ -13,7 +13,7 @@ import math
 import numpy as np
 import torch
 
-from behavenet.data.views import SplitData
+from behavenet.data.splits import SplitData
 from behavenet.data.windows import valid_centers
 from behavenet.errors import ConfigError
 from behavenet.models.base import Core, input_specs

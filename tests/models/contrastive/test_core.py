@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from behavenet.data.views import SplitData
+from behavenet.data.splits import SplitData
 from behavenet.errors import ConfigError
 from behavenet.models.contrastive import ContrastiveConfig, ContrastiveCore
 from behavenet.models.registry import build_core, get_family

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from behavenet.data.views import SplitData
+from behavenet.data.splits import SplitData
 from behavenet.data.windows import valid_centers
 from behavenet.errors import ConfigError
 from behavenet.models.contrastive.core import ContrastiveStream
