@@ -267,7 +267,7 @@ class SessionDataModule(L.LightningDataModule):
             for name in self.inputs:
                 having = [r for r in members if name in r.modalities]
                 if not having:
-                    files = ", ".join(r.path for r in members)
+                    files = ", ".join(str(r.path) for r in members)
                     raise FormatError(members[0].path, f"input '{name}'", f"no file of session {sid!r} "
                                       f"has {name} data (files: {files}); files are joined by session id")
                 if len(having) > 1:
