@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-
 from behavenet.embeddings import SessionEmbedding
 from behavenet.errors import FormatError
 

@@ -14,8 +14,8 @@ import ast
 import sys
 
 from behavenet.data.format import validate_file
-from behavenet.errors import BehavenetError, one_line
 from behavenet.data.synthetic import GENERATORS, generate
+from behavenet.errors import BehavenetError, one_line
 
 
 def main(argv=None):

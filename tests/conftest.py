@@ -66,8 +66,7 @@ FAST = ["trainer.enable_progress_bar=false", "logger=none", "trainer.max_steps=2
 @pytest.fixture
 def small_session(tmp_path):
     """``small_session(**kw)`` → path of a seeded session with every modality (tiny)."""
-    from behavenet.data.format import (Behavior, FrameLabel, Pose, SequenceLabel, Session, Spikes,
-                                       Video, write_session)
+    from behavenet.data.format import Behavior, FrameLabel, Pose, SequenceLabel, Session, Spikes, Video, write_session
 
     def _make(name="s.h5", n_frames=400, n_trials=8, seed=0, n_units=12, video=True, pose=True,
               session_id=None):

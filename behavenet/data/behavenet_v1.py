@@ -33,7 +33,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from behavenet.data.format import Behavior, Pose, Session, Spikes, Calcium, Video, write_session
+from behavenet.data.format import Calcium, Pose, Session, Spikes, Video, write_session
 from behavenet.errors import FormatError
 
 log = logging.getLogger(__name__)

@@ -31,6 +31,7 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
+
 from behavenet.data.loaders import make_loader
 from behavenet.data.reader import open_session
 from behavenet.data.splits import SPLITS, SplitData, assign_splits, chunk_trials, input_shape

@@ -27,8 +27,8 @@ vectors stacked side by side.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Iterator, Sequence
 
 import numpy as np
 import scipy.linalg

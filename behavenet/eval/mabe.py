@@ -44,8 +44,9 @@ import io
 import json
 import os
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -533,7 +534,7 @@ def _evaluate_fast(
     test_runs = sorted((prep.fmap[c][0], prep.fmap[c][1], k) for k, (c, _) in enumerate(test))
     n_seeds, n_alpha = len(prep.seed_clips), len(alphas)
     acc = []
-    for ti, r in enumerate(prep.rows):
+    for r in prep.rows:
         st: dict[str, Any] = {
             "n": np.zeros(2, dtype=np.int64),
             "pool_sum": np.zeros(len(test)),
@@ -549,7 +550,7 @@ def _evaluate_fast(
             # per split: how many labelled frames each clip of the list has, in list order
             truth = []
             seg = []
-            for sp, lst in enumerate((prep.public, prep.private)):
+            for lst in (prep.public, prep.private):
                 starts, owner = [], []
                 pos = 0
                 for c in lst:

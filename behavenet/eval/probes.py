@@ -38,8 +38,9 @@ Protocol (the same as :mod:`behavenet.eval.mabe`, shared ridge core in
 from __future__ import annotations
 
 import os
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Hashable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -384,7 +385,7 @@ def _score_ridge(
     n_seeds = len(fits[0].coef)
     n_a = len(alphas)
     acc = []
-    for fi, ti in enumerate(fit_tasks):
+    for ti in fit_tasks:
         t = tasks[ti]
         k = len(encoded[ti][1])
         st: dict[str, Any] = {}

@@ -21,9 +21,10 @@ from __future__ import annotations
 import json
 import os
 import struct
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import nullcontext
 from importlib import resources
-from typing import Any, BinaryIO, Callable, Iterable, Mapping, Union
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -45,7 +46,7 @@ SPECIES_WIDTH = {"mouse": 128, "fly": 256}
 CLIP_LENGTH = {"mouse": 1800, "fly": 4500}
 
 FrameMap = Mapping[str, tuple[int, int]]
-EmbeddingSource = Union[Callable[[str], np.ndarray], Mapping[str, np.ndarray]]
+EmbeddingSource = Callable[[str], np.ndarray] | Mapping[str, np.ndarray]
 
 _FLY_MAP_MESSAGE = (
     "no fly frame map is bundled: the official flies_frame_number_map.npy is published without "

@@ -42,28 +42,6 @@ import numpy as np
 
 from behavenet.data.format import Session, Video, validate_file, write_session
 from behavenet.errors import BehavenetError, ConfigError, FormatError
-from behavenet.io._common import (
-    FPS_ASSUMED,
-    attach_video,
-    check_pose_not_empty,
-    clean_id,
-    concatenate_sessions,
-    default_session_id,
-    drop_empty_animals as _drop_empty_animals,
-    get_frame_source,
-    mask_low_confidence,
-    set_frame_source,
-    video_path_absolute,
-)
-from behavenet.io._registry import (
-    LoaderInfo,
-    describe_sources,
-    get_loader,
-    infer_source,
-    list_sources,
-    register_loader,
-)
-from behavenet.utils.files import atomic_path
 
 # importing the loader modules registers them (they import their heavy dependencies lazily)
 from behavenet.io import behavenet_v1 as _v1  # noqa: E402,F401
@@ -75,6 +53,30 @@ from behavenet.io import sleap as _sleap  # noqa: E402,F401
 from behavenet.io import suite2p as _suite2p  # noqa: E402,F401
 from behavenet.io import trodes as _trodes  # noqa: E402,F401
 from behavenet.io import video as _video  # noqa: E402,F401
+from behavenet.io._common import (
+    FPS_ASSUMED,
+    attach_video,
+    check_pose_not_empty,
+    clean_id,
+    concatenate_sessions,
+    default_session_id,
+    get_frame_source,
+    mask_low_confidence,
+    set_frame_source,
+    video_path_absolute,
+)
+from behavenet.io._common import (
+    drop_empty_animals as _drop_empty_animals,
+)
+from behavenet.io._registry import (
+    LoaderInfo,
+    describe_sources,
+    get_loader,
+    infer_source,
+    list_sources,
+    register_loader,
+)
+from behavenet.utils.files import atomic_path
 
 log = logging.getLogger(__name__)
 

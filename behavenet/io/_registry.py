@@ -6,9 +6,9 @@ import inspect
 import logging
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from behavenet.errors import ConfigError, FormatError
 

@@ -63,7 +63,7 @@ def _import_nwb():
     try:
         import ndx_pose  # noqa: F401,PLC0415  (registers the PoseEstimation classes)
     except ImportError:
-        ndx_pose = None
+        pass
     return pynwb
 
 

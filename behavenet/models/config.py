@@ -29,7 +29,7 @@ import textwrap
 import types
 import typing
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from typing import Any, Union
 
 from behavenet.errors import ConfigError
@@ -127,7 +127,7 @@ def field_docs(cls: type) -> dict[str, str]:
     return {f.name: docs.get(f.name, "") for f in dataclasses.fields(cls)}
 
 
-@lru_cache(maxsize=None)
+@cache
 def _own_field_docs(cls: type) -> dict[str, str]:
     try:
         source = textwrap.dedent(inspect.getsource(cls))
@@ -147,7 +147,7 @@ def _own_field_docs(cls: type) -> dict[str, str]:
 # types
 
 
-@lru_cache(maxsize=None)
+@cache
 def _type_hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 

@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from behavenet.data import (NeuralDataModule, PairedDataModule, PoseDataModule, SessionDataModule,
-                            VideoDataModule)
+from behavenet.data import NeuralDataModule, PairedDataModule, PoseDataModule, SessionDataModule, VideoDataModule
 from behavenet.data.behavenet_v1 import write_behavenet_v1
 from behavenet.errors import ConfigError, FormatError
 from behavenet.models.lightning import FamilyModule
@@ -75,7 +74,7 @@ def test_windows_never_straddle_trials(small_session):
     dm.setup()
     ds = WindowDataset(dm.split_data["train"], left=5, right=5)
     sd = dm.split_data["train"][0]
-    for si, t in ds.index:
+    for _, t in ds.index:
         seg = sd.segments[(sd.segments[:, 0] <= t) & (t < sd.segments[:, 1])][0]
         assert seg[0] <= t - 5 and t + 5 <= seg[1]
     # the frames of one window are consecutive frames of the recording

@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 
 from behavenet.cli import main as cli
-from behavenet.data.format import (Behavior, FrameLabel, Pose, Session, Spikes, validate_file,
-                                   write_session)
+from behavenet.data.format import Behavior, FrameLabel, Pose, Session, Spikes, validate_file, write_session
 from behavenet.data.reader import read_session
 from behavenet.errors import FormatError
 

@@ -31,8 +31,13 @@ def run(args) -> int:
 
     from behavenet.api import load_run
     from behavenet.errors import FormatError
-    from behavenet.eval.submission import (check_output_path, load_frame_map, official_frame_map,
-                                           validate_submission, write_submission)
+    from behavenet.eval.submission import (
+        check_output_path,
+        load_frame_map,
+        official_frame_map,
+        validate_submission,
+        write_submission,
+    )
 
     check_output_path(args.out, "--out")  # before any embedding: fail fast on a bad output path
     real_out = os.path.realpath(args.out)

@@ -33,7 +33,7 @@ floating-point work of an ``offset10`` step on typical data.
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F

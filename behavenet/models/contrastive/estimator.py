@@ -32,8 +32,8 @@ and its own options (``max_iterations``, ``label_types``, ``input_type``, ``devi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import torch

@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from behavenet.errors import ConfigError
+from behavenet.models.contrastive.core import _sparse_pair
 from behavenet.models.contrastive.encoders import (
     FrameConvEncoder,
     VideoEncoder,
@@ -11,7 +12,6 @@ from behavenet.models.contrastive.encoders import (
     list_architectures,
     make_encoder,
 )
-from behavenet.models.contrastive.core import _sparse_pair
 
 EXPECTED_RF = {"offset1": (0, 1), "offset5": (2, 3), "offset10": (5, 5), "offset36": (18, 18),
                "offset15": (7, 8), "offset20": (10, 10), "offset40": (20, 20), "offset50": (25, 25)}
