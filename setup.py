@@ -12,8 +12,11 @@ from setuptools import setup
 from setuptools.command.build_py import build_py
 
 HERE = Path(__file__).resolve().parent
-BUNDLED = [("conf", "conf"), ("data/linear_track.h5", "data/linear_track.h5"),
-           ("data/nelpy-linear-track/LICENSE.upstream.txt", "data/linear_track.LICENSE.txt")]
+BUNDLED = [
+    ("conf", "conf"),
+    ("data/linear_track.h5", "data/linear_track.h5"),
+    ("data/nelpy-linear-track/LICENSE.upstream.txt", "data/linear_track.LICENSE.txt"),
+]
 
 
 class BuildWithBundledFiles(build_py):

@@ -15,5 +15,6 @@ __all__ = ["__version__", "FORMAT_VERSION", "ContrastiveEmbedding", "load_run"]
 # heavy objects are imported on first use so `import behavenet` stays light
 from behavenet.utils.lazy import lazy_exports  # noqa: E402
 
-__getattr__, __dir__ = lazy_exports(__name__, {"ContrastiveEmbedding": "behavenet.models.contrastive.estimator",
-                                              "load_run": "behavenet.api"}, globals())
+__getattr__, __dir__ = lazy_exports(
+    __name__, {"ContrastiveEmbedding": "behavenet.models.contrastive.estimator", "load_run": "behavenet.api"}, globals()
+)

@@ -33,8 +33,9 @@ class TrainedRun:
 
         self.cfg = OmegaConf.load(self.run_dir / "config.yaml")
         # the checkpoint names the family and holds its config: no class is taken from the YAML
-        self.model = FamilyModule.load_from_checkpoint(self.run_dir / "checkpoints/last.ckpt",
-                                                       map_location=map_location, weights_only=True)
+        self.model = FamilyModule.load_from_checkpoint(
+            self.run_dir / "checkpoints/last.ckpt", map_location=map_location, weights_only=True
+        )
         self.model.eval()
         norm_path = self.run_dir / "normalization.json"
         self.normalization = json.loads(norm_path.read_text()) if norm_path.exists() else None
@@ -58,8 +59,7 @@ class TrainedRun:
             data_cfg["normalization_state"] = self.normalization["state"][int(session_state)]
         return hydra.utils.instantiate(data_cfg, _convert_="all")
 
-    def embed_files(self, files, session_state: int | str = 0,
-                    batch_size: int | None = None) -> list[SessionEmbedding]:
+    def embed_files(self, files, session_state: int | str = 0, batch_size: int | None = None) -> list[SessionEmbedding]:
         """Embed every frame of every session file with the run's model."""
         dm = self.datamodule(files, session_state)
         dm.setup()
@@ -67,11 +67,19 @@ class TrainedRun:
         try:
             for i, (sid, split, _) in enumerate(dm.iter_full_sessions()):
                 reader = dm.readers[i]
-                out.append(SessionEmbedding(
-                    session_id=sid, embedding=self.model.embed_split(split, batch_size=batch_size),
-                    frame_index=split.frame_index, trial=split.trial_index, labels=dict(split.labels),
-                    label_kinds=dict(split.label_kinds), source_file=str(dm.files[i]),
-                    fps=float(split.fps or 0.0), trial_names=list(reader.trial_names)))
+                out.append(
+                    SessionEmbedding(
+                        session_id=sid,
+                        embedding=self.model.embed_split(split, batch_size=batch_size),
+                        frame_index=split.frame_index,
+                        trial=split.trial_index,
+                        labels=dict(split.labels),
+                        label_kinds=dict(split.label_kinds),
+                        source_file=str(dm.files[i]),
+                        fps=float(split.fps or 0.0),
+                        trial_names=list(reader.trial_names),
+                    )
+                )
         finally:
             dm.teardown()
         return out

@@ -119,10 +119,13 @@ def load_embeddings(path: str | os.PathLike) -> list[SessionEmbedding]:
             g = f["sessions"][key]
             se = SessionEmbedding(
                 session_id=decode_strings(g.attrs["session_id"])[0],
-                embedding=g["embedding"][()], frame_index=g["frame_index"][()],
-                trial=g["trial"][()], split=g["split"][()],
+                embedding=g["embedding"][()],
+                frame_index=g["frame_index"][()],
+                trial=g["trial"][()],
+                split=g["split"][()],
                 source_file=decode_strings(g.attrs.get("source_file", ""))[0],
-                fps=float(g.attrs.get("fps", 0.0)))
+                fps=float(g.attrs.get("fps", 0.0)),
+            )
             for name, d in g["labels"].items():
                 se.labels[name] = d[()]
                 se.label_kinds[name] = decode_strings(d.attrs["kind"])[0]

@@ -54,10 +54,7 @@ class DependencyError(BehavenetError, ImportError):
     """An optional dependency needed for the requested feature is not installed."""
 
     def __init__(self, package: str, extra: str, feature: str):
-        super().__init__(
-            f"{feature} needs the optional package '{package}': "
-            f"pip install 'behavenet[{extra}]'"
-        )
+        super().__init__(f"{feature} needs the optional package '{package}': pip install 'behavenet[{extra}]'")
 
 
 def one_line(exc: BaseException) -> str:

@@ -153,13 +153,15 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     primary = _is_primary_process()
     out.mkdir(parents=True, exist_ok=True)
     (out / "checkpoints").mkdir(exist_ok=True)
-    resolved = {k: (OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v)
-                for k, v in cfg.items() if k != "hydra"}
+    resolved = {
+        k: (OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v)
+        for k, v in cfg.items()
+        if k != "hydra"
+    }
     resolved["_behavenet_version"] = __version__
     if primary:
         atomic_write_text(out / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(resolved)))
-        write_json(out / "status.json", {"status": "running",
-                                                "started": time.strftime("%Y-%m-%dT%H:%M:%S")})
+        write_json(out / "status.json", {"status": "running", "started": time.strftime("%Y-%m-%dT%H:%M:%S")})
 
     _configure_determinism(cfg)
     _single_log_stream()
@@ -192,16 +194,18 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         if _multi_process(trainer_cfg) and not model.trainable:
             # PCA / random projection are fitted in closed form: DDP refuses a module without
             # trainable parameters, and one process computes them as fast.
-            log.warning("model %s has no trainable parameters: fitting on one device instead of "
-                        "strategy=%s, devices=%s", model.family, trainer_cfg.get("strategy"),
-                        trainer_cfg.get("devices"))
+            log.warning(
+                "model %s has no trainable parameters: fitting on one device instead of strategy=%s, devices=%s",
+                model.family,
+                trainer_cfg.get("strategy"),
+                trainer_cfg.get("devices"),
+            )
             trainer_cfg = OmegaConf.to_container(trainer_cfg, resolve=True)
             trainer_cfg.update(strategy="auto", devices=1, num_nodes=1)
             trainer_cfg.pop("sync_batchnorm", None)
         trainer: L.Trainer = hydra.utils.instantiate(trainer_cfg, callbacks=callbacks, logger=loggers or False)
 
-        metrics: dict[str, Any] = {"model": model.family, "seed": cfg.get("seed"),
-                                   "behavenet_version": __version__}
+        metrics: dict[str, Any] = {"model": model.family, "seed": cfg.get("seed"), "behavenet_version": __version__}
         if cfg.get("train", True) and model.trainable:
             trainer.fit(model=model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
             metrics["train"] = _stage_metrics(trainer.callback_metrics, ("train/", "val/"))
@@ -222,9 +226,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
         from behavenet.embeddings import export_embeddings
 
-        write_json(out / "normalization.json", {"inputs": datamodule.inputs,
-                                                       "sessions": datamodule.session_ids,
-                                                       "state": datamodule.normalizers})
+        write_json(
+            out / "normalization.json",
+            {"inputs": datamodule.inputs, "sessions": datamodule.session_ids, "state": datamodule.normalizers},
+        )
 
         model = model.to("cpu") if cfg.get("export_on_cpu", False) else model
         emb_path = export_embeddings(model, datamodule, out / "embeddings.h5")
@@ -236,11 +241,19 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
             metrics.update(evaluate_run(emb_path, eval_cfg, out))
         metrics["wall_time_s"] = round(time.time() - t_start, 2)
-        metrics["machine"] = {"python": platform.python_version(), "torch": torch.__version__,
-                              "threads": torch.get_num_threads(), "platform": platform.platform()}
-        metrics["flat"] = {k: v for k, v in _flatten("", {k: metrics[k] for k in metrics
-                                                          if k in ("train", "test", "decoding", "probes")}, {}).items()
-                           if isinstance(v, (int, float))}
+        metrics["machine"] = {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+            "platform": platform.platform(),
+        }
+        metrics["flat"] = {
+            k: v
+            for k, v in _flatten(
+                "", {k: metrics[k] for k in metrics if k in ("train", "test", "decoding", "probes")}, {}
+            ).items()
+            if isinstance(v, (int, float))
+        }
         write_json(out / "metrics.json", metrics)
         write_json(out / "status.json", {"status": "completed", "wall_time_s": metrics["wall_time_s"]})
         log.info("run directory: %s", out)
@@ -264,8 +277,11 @@ def main(cfg: DictConfig) -> float | None:
     missing = sorted(k for k in OmegaConf.missing_keys(cfg) if not k.startswith("hydra."))
     if missing:
         example = "data.files=[path/to/session.h5]" if "data.files" in missing else f"{missing[0]}=..."
-        print(f"behavenet train: error: {', '.join(missing)}: required but not set; give it on the command "
-              f"line, e.g. {example}", file=sys.stderr)
+        print(
+            f"behavenet train: error: {', '.join(missing)}: required but not set; give it on the command "
+            f"line, e.g. {example}",
+            file=sys.stderr,
+        )
         raise SystemExit(2)
     try:
         metrics = run(cfg)
@@ -298,7 +314,10 @@ def get_metric_value(metrics: dict, name: str | None) -> float | None:
         return None
     flat = metrics.get("flat", {})
     if name not in flat:
-        log.warning("optimized_metric %r is not among this run's metrics (available: %s)", name,
-                    ", ".join(sorted(flat)) or "none")
+        log.warning(
+            "optimized_metric %r is not among this run's metrics (available: %s)",
+            name,
+            ", ".join(sorted(flat)) or "none",
+        )
         return None
     return float(flat[name])

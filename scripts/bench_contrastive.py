@@ -63,7 +63,7 @@ def make_data(seed: int, T: int = 10_000, N: int = 100, dt: float = 0.02):
     latent = 2 * latent / latent.max(0) - 1
     centres = rng.uniform(-1, 1, size=(N, 2))
     sq_dist = ((latent[:, None, :] - centres[None]) ** 2).sum(-1)
-    rate_hz = 0.5 + 20.0 * np.exp(-sq_dist / (2 * 0.3 ** 2))
+    rate_hz = 0.5 + 20.0 * np.exp(-sq_dist / (2 * 0.3**2))
     counts = rng.poisson(rate_hz * dt).astype(np.float32)
     return counts, latent.astype(np.float32)
 
@@ -93,9 +93,11 @@ def worker(args) -> dict:
         import behavenet
         from behavenet.models.contrastive import ContrastiveEmbedding
         from behavenet.models.contrastive.losses import goodness_of_fit_bits
+
         version = behavenet.__version__
     else:
         import cebra
+
         version = cebra.__version__
     t_import = time.perf_counter() - t_import
     torch.set_num_threads(args.threads)
@@ -104,9 +106,19 @@ def worker(args) -> dict:
     X, z = make_data(args.seed)
     split = int(0.8 * len(X))
     X_tr, X_te, z_tr, z_te = X[:split], X[split:], z[:split], z[split:]
-    common = dict(model_architecture="offset10-model", batch_size=args.batch_size, learning_rate=3e-4,
-                  temperature=1.0, output_dimension=8, max_iterations=args.iters, distance="cosine",
-                  conditional=args.conditional, time_offsets=10, device="cpu", verbose=False)
+    common = dict(
+        model_architecture="offset10-model",
+        batch_size=args.batch_size,
+        learning_rate=3e-4,
+        temperature=1.0,
+        output_dimension=8,
+        max_iterations=args.iters,
+        distance="cosine",
+        conditional=args.conditional,
+        time_offsets=10,
+        device="cpu",
+        verbose=False,
+    )
     if args.worker == "ours":
         model = ContrastiveEmbedding(seed=args.seed, **common)
     else:
@@ -136,15 +148,30 @@ def worker(args) -> dict:
         final = float(np.mean(losses[-50:]))
         gof = float(cebra.sklearn.metrics.infonce_to_goodness_of_fit(final, model))
 
-    out = dict(impl=args.worker, version=version, conditional=args.conditional, seed=args.seed,
-               iters=args.iters, batch_size=args.batch_size, threads=torch.get_num_threads(),
-               fit_s=round(fit_s, 3), it_per_s=round(args.iters / fit_s, 2),
-               fit_cpu_s=round(fit_cpu_s, 3), cpu_ms_per_it=round(1000 * fit_cpu_s / args.iters, 2),
-               transform_s=round(transform_s, 3), import_s=round(t_import, 2),
-               rss_import_mb=rss_import, rss_fit_mb=rss_fit, peak_rss_mb=rss_transform,
-               final_infonce=round(final, 4), gof_bits=round(gof, 3),
-               torch=torch.__version__, numpy=np.__version__, python=platform.python_version(),
-               loadavg_end=round(os.getloadavg()[0], 2))
+    out = dict(
+        impl=args.worker,
+        version=version,
+        conditional=args.conditional,
+        seed=args.seed,
+        iters=args.iters,
+        batch_size=args.batch_size,
+        threads=torch.get_num_threads(),
+        fit_s=round(fit_s, 3),
+        it_per_s=round(args.iters / fit_s, 2),
+        fit_cpu_s=round(fit_cpu_s, 3),
+        cpu_ms_per_it=round(1000 * fit_cpu_s / args.iters, 2),
+        transform_s=round(transform_s, 3),
+        import_s=round(t_import, 2),
+        rss_import_mb=rss_import,
+        rss_fit_mb=rss_fit,
+        peak_rss_mb=rss_transform,
+        final_infonce=round(final, 4),
+        gof_bits=round(gof, 3),
+        torch=torch.__version__,
+        numpy=np.__version__,
+        python=platform.python_version(),
+        loadavg_end=round(os.getloadavg()[0], 2),
+    )
     out.update(_scores(emb_tr, emb_te, z_tr, z_te))
     out["peak_rss_with_scoring_mb"] = _maxrss_mb()
     return out
@@ -157,15 +184,29 @@ def _maxrss_mb() -> float:
 
 # ---------------------------------------------------------------------- orchestration
 def _run(python: str, impl: str, conditional: str, threads: int, seed: int, iters: int, batch: int) -> dict:
-    cmd = [python, str(Path(__file__).resolve()), "--worker", impl, "--conditional", conditional,
-           "--threads", str(threads), "--seed", str(seed), "--iters", str(iters), "--batch-size", str(batch)]
+    cmd = [
+        python,
+        str(Path(__file__).resolve()),
+        "--worker",
+        impl,
+        "--conditional",
+        conditional,
+        "--threads",
+        str(threads),
+        "--seed",
+        str(seed),
+        "--iters",
+        str(iters),
+        "--batch-size",
+        str(batch),
+    ]
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     load_before = os.getloadavg()[0]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=str(ROOT))
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
     if proc.returncode != 0 or not lines:
         raise RuntimeError(f"{impl} {conditional} failed (rc={proc.returncode}):\n{proc.stderr[-3000:]}")
-    res = json.loads(lines[-1][len("RESULT "):])
+    res = json.loads(lines[-1][len("RESULT ") :])
     res["loadavg_start"] = round(load_before, 2)
     return res
 
@@ -187,34 +228,51 @@ def summarise(results: list[dict]) -> dict:
 
 
 def markdown(results: list[dict], summary: dict) -> str:
-    lines = ["| conditional | threads | impl | rep | fit s | it/s | CPU ms/it | peak RSS MB | R² lin held-out "
-             "| R² kNN held-out | GoF bits | load start→end |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| conditional | threads | impl | rep | fit s | it/s | CPU ms/it | peak RSS MB | R² lin held-out "
+        "| R² kNN held-out | GoF bits | load start→end |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     reps: dict = {}
     for r in results:
         key = (r["conditional"], r["threads"], r["impl"])
         reps[key] = reps.get(key, 0) + 1
-        lines.append(f"| {r['conditional']} | {r['threads']} | {r['impl']} | {reps[key]} | {r['fit_s']} | "
-                     f"{r['it_per_s']} | {r['cpu_ms_per_it']} | {r['peak_rss_mb']} | {r['r2_linear_heldout']} | "
-                     f"{r['r2_knn_heldout']} | {r['gof_bits']} | {r['loadavg_start']}→{r['loadavg_end']} |")
-    lines += ["", "Medians:", "",
-              "| conditional | threads | impl | it/s | CPU ms/it | peak RSS MB | R² lin held-out | R² kNN held-out "
-              "| GoF bits |", "|---|---|---|---|---|---|---|---|---|"]
+        lines.append(
+            f"| {r['conditional']} | {r['threads']} | {r['impl']} | {reps[key]} | {r['fit_s']} | "
+            f"{r['it_per_s']} | {r['cpu_ms_per_it']} | {r['peak_rss_mb']} | {r['r2_linear_heldout']} | "
+            f"{r['r2_knn_heldout']} | {r['gof_bits']} | {r['loadavg_start']}→{r['loadavg_end']} |"
+        )
+    lines += [
+        "",
+        "Medians:",
+        "",
+        "| conditional | threads | impl | it/s | CPU ms/it | peak RSS MB | R² lin held-out | R² kNN held-out "
+        "| GoF bits |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for key, m in summary.items():
         cond, threads, impl = key.split("|")
-        lines.append(f"| {cond} | {threads} | {impl} | {m['it_per_s']} | {m['cpu_ms_per_it']} | {m['peak_rss_mb']} | "
-                     f"{m['r2_linear_heldout']} | {m['r2_knn_heldout']} | {m['gof_bits']} |")
-    lines += ["", "Ratios (ours / cebra, medians):", "",
-              "| conditional | threads | it/s ratio | CPU-time ratio (cebra/ours) | RSS ours/cebra | ΔkNN R² |",
-              "|---|---|---|---|---|---|"]
+        lines.append(
+            f"| {cond} | {threads} | {impl} | {m['it_per_s']} | {m['cpu_ms_per_it']} | {m['peak_rss_mb']} | "
+            f"{m['r2_linear_heldout']} | {m['r2_knn_heldout']} | {m['gof_bits']} |"
+        )
+    lines += [
+        "",
+        "Ratios (ours / cebra, medians):",
+        "",
+        "| conditional | threads | it/s ratio | CPU-time ratio (cebra/ours) | RSS ours/cebra | ΔkNN R² |",
+        "|---|---|---|---|---|---|",
+    ]
     pairs = sorted({tuple(k.split("|")[:2]) for k in summary})
     for cond, threads in pairs:
         o, c = summary.get(f"{cond}|{threads}|ours"), summary.get(f"{cond}|{threads}|cebra")
         if not o or not c:
             continue
-        lines.append(f"| {cond} | {threads} | {o['it_per_s'] / c['it_per_s']:.2f}x | "
-                     f"{c['cpu_ms_per_it'] / o['cpu_ms_per_it']:.2f}x | {o['peak_rss_mb'] / c['peak_rss_mb']:.2f} | "
-                     f"{o['r2_knn_heldout'] - c['r2_knn_heldout']:+.4f} |")
+        lines.append(
+            f"| {cond} | {threads} | {o['it_per_s'] / c['it_per_s']:.2f}x | "
+            f"{c['cpu_ms_per_it'] / o['cpu_ms_per_it']:.2f}x | {o['peak_rss_mb'] / c['peak_rss_mb']:.2f} | "
+            f"{o['r2_knn_heldout'] - c['r2_knn_heldout']:+.4f} |"
+        )
     return "\n".join(lines)
 
 
@@ -252,11 +310,16 @@ def main(argv=None):
                     results.append(res)
                     print(json.dumps(res), flush=True)
     summary = summarise(results)
-    machine = {"cpu": _cpu_model(), "cores": os.cpu_count(), "platform": platform.platform(),
-               "python": platform.python_version()}
+    machine = {
+        "cpu": _cpu_model(),
+        "cores": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+    }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps({"machine": machine, "args": vars(args), "results": results,
-                                          "summary": summary}, indent=1))
+    Path(args.out).write_text(
+        json.dumps({"machine": machine, "args": vars(args), "results": results, "summary": summary}, indent=1)
+    )
     print(markdown(results, summary))
 
 

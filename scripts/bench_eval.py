@@ -294,8 +294,12 @@ def all_(
     if only and res_path.exists():  # re-measure some runs, keep the others
         results = json.loads(res_path.read_text())
     results.update(machine=_machine(), threads=threads, fixtures=fixtures)
-    plan = [("fast", "float64", 1, repeats), ("fast", "float64", ref_scale, repeats),
-            ("reference", "float64", ref_scale, ref_repeats), ("reference", "float32", ref_scale, 1)]
+    plan = [
+        ("fast", "float64", 1, repeats),
+        ("fast", "float64", ref_scale, repeats),
+        ("reference", "float64", ref_scale, ref_repeats),
+        ("reference", "float32", ref_scale, 1),
+    ]
     for method, prec, scale, n_rep in plan:
         d = Path(fixtures[scale]["dir"])
         key = f"{method}-{prec}-1/{scale}"
@@ -306,7 +310,9 @@ def all_(
         for i in range(n_rep):
             out = d / f"scores-{method}-{prec}.json"
             print(f"{key} run {i + 1}/{n_rep} ...", file=sys.stderr)
-            recs.append(_timed(me + ["run", "--dir", str(d), "--method", method, "--precision", prec, "--out", str(out)], env))
+            recs.append(
+                _timed(me + ["run", "--dir", str(d), "--method", method, "--precision", prec, "--out", str(out)], env)
+            )
         results["runs"][key] = recs
     comps = {}
     d = Path(fixtures[ref_scale]["dir"])
@@ -333,9 +339,12 @@ def _machine() -> str:
 
 
 def _markdown(res: dict, ref_scale: int) -> str:
-    lines = [f"machine: {res['machine']}; BLAS/OpenMP threads: {res['threads']}", "",
-             "| run | n | wall s (median; all) | peak RSS (median, /usr/bin/time -v) | of which anon / file-backed (sampled) |",
-             "|---|---|---|---|---|"]
+    lines = [
+        f"machine: {res['machine']}; BLAS/OpenMP threads: {res['threads']}",
+        "",
+        "| run | n | wall s (median; all) | peak RSS (median, /usr/bin/time -v) | of which anon / file-backed (sampled) |",
+        "|---|---|---|---|---|",
+    ]
     for key, recs in res["runs"].items():
         walls = [r.get("time_v_wall_s", r["outer_wall_s"]) for r in recs]
         rss = [r.get("time_v_peak_rss_bytes", r["peak_rss_bytes"]) for r in recs]
@@ -347,7 +356,9 @@ def _markdown(res: dict, ref_scale: int) -> str:
         )
     lines.append("")
     for k, v in res["comparisons"].items():
-        lines.append(f"- {k} (1/{ref_scale} scale): equal at rtol 1e-6: {v['ok_rtol_1e-6']}, max relative difference {v['max_rel_diff']:.2e}")
+        lines.append(
+            f"- {k} (1/{ref_scale} scale): equal at rtol 1e-6: {v['ok_rtol_1e-6']}, max relative difference {v['max_rel_diff']:.2e}"
+        )
     return "\n".join(lines)
 
 
@@ -378,8 +389,9 @@ def main() -> None:
     a.add_argument("--threads", type=int, default=1)
     a.add_argument("--meta", type=Path, default=DEFAULT_META)
     a.add_argument("--skip-make", action="store_true", help="reuse fixtures already in --work")
-    a.add_argument("--only", nargs="*", default=None,
-                   help="re-measure only these runs (e.g. fast-float64-1/1), keeping the others")
+    a.add_argument(
+        "--only", nargs="*", default=None, help="re-measure only these runs (e.g. fast-float64-1/1), keeping the others"
+    )
     args = ap.parse_args()
     if args.cmd == "make":
         print(json.dumps(make(args.out, args.scale, args.meta, args.dim, args.seed)))
@@ -390,8 +402,16 @@ def main() -> None:
         print(json.dumps({"equal": ok, "max_rel_diff": worst}))
         raise SystemExit(0 if ok else 1)
     else:
-        all_(args.work, args.repeats, args.ref_scale, args.threads, args.meta, args.ref_repeats,
-             args.skip_make, args.only)
+        all_(
+            args.work,
+            args.repeats,
+            args.ref_scale,
+            args.threads,
+            args.meta,
+            args.ref_repeats,
+            args.skip_make,
+            args.only,
+        )
 
 
 if __name__ == "__main__":

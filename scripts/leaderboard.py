@@ -24,14 +24,15 @@ ROOT = Path(__file__).resolve().parents[1]
 
 #: data set -> (hydra overrides, description)
 DATASETS = {
-    "synthetic_social": (["data=synthetic_social", "data.splits='6;1;2;1'"],
-                         "synthetic 3-animal pose (`behavenet.data.synthetic.social`), 40 sequences x 300 "
-                         "frames; frame-level behaviours `approach` (animal 0 pursues animal 1) and "
-                         "`contact` (bodies closer than 5 cm), sequence-level `condition` (changes "
-                         "locomotion speed) and `day` (a null task: unrelated to the pose, so chance is "
-                         "the expected score)"),
-    "linear_track": (["data=linear_track"],
-                     "real: 31 units on a linear track (100 ms bins); position, direction"),
+    "synthetic_social": (
+        ["data=synthetic_social", "data.splits='6;1;2;1'"],
+        "synthetic 3-animal pose (`behavenet.data.synthetic.social`), 40 sequences x 300 "
+        "frames; frame-level behaviours `approach` (animal 0 pursues animal 1) and "
+        "`contact` (bodies closer than 5 cm), sequence-level `condition` (changes "
+        "locomotion speed) and `day` (a null task: unrelated to the pose, so chance is "
+        "the expected score)",
+    ),
+    "linear_track": (["data=linear_track"], "real: 31 units on a linear track (100 ms bins); position, direction"),
 }
 
 #: model name -> (hydra overrides, what it learns from, data sets it applies to (None = all))
@@ -39,8 +40,11 @@ MODELS = {
     "pca": (["model=pca"], "baseline, unsupervised", None),
     "random_projection": (["model=random_projection"], "baseline, unsupervised", None),
     "contrastive_time": (["model=contrastive_time"], "self-supervised (time-contrastive)", None),
-    "contrastive_position": (["model=contrastive", "model.labels=[position]"],
-                             "supervised by position (CEBRA-Behavior style; train frames only)", ["linear_track"]),
+    "contrastive_position": (
+        ["model=contrastive", "model.labels=[position]"],
+        "supervised by position (CEBRA-Behavior style; train frames only)",
+        ["linear_track"],
+    ),
 }
 
 
@@ -71,15 +75,30 @@ def available_models() -> dict:
 def run_one(model: str, dataset: str, seed: int, steps: int, runs_dir: Path) -> dict:
     from behavenet.train import run
 
-    overrides = (DATASETS[dataset][0] + MODELS[model][0] +
-                 [f"seed={seed}", "eval=probes", "eval.probes.plot=false", "logger=none",
-                  "trainer.enable_progress_bar=false", f"trainer.max_steps={steps}"])
+    overrides = (
+        DATASETS[dataset][0]
+        + MODELS[model][0]
+        + [
+            f"seed={seed}",
+            "eval=probes",
+            "eval.probes.plot=false",
+            "logger=none",
+            "trainer.enable_progress_bar=false",
+            f"trainer.max_steps={steps}",
+        ]
+    )
     out = runs_dir / dataset / model / f"seed{seed}"
     t0 = time.time()
     metrics = run(compose(overrides, out))
-    return {"model": model, "dataset": dataset, "seed": seed, "wall_s": time.time() - t0,
-            "probes": metrics.get("probes", {}), "decoding": metrics.get("decoding", {}),
-            "overrides": overrides}
+    return {
+        "model": model,
+        "dataset": dataset,
+        "seed": seed,
+        "wall_s": time.time() - t0,
+        "probes": metrics.get("probes", {}),
+        "decoding": metrics.get("decoding", {}),
+        "overrides": overrides,
+    }
 
 
 def score(task: dict) -> float | None:
@@ -108,10 +127,14 @@ def summarise(results: list[dict]) -> dict:
                     row[t] = (float(np.mean(vals)), float(np.std(vals)), metric, runs[0]["probes"][t].get("level"), r2)
             f1 = [v[0] for v in row.values() if v[2] in ("f1", "macro_f1")]
             mse = [v[0] for v in row.values() if v[2] == "mse"]
-            per_seed_f1 = [np.mean([score(r["probes"][t]) for t in row if row[t][2] in ("f1", "macro_f1")])
-                           for r in runs] if f1 else []
-            per_seed_mse = [np.mean([score(r["probes"][t]) for t in row if row[t][2] == "mse"])
-                            for r in runs] if mse else []
+            per_seed_f1 = (
+                [np.mean([score(r["probes"][t]) for t in row if row[t][2] in ("f1", "macro_f1")]) for r in runs]
+                if f1
+                else []
+            )
+            per_seed_mse = (
+                [np.mean([score(r["probes"][t]) for t in row if row[t][2] == "mse"]) for r in runs] if mse else []
+            )
             if f1:
                 row["All-F1"] = (float(np.mean(per_seed_f1)), float(np.std(per_seed_f1)), "f1", "summary", None)
             if mse:
@@ -125,20 +148,26 @@ def summarise(results: list[dict]) -> dict:
 def to_markdown(summary: dict, steps: int, seeds: list[int], total_s: float) -> str:
     import torch
 
-    lines = ["# Local leaderboard", "",
-             "Frozen per-frame embeddings scored with the MABe22 round-1 protocol "
-             "(`eval=probes`: RidgeClassifier with balanced classes / Ridge, 3 probe seeds x 90% of the "
-             "training clips, headline alpha 1, OR / mean merge of the seeds; F1 of the positive class "
-             "for binary tasks, macro F1 for multi-class tasks, MSE for regression; higher F1 and lower "
-             "MSE are better). Each cell is the mean +- sd over training seeds "
-             f"{', '.join(map(str, seeds))}, every model trained for {steps} steps on CPU.", "",
-             "Regenerate with `python scripts/leaderboard.py` "
-             f"(this table: {total_s / 60:.1f} min on {platform.processor() or platform.machine()}, "
-             f"torch {torch.__version__}, {torch.get_num_threads()} torch thread(s)).", ""]
+    lines = [
+        "# Local leaderboard",
+        "",
+        "Frozen per-frame embeddings scored with the MABe22 round-1 protocol "
+        "(`eval=probes`: RidgeClassifier with balanced classes / Ridge, 3 probe seeds x 90% of the "
+        "training clips, headline alpha 1, OR / mean merge of the seeds; F1 of the positive class "
+        "for binary tasks, macro F1 for multi-class tasks, MSE for regression; higher F1 and lower "
+        "MSE are better). Each cell is the mean +- sd over training seeds "
+        f"{', '.join(map(str, seeds))}, every model trained for {steps} steps on CPU.",
+        "",
+        "Regenerate with `python scripts/leaderboard.py` "
+        f"(this table: {total_s / 60:.1f} min on {platform.processor() or platform.machine()}, "
+        f"torch {torch.__version__}, {torch.get_num_threads()} torch thread(s)).",
+        "",
+    ]
     for ds, models in summary.items():
         lines += [f"## {ds}", "", DATASETS[ds][1] + ".", ""]
-        tasks = sorted({t for row in models.values() for t in row if not t.startswith("_")
-                        and t not in ("All-F1", "All-MSE")})
+        tasks = sorted(
+            {t for row in models.values() for t in row if not t.startswith("_") and t not in ("All-F1", "All-MSE")}
+        )
         cols = tasks + [c for c in ("All-F1", "All-MSE") if any(c in r for r in models.values())]
         metric_of = {}
         for row in models.values():
@@ -152,8 +181,11 @@ def to_markdown(summary: dict, steps: int, seeds: list[int], total_s: float) -> 
             lines.append(f"| {model} | " + " | ".join(cells) + f" | {row['_wall_s']:.0f} |")
         lines.append("")
         lines += ["Models: " + "; ".join(f"`{m}`: {MODELS[m][1]}" for m in models) + ".", ""]
-    lines += ["Commands: each row is `python train.py <dataset overrides> <model overrides> seed=S "
-              "eval=probes`; the overrides are listed in `scripts/leaderboard.py` (`DATASETS`, `MODELS`).", ""]
+    lines += [
+        "Commands: each row is `python train.py <dataset overrides> <model overrides> seed=S "
+        "eval=probes`; the overrides are listed in `scripts/leaderboard.py` (`DATASETS`, `MODELS`).",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -198,9 +230,11 @@ def main(argv=None):
                 continue
             for seed in args.seeds:
                 r = run_one(model, ds, seed, args.steps, args.runs)
-                print(f"{ds:18s} {model:20s} seed {seed}: "
-                      + ", ".join(f"{t}={score(v):.3f}" for t, v in r["probes"].items() if score(v) is not None),
-                      flush=True)
+                print(
+                    f"{ds:18s} {model:20s} seed {seed}: "
+                    + ", ".join(f"{t}={score(v):.3f}" for t, v in r["probes"].items() if score(v) is not None),
+                    flush=True,
+                )
                 results.append(r)
     summary = summarise(results)
     text = to_markdown(summary, args.steps, args.seeds, time.time() - t0)

@@ -51,8 +51,7 @@ def load_position(path: Path) -> tuple[np.ndarray, np.ndarray]:
     raw = path.read_bytes()
     marker = b"<End settings>\n"
     start = raw.find(marker) + len(marker)
-    rec = np.frombuffer(raw[start:], dtype=[("time", "<u4"), ("x", "<u2"), ("y", "<u2"),
-                                            ("x2", "<u2"), ("y2", "<u2")])
+    rec = np.frombuffer(raw[start:], dtype=[("time", "<u4"), ("x", "<u2"), ("y", "<u2"), ("x2", "<u2"), ("y2", "<u2")])
     t = rec["time"] / 30000.0
     valid = ~((rec["x"] == NO_DETECTION[0]) & (rec["y"] == NO_DETECTION[1]))
     return t[valid], np.c_[rec["x"][valid], rec["y"][valid]].astype(float)
@@ -87,22 +86,29 @@ def main(argv=None):
     session = Session(
         session_id="nelpy-linear-track",
         fps=1.0 / args.bin_width,
-        spikes=Spikes(counts=counts, bin_width=args.bin_width,
-                      unit_names=[f"unit{i:02d}" for i in range(counts.shape[1])]),
-        behavior=Behavior(values=np.c_[lin, pos_xy, speed, velocity],
-                          names=["position", "x", "y", "speed", "velocity"],
-                          units=["px", "px", "px", "px/s", "px/s"]),
+        spikes=Spikes(
+            counts=counts, bin_width=args.bin_width, unit_names=[f"unit{i:02d}" for i in range(counts.shape[1])]
+        ),
+        behavior=Behavior(
+            values=np.c_[lin, pos_xy, speed, velocity],
+            names=["position", "x", "y", "speed", "velocity"],
+            units=["px", "px", "px", "px/s", "px/s"],
+        ),
         frame_labels={"direction": FrameLabel(direction, ["rest", "leftward", "rightward"])},
         species="rat (probable; not stated upstream)",
         source_software="Trodes + MatClust (nelpy/example-data linear-track)",
-        description=("Tetrode units and LED position on a linear track (run epoch only), "
-                     f"{args.bin_width * 1000:.0f} ms bins. Source: nelpy/example-data@099548c (MIT)."),
+        description=(
+            "Tetrode units and LED position on a linear track (run epoch only), "
+            f"{args.bin_width * 1000:.0f} ms bins. Source: nelpy/example-data@099548c (MIT)."
+        ),
         attrs={"bin_start_time_s": float(centers[0] - args.bin_width / 2)},
     )
     write_session(session, args.out, overwrite=True)
-    print(f"wrote {args.out}: {counts.shape[0]} bins x {counts.shape[1]} units, "
-          f"{counts.sum()} spikes; position range {lin.min():.0f}..{lin.max():.0f} px; "
-          f"{args.out.stat().st_size / 1e3:.0f} kB")
+    print(
+        f"wrote {args.out}: {counts.shape[0]} bins x {counts.shape[1]} units, "
+        f"{counts.sum()} spikes; position range {lin.min():.0f}..{lin.max():.0f} px; "
+        f"{args.out.stat().st_size / 1e3:.0f} kB"
+    )
 
 
 if __name__ == "__main__":

@@ -23,8 +23,9 @@ def main(argv=None):
     p.add_argument("kind", choices=sorted(GENERATORS))
     p.add_argument("out")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="generator keyword argument (repeatable)")
+    p.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="generator keyword argument (repeatable)"
+    )
     p.add_argument("--overwrite", action="store_true")
     args = p.parse_args(argv)
     params = {"seed": args.seed}
@@ -43,8 +44,10 @@ def main(argv=None):
         print(f"make_synthetic.py: error: --set: {err}", file=sys.stderr)
         return 2
     s = validate_file(path)
-    print(f"wrote {path}: {s['n_frames']} frames, {s['n_trials']} trials, {', '.join(s['modalities'])}; "
-          f"labels {s['frame_labels'] + s['sequence_labels']}")
+    print(
+        f"wrote {path}: {s['n_frames']} frames, {s['n_trials']} trials, {', '.join(s['modalities'])}; "
+        f"labels {s['frame_labels'] + s['sequence_labels']}"
+    )
 
 
 if __name__ == "__main__":

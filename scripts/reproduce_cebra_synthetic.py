@@ -48,13 +48,29 @@ import numpy as np
 
 PRESETS = {
     # the settings of the paper's CEBRA-Behavior runs
-    "paper": dict(model_architecture="offset1-mse", distance="euclidean", conditional="delta", delta=0.1,
-                  output_dimension=2, batch_size=512, learning_rate=1e-4, max_iterations=1000,
-                  temperature=1.0),
+    "paper": dict(
+        model_architecture="offset1-mse",
+        distance="euclidean",
+        conditional="delta",
+        delta=0.1,
+        output_dimension=2,
+        batch_size=512,
+        learning_rate=1e-4,
+        max_iterations=1000,
+        temperature=1.0,
+    ),
     # the best of a small search on seed 0 (docs/contrastive.md): a wider embedding
-    "tuned": dict(model_architecture="offset1-mse", distance="euclidean", conditional="delta", delta=0.1,
-                  output_dimension=8, batch_size=512, learning_rate=1e-4, max_iterations=1000,
-                  temperature=1.0),
+    "tuned": dict(
+        model_architecture="offset1-mse",
+        distance="euclidean",
+        conditional="delta",
+        delta=0.1,
+        output_dimension=8,
+        batch_size=512,
+        learning_rate=1e-4,
+        max_iterations=1000,
+        temperature=1.0,
+    ),
 }
 
 
@@ -76,9 +92,13 @@ class RandomRealNVP:
         for _ in range(n_blocks):
             layers = []
             for _ in range(layers_per_block):
-                layers.append([(_glorot(rng, half, hidden), np.zeros(hidden)),
-                               (_glorot(rng, hidden, hidden), np.zeros(hidden)),
-                               (_glorot(rng, hidden, dim), np.zeros(dim))])
+                layers.append(
+                    [
+                        (_glorot(rng, half, hidden), np.zeros(hidden)),
+                        (_glorot(rng, hidden, hidden), np.zeros(hidden)),
+                        (_glorot(rng, hidden, dim), np.zeros(dim)),
+                    ]
+                )
             self.blocks.append(layers)
         self.perms = [rng.permutation(dim) for _ in range(n_blocks - 1)]
 
@@ -142,7 +162,7 @@ def bayes_r2(x: np.ndarray, z: np.ndarray, flow: RandomRealNVP, step: float = 0.
     us = np.linspace(0.0, 2 * np.pi, n_u)[:, None]
     prior = np.zeros(len(grid))
     for a in range(0, n_u, 50):
-        ub = us[a:a + 50]
+        ub = us[a : a + 50]
         v1 = 0.6 - 0.3 * np.abs(np.sin(ub))
         v2 = 0.3 * np.abs(np.sin(ub)) + 1e-6
         log_n = -0.5 * ((grid[None, :, 0] - ub) ** 2 / v1 + (grid[None, :, 1] - 2 * np.sin(ub)) ** 2 / v2)
@@ -150,15 +170,16 @@ def bayes_r2(x: np.ndarray, z: np.ndarray, flow: RandomRealNVP, step: float = 0.
     log_prior = np.log(prior + 1e-300) - rate_sum
     post = np.empty((len(x), 2))
     for a in range(0, len(x), 500):
-        ll = x[a:a + 500].astype(np.float64) @ log_rates.T + log_prior[None]
+        ll = x[a : a + 500].astype(np.float64) @ log_rates.T + log_prior[None]
         ll -= ll.max(1, keepdims=True)
         w = np.exp(ll)
-        post[a:a + 500] = (w @ grid) / w.sum(1, keepdims=True)
+        post[a : a + 500] = (w @ grid) / w.sum(1, keepdims=True)
     return float(np.mean(r2_score(z, post, multioutput="raw_values")))
 
 
-def run_one(seed: int, settings: dict, n_train: int = 12_000, data_seed: int | None = None,
-            with_bayes: bool = False) -> dict:
+def run_one(
+    seed: int, settings: dict, n_train: int = 12_000, data_seed: int | None = None, with_bayes: bool = False
+) -> dict:
     from behavenet.eval.metrics import latent_r2
     from behavenet.models.contrastive import ContrastiveEmbedding
 
@@ -169,12 +190,21 @@ def run_one(seed: int, settings: dict, n_train: int = 12_000, data_seed: int | N
     fit_s = time.perf_counter() - t0
     emb = est.transform(x)
     in_sample = latent_r2(emb, z)["r2"]
-    reg_tr = latent_r2(np.concatenate([emb[:n_train], emb[n_train:]]), z, held_out=True,
-                       test_fraction=(len(x) - n_train) / len(x), split="contiguous")["r2"]
+    reg_tr = latent_r2(
+        np.concatenate([emb[:n_train], emb[n_train:]]),
+        z,
+        held_out=True,
+        test_fraction=(len(x) - n_train) / len(x),
+        split="contiguous",
+    )["r2"]
     # what any embedding that is a function of the label alone can reach: E[z | u] = (u, 2 sin u)
     bound = latent_r2(np.hstack([u, np.sin(u), np.cos(u)]), z)["r2"]
-    row = {"seed": seed, "r2_in_sample": round(in_sample, 4), "r2_held_out": round(reg_tr, 4),
-           "r2_label_only_bound": round(bound, 4)}
+    row = {
+        "seed": seed,
+        "r2_in_sample": round(in_sample, 4),
+        "r2_held_out": round(reg_tr, 4),
+        "r2_label_only_bound": round(bound, 4),
+    }
     if with_bayes:
         row["r2_bayes_bound"] = round(bayes_r2(x, z, flow), 4)
     row.update({"fit_s": round(fit_s, 1), "final_loss": round(float(np.mean(est.history_[-50:])), 4)})
@@ -188,10 +218,17 @@ def main(argv=None):
     p.add_argument("--iters", type=int, default=None, help="override max_iterations")
     p.add_argument("--output-dimension", type=int, default=None)
     p.add_argument("--learning-rate", type=float, default=None)
-    p.add_argument("--data-seed", type=int, default=None,
-                   help="one data set for every seed (default: each seed draws its own data set)")
-    p.add_argument("--bayes-bound", action="store_true",
-                   help="also report r2_bayes_bound, the R² of E[z | x] under the true generator (~25 s a seed)")
+    p.add_argument(
+        "--data-seed",
+        type=int,
+        default=None,
+        help="one data set for every seed (default: each seed draws its own data set)",
+    )
+    p.add_argument(
+        "--bayes-bound",
+        action="store_true",
+        help="also report r2_bayes_bound, the R² of E[z | x] under the true generator (~25 s a seed)",
+    )
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default=None, help="write the results as JSON here")
     args = p.parse_args(argv)
@@ -213,13 +250,22 @@ def main(argv=None):
         print(json.dumps(row), flush=True)
     med = statistics.median(r["r2_in_sample"] for r in rows)
     med_ho = statistics.median(r["r2_held_out"] for r in rows)
-    summary = {"preset": args.preset, "settings": settings, "seeds": args.seeds, "median_r2_in_sample": med,
-               "median_r2_held_out": med_ho, "min_r2_in_sample": min(r["r2_in_sample"] for r in rows),
-               "max_r2_in_sample": max(r["r2_in_sample"] for r in rows), "runs": rows}
+    summary = {
+        "preset": args.preset,
+        "settings": settings,
+        "seeds": args.seeds,
+        "median_r2_in_sample": med,
+        "median_r2_held_out": med_ho,
+        "min_r2_in_sample": min(r["r2_in_sample"] for r in rows),
+        "max_r2_in_sample": max(r["r2_in_sample"] for r in rows),
+        "runs": rows,
+    }
     if args.bayes_bound:
         summary["median_r2_bayes_bound"] = statistics.median(r["r2_bayes_bound"] for r in rows)
-    print(f"median in-sample R2 over {len(rows)} seeds: {med:.4f} (held-out {med_ho:.4f}); "
-          "CEBRA-Behavior (paper, 100 seeds): 0.921")
+    print(
+        f"median in-sample R2 over {len(rows)} seeds: {med:.4f} (held-out {med_ho:.4f}); "
+        "CEBRA-Behavior (paper, 100 seeds): 0.921"
+    )
     if args.bayes_bound:
         print(f"median R2 of E[z | x] (no embedding of x can exceed it): {summary['median_r2_bayes_bound']:.4f}")
     if args.out:

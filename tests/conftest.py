@@ -59,8 +59,14 @@ def make_cfg(tmp_path):
     return _make
 
 
-FAST = ["trainer.enable_progress_bar=false", "logger=none", "trainer.max_steps=20",
-        "trainer.val_check_interval=10", "trainer.limit_val_batches=2", "trainer.limit_test_batches=2"]
+FAST = [
+    "trainer.enable_progress_bar=false",
+    "logger=none",
+    "trainer.max_steps=20",
+    "trainer.val_check_interval=10",
+    "trainer.limit_val_batches=2",
+    "trainer.limit_test_batches=2",
+]
 
 
 @pytest.fixture
@@ -68,8 +74,7 @@ def small_session(tmp_path):
     """``small_session(**kw)`` → path of a seeded session with every modality (tiny)."""
     from behavenet.data.format import Behavior, FrameLabel, Pose, SequenceLabel, Session, Spikes, Video, write_session
 
-    def _make(name="s.h5", n_frames=400, n_trials=8, seed=0, n_units=12, video=True, pose=True,
-              session_id=None):
+    def _make(name="s.h5", n_frames=400, n_trials=8, seed=0, n_units=12, video=True, pose=True, session_id=None):
         rng = np.random.default_rng(seed)
         t = np.linspace(0, 8 * np.pi, n_frames)
         latent = np.stack([np.sin(t), np.cos(t)], 1).astype(np.float32)
@@ -78,14 +83,16 @@ def small_session(tmp_path):
         trials = np.stack([bounds[:-1], bounds[1:]], 1)
         kp = rng.normal(size=(n_frames, 2, 4, 2)).astype(np.float32) + latent[:, None, None, :] * 3
         s = Session(
-            session_id=session_id or f"small-{seed}", fps=20.0,
+            session_id=session_id or f"small-{seed}",
+            fps=20.0,
             spikes=Spikes(rng.poisson(rates).astype(np.uint16), bin_width=0.05),
             behavior=Behavior(latent, ["latent.0", "latent.1"]),
             pose=Pose(kp, ["nose", "neck", "hip", "tail"], ["a", "b"]) if pose else None,
             video=Video(frames=rng.integers(0, 255, (n_frames, 8, 8, 1), dtype=np.uint8)) if video else None,
             frame_labels={"state": FrameLabel((latent[:, 0] > 0).astype(int), ["low", "high"])},
             sequence_labels={"cond": SequenceLabel(np.arange(n_trials) % 2, "discrete", ["a", "b"])},
-            trials=trials)
+            trials=trials,
+        )
         return write_session(s, tmp_path / name, overwrite=True)
 
     return _make

@@ -10,8 +10,19 @@ from omegaconf import OmegaConf
 
 CONF = Path(__file__).resolve().parents[1] / "conf"  # (never import `tests.*`: sleap-io ships a `tests` package)
 
-GROUPS = ["data", "model", "trainer", "logger", "callbacks", "eval", "debug", "experiment", "paths",
-          "hparams_search", "launcher"]
+GROUPS = [
+    "data",
+    "model",
+    "trainer",
+    "logger",
+    "callbacks",
+    "eval",
+    "debug",
+    "experiment",
+    "paths",
+    "hparams_search",
+    "launcher",
+]
 
 
 def options(group):
@@ -107,8 +118,9 @@ def test_other_groups_compose(make_cfg, group):
 
 @pytest.mark.parametrize("group", ["hparams_search", "launcher"])
 def test_sweep_groups_compose(make_cfg, group):
-    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper" if group == "hparams_search"
-                        else "hydra_plugins.hydra_submitit_launcher")
+    pytest.importorskip(
+        "hydra_plugins.hydra_optuna_sweeper" if group == "hparams_search" else "hydra_plugins.hydra_submitit_launcher"
+    )
     for option in options(group):
         cfg = make_cfg([f"{group}={option}"])
         assert cfg.hydra.sweeper or cfg.hydra.launcher
@@ -116,8 +128,16 @@ def test_sweep_groups_compose(make_cfg, group):
 
 def test_variants_inherit_rather_than_copy():
     """Variant files declare a defaults list and only override what differs."""
-    for rel in ["trainer/gpu.yaml", "trainer/ddp.yaml", "trainer/cpu.yaml", "trainer/ddp_sim.yaml",
-                "data/linear_track.yaml", "data/pose.yaml", "data/video.yaml", "data/paired.yaml"]:
+    for rel in [
+        "trainer/gpu.yaml",
+        "trainer/ddp.yaml",
+        "trainer/cpu.yaml",
+        "trainer/ddp_sim.yaml",
+        "data/linear_track.yaml",
+        "data/pose.yaml",
+        "data/video.yaml",
+        "data/paired.yaml",
+    ]:
         text = (CONF / rel).read_text()
         assert "defaults:" in text, rel
         assert "_target_" not in text or rel.startswith(("data/", "model/"))

@@ -18,8 +18,13 @@ from behavenet.models.contrastive.core import ContrastiveStream
 from behavenet.train import run
 
 ROOT = Path(__file__).resolve().parents[1]
-FAST = ["trainer.enable_progress_bar=false", "logger=none", "trainer.val_check_interval=10",
-        "trainer.limit_val_batches=2", "trainer.limit_test_batches=2"]
+FAST = [
+    "trainer.enable_progress_bar=false",
+    "logger=none",
+    "trainer.val_check_interval=10",
+    "trainer.limit_val_batches=2",
+    "trainer.limit_test_batches=2",
+]
 
 
 class _Counter:
@@ -53,7 +58,7 @@ def test_session_batch_sampler_shards_the_same_shuffle():
     full = list(SessionBatchSampler(session_of, 4, seed=3))
     parts = [list(SessionBatchSampler(session_of, 4, seed=3, rank=r, world_size=2, even=True)) for r in (0, 1)]
     assert len(parts[0]) == len(parts[1]) == len(full) // 2  # equal steps per rank
-    assert parts[0] == full[0:2 * len(parts[0]):2] and parts[1] == full[1:2 * len(parts[1]):2]
+    assert parts[0] == full[0 : 2 * len(parts[0]) : 2] and parts[1] == full[1 : 2 * len(parts[1]) : 2]
     assert not set(map(tuple, parts[0])) & set(map(tuple, parts[1]))
     s = SessionBatchSampler(session_of, 4, seed=3)
     s.set_epoch(1)
@@ -70,9 +75,21 @@ def test_gradient_free_model_falls_back_to_one_device(make_cfg, tmp_path, caplog
 
 def test_ddp_sim_two_processes_end_to_end(tmp_path):
     run_dir = tmp_path / "hrun"
-    res = subprocess.run([sys.executable, str(ROOT / "train.py"), f"hydra.run.dir={run_dir}", *FAST,
-                          "trainer=ddp_sim", "trainer.max_steps=20", "model.batch_size=128"],
-                         capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    res = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "train.py"),
+            f"hydra.run.dir={run_dir}",
+            *FAST,
+            "trainer=ddp_sim",
+            "trainer.max_steps=20",
+            "model.batch_size=128",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
     log = res.stdout + res.stderr
     assert res.returncode == 0, log[-3000:]
     assert "MEMBER: 2/2" in log  # a second rank really ran

@@ -18,8 +18,18 @@ needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a C
 @pytest.mark.parametrize("model", ["pca", "contrastive"])
 def test_train_on_gpu_bf16(make_cfg, tmp_path, model):
     out = tmp_path / "run"
-    metrics = run(make_cfg([f"model={model}", "trainer=gpu", "logger=none", "trainer.max_steps=200",
-                            "trainer.enable_progress_bar=false"], out))
+    metrics = run(
+        make_cfg(
+            [
+                f"model={model}",
+                "trainer=gpu",
+                "logger=none",
+                "trainer.max_steps=200",
+                "trainer.enable_progress_bar=false",
+            ],
+            out,
+        )
+    )
     assert metrics["decoding"]["position"]["knn"]["test"]["r2"] > 0.3
     assert json.loads((out / "status.json").read_text())["status"] == "completed"
 
@@ -27,8 +37,19 @@ def test_train_on_gpu_bf16(make_cfg, tmp_path, model):
 @needs_cuda
 def test_gpu_checkpoint_loads_on_cpu(make_cfg, tmp_path, demo_path):
     out = tmp_path / "run"
-    run(make_cfg(["model=contrastive", "trainer=gpu", "logger=none", "trainer.max_steps=20",
-                  "trainer.enable_progress_bar=false", "eval=none"], out))
+    run(
+        make_cfg(
+            [
+                "model=contrastive",
+                "trainer=gpu",
+                "logger=none",
+                "trainer.max_steps=20",
+                "trainer.enable_progress_bar=false",
+                "eval=none",
+            ],
+            out,
+        )
+    )
     from behavenet.api import load_run
 
     trained = load_run(out, map_location="cpu")
@@ -49,8 +70,7 @@ def test_estimator_fit_on_gpu_loads_and_refits_on_cpu(tmp_path):
     t = np.linspace(0, 20 * np.pi, 3000)
     z = np.stack([np.sin(t), np.cos(t)], 1).astype(np.float32)
     x = rng.poisson(np.exp(z @ rng.normal(size=(2, 40)))).astype(np.float32)
-    est = ContrastiveEmbedding(device="cuda", max_iterations=300, batch_size=256, output_dimension=4,
-                               seed=0).fit(x, z)
+    est = ContrastiveEmbedding(device="cuda", max_iterations=300, batch_size=256, output_dimension=4, seed=0).fit(x, z)
     assert next(est.model_.parameters()).device.type == "cuda"
     on_gpu = est.transform(x)
     est.save(tmp_path / "m.pt")

@@ -28,8 +28,12 @@ def wheel_site(tmp_path_factory):
     shutil.copy2(ROOT / "data/linear_track.h5", src / "data/linear_track.h5")
     shutil.copy2(ROOT / "data/nelpy-linear-track/LICENSE.upstream.txt", src / "data/nelpy-linear-track/")
     out = tmp_path_factory.mktemp("wheel")
-    res = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                          "-w", str(out), str(src)], capture_output=True, text=True, timeout=300)
+    res = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(src)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     if res.returncode != 0 and "No module named" in res.stderr:
         pytest.skip(f"cannot build a wheel here: {res.stderr.strip().splitlines()[-1]}")
     assert res.returncode == 0, res.stderr[-2000:]
@@ -47,10 +51,10 @@ def wheel_site(tmp_path_factory):
 def test_installed_wheel_trains_from_any_folder(wheel_site, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(wheel_site)}
     env.pop("BEHAVENET_CONF", None)
-    code = ("import sys; from behavenet.cli import main; "
-            "sys.exit(main(['train', '--cfg', 'job', '--resolve']))")
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env,
-                         timeout=120)
+    code = "import sys; from behavenet.cli import main; sys.exit(main(['train', '--cfg', 'job', '--resolve']))"
+    res = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     files = [ln.split("files:", 1)[1].strip() for ln in res.stdout.splitlines() if ln.strip().startswith("files:")]
     assert files and files[0] == str(wheel_site / "behavenet/_bundled/data/linear_track.h5")

@@ -15,8 +15,13 @@ from behavenet.embeddings import load_embeddings
 from behavenet.train import run
 
 ROOT = Path(__file__).resolve().parents[1]
-FAST = ["trainer.enable_progress_bar=false", "logger=none", "trainer.val_check_interval=20",
-        "trainer.limit_val_batches=2", "trainer.limit_test_batches=2"]
+FAST = [
+    "trainer.enable_progress_bar=false",
+    "logger=none",
+    "trainer.val_check_interval=20",
+    "trainer.limit_val_batches=2",
+    "trainer.limit_test_batches=2",
+]
 
 
 def test_demo_end_to_end_pca(make_cfg, tmp_path):
@@ -57,8 +62,12 @@ def test_same_seed_identical_embeddings(make_cfg, tmp_path):
     embs = []
     for i, seed in enumerate([3, 3, 4]):
         out = tmp_path / f"run{i}"
-        run(make_cfg(FAST + ["model=random_projection", "trainer.max_steps=10", f"seed={seed}",
-                             "eval=none", "test=false"], out))
+        run(
+            make_cfg(
+                FAST + ["model=random_projection", "trainer.max_steps=10", f"seed={seed}", "eval=none", "test=false"],
+                out,
+            )
+        )
         embs.append(load_embeddings(out / "embeddings.h5")[0].embedding)
     assert np.array_equal(embs[0], embs[1])
     assert not np.array_equal(embs[0], embs[2])
@@ -76,8 +85,13 @@ def test_failed_run_marks_status(make_cfg, tmp_path):
 
 
 def _train_py(args, tmp_path, timeout=300):
-    return subprocess.run([sys.executable, str(ROOT / "train.py"), f"hydra.run.dir={tmp_path / 'hrun'}", *args],
-                          capture_output=True, text=True, timeout=timeout, cwd=tmp_path)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "train.py"), f"hydra.run.dir={tmp_path / 'hrun'}", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=tmp_path,
+    )
 
 
 def test_train_py_command_line(tmp_path):
@@ -99,8 +113,10 @@ def test_train_py_user_error_is_one_line(tmp_path):
 def test_train_py_missing_data_files_is_one_line(tmp_path):
     res = _train_py(["data=pose"], tmp_path)
     assert res.returncode == 2
-    assert res.stderr.strip().splitlines()[-1] == ("behavenet train: error: data.files: required but not set; "
-                                                   "give it on the command line, e.g. data.files=[path/to/session.h5]")
+    assert res.stderr.strip().splitlines()[-1] == (
+        "behavenet train: error: data.files: required but not set; "
+        "give it on the command line, e.g. data.files=[path/to/session.h5]"
+    )
     assert "Traceback" not in res.stderr
 
 

@@ -74,15 +74,25 @@ def validate_v1(path, f: h5py.File) -> dict:
             if g in ("neural", "labels", "labels_masks") and d.ndim != 2:
                 raise FormatError(path, f"/{g}/{k}", f"expected (frames, features), found {d.shape}")
             if g == "labels" and d.shape[1] % 2:
-                raise FormatError(path, f"/{g}/{k}", f"expected an even number of columns (x, y per marker), found {d.shape[1]}")
+                raise FormatError(
+                    path, f"/{g}/{k}", f"expected an even number of columns (x, y per marker), found {d.shape[1]}"
+                )
             if g == "neural":
                 arr = d[()]
                 if not np.isfinite(arr).all():
                     raise FormatError(path, f"/{g}/{k}", "contains NaN or infinite values")
     n = int(sum(lengths.values()))
-    return {"path": os.fspath(path), "format_version": "behavenet-v1", "n_frames": n, "fps": None,
-            "n_trials": len(keys), "modalities": groups, "frame_labels": [], "sequence_labels": [],
-            "session_id": Path(path).stem}
+    return {
+        "path": os.fspath(path),
+        "format_version": "behavenet-v1",
+        "n_frames": n,
+        "fps": None,
+        "n_trials": len(keys),
+        "modalities": groups,
+        "frame_labels": [],
+        "sequence_labels": [],
+        "session_id": Path(path).stem,
+    }
 
 
 class _ConcatTrials:
@@ -104,7 +114,7 @@ class _ConcatTrials:
         for (t0, t1), key in zip(self.owner.trials, self.owner._keys):
             lo, hi = max(start, t0), min(stop, t1)
             if lo < hi:
-                parts.append(self.owner.handle[self.group][key][lo - t0:hi - t0])
+                parts.append(self.owner.handle[self.group][key][lo - t0 : hi - t0])
         arr = np.concatenate(parts) if parts else self.owner.handle[self.group][self.owner._keys[0]][0:0]
         return self.transform(arr) if self.transform else arr
 
@@ -126,9 +136,15 @@ class _ConcatTrials:
 class BehaveNetV1File:
     """Lazy reader of an original BehaveNet file with the :class:`SessionFile` interface."""
 
-    def __init__(self, path, validate: bool = True, fps: float | None = None,
-                 neural_type: str = "auto", label_layout: str = "interleaved",
-                 session_id: str | None = None):
+    def __init__(
+        self,
+        path,
+        validate: bool = True,
+        fps: float | None = None,
+        neural_type: str = "auto",
+        label_layout: str = "interleaved",
+        session_id: str | None = None,
+    ):
         self.path = Path(path)
         self._handle = None
         self._pid = None
@@ -274,16 +290,21 @@ class BehaveNetV1File:
 
     def video(self):
         shape = self.shape("video")[1:]
-        return _ConcatTrials(self, "images", lambda a: np.ascontiguousarray(a.transpose(0, 2, 3, 1)),
-                             frame_shape=shape)
+        return _ConcatTrials(self, "images", lambda a: np.ascontiguousarray(a.transpose(0, 2, 3, 1)), frame_shape=shape)
 
     def to_session(self, load_video: bool = False) -> Session:
-        s = Session(session_id=self.session_id, fps=self.fps, trials=self.trials.copy(),
-                    trial_names=list(self.trial_names), source_software="behavenet-v1",
-                    description=f"converted from BehaveNet v1 file {self.path.name}")
+        s = Session(
+            session_id=self.session_id,
+            fps=self.fps,
+            trials=self.trials.copy(),
+            trial_names=list(self.trial_names),
+            source_software="behavenet-v1",
+            description=f"converted from BehaveNet v1 file {self.path.name}",
+        )
         if "labels" in self._groups:
-            s.pose = Pose(keypoints=self.read("pose"), keypoint_names=self.keypoint_names,
-                          animal_names=self.animal_names)
+            s.pose = Pose(
+                keypoints=self.read("pose"), keypoint_names=self.keypoint_names, animal_names=self.animal_names
+            )
         if "images" in self._groups:
             if load_video:
                 s.video = Video(frames=self.video()[:])
@@ -309,8 +330,7 @@ def convert_behavenet_v1(src, dst, overwrite: bool = False, **options) -> Path:
     return write_session(session, dst, overwrite=overwrite)
 
 
-def write_behavenet_v1(path, images=None, neural=None, labels=None, trial_lengths=None,
-                       labels_masks=None) -> Path:
+def write_behavenet_v1(path, images=None, neural=None, labels=None, trial_lengths=None, labels_masks=None) -> Path:
     """Write a BehaveNet v1 file (for tests and round trips): arrays split by ``trial_lengths``."""
     path = Path(path)
     arrays = {"images": images, "neural": neural, "labels": labels, "labels_masks": labels_masks}
@@ -323,5 +343,5 @@ def write_behavenet_v1(path, images=None, neural=None, labels=None, trial_length
                 continue
             grp = f.create_group(g)
             for i in range(len(trial_lengths)):
-                grp.create_dataset(f"trial_{i:04d}", data=arr[bounds[i]:bounds[i + 1]])
+                grp.create_dataset(f"trial_{i:04d}", data=arr[bounds[i] : bounds[i + 1]])
     return path

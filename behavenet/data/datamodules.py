@@ -129,13 +129,28 @@ class SessionDataModule(L.LightningDataModule):
         Seeds the split shuffling (if ``split_seed`` is unset) and all sampling.
     """
 
-    def __init__(self, files: str | list[str], input: str = "spikes", labels: list[str] | None = None,
-                 splits: str = "8;1;1;1", trial_seconds: float | None = None, split_seed: int | None = None,
-                 normalize: bool = True, batch_size: int = 256, num_workers: int = 0,
-                 inputs: list[str] | None = None, pose: dict | None = None, augment: dict | None = None,
-                 video: dict | None = None, session_options: dict | None = None, seed: int = 0,
-                 persistent_workers: bool = False, normalization_state: dict | list | None = None,
-                 convert_options: dict | None = None, convert_cache: str | None = None):
+    def __init__(
+        self,
+        files: str | list[str],
+        input: str = "spikes",
+        labels: list[str] | None = None,
+        splits: str = "8;1;1;1",
+        trial_seconds: float | None = None,
+        split_seed: int | None = None,
+        normalize: bool = True,
+        batch_size: int = 256,
+        num_workers: int = 0,
+        inputs: list[str] | None = None,
+        pose: dict | None = None,
+        augment: dict | None = None,
+        video: dict | None = None,
+        session_options: dict | None = None,
+        seed: int = 0,
+        persistent_workers: bool = False,
+        normalization_state: dict | list | None = None,
+        convert_options: dict | None = None,
+        convert_cache: str | None = None,
+    ):
         super().__init__()
         files = [files] if isinstance(files, (str, Path)) else list(files or [])
         if not files:
@@ -160,9 +175,15 @@ class SessionDataModule(L.LightningDataModule):
         self.batch_size = int(batch_size)
         self.num_workers = int(num_workers)
         self.persistent_workers = bool(persistent_workers and num_workers > 0)
-        self.pose_opts = {"egocentric": True, "center": "centroid", "heading": None,
-                          "include_origin": True, "confidence_threshold": None, "pairwise": True,
-                          **dict(pose or {})}
+        self.pose_opts = {
+            "egocentric": True,
+            "center": "centroid",
+            "heading": None,
+            "include_origin": True,
+            "confidence_threshold": None,
+            "pairwise": True,
+            **dict(pose or {}),
+        }
         self.augment_opts = dict(augment or {})
         self.video_opts = {"grayscale": False, "downsample": 1, **dict(video or {})}
         self.session_options = dict(session_options or {})
@@ -202,8 +223,9 @@ class SessionDataModule(L.LightningDataModule):
         from behavenet import io
 
         p = Path(path).resolve()
-        key = json.dumps({"path": str(p), "mtime": p.stat().st_mtime, "opts": self.convert_options},
-                         sort_keys=True, default=str)
+        key = json.dumps(
+            {"path": str(p), "mtime": p.stat().st_mtime, "opts": self.convert_options}, sort_keys=True, default=str
+        )
         cache = Path(self.convert_cache or Path.cwd() / "outputs" / "cache" / "converted")
         out = cache / f"{p.stem}-{hashlib.sha1(key.encode()).hexdigest()[:10]}.h5"
         if not out.exists():
@@ -227,8 +249,9 @@ class SessionDataModule(L.LightningDataModule):
             self._setup_session(si, group)
         for split in SPLITS:
             if split == "train" and not self.split_data["train"]:
-                raise ConfigError("data.splits", "no training frames: every session is too short for "
-                                  f"the split {self.splits_spec!r}")
+                raise ConfigError(
+                    "data.splits", f"no training frames: every session is too short for the split {self.splits_spec!r}"
+                )
         self._ready = True
 
     def _trial_length(self, reader) -> int | None:
@@ -244,6 +267,7 @@ class SessionDataModule(L.LightningDataModule):
         session of its own; files sharing a session id that each hold some inputs are joined
         (each input from the one file that has it; same frame count and rate).
         """
+
         def complete(r) -> bool:
             return all(n in r.modalities for n in self.inputs)
 
@@ -261,39 +285,58 @@ class SessionDataModule(L.LightningDataModule):
         for sid in order:
             members = by_id[sid]
             if len(members) > 1 and all(complete(r) for r in members):
-                groups.extend({"primary": r, "by_input": {n: r for n in self.inputs}, "readers": [r]}
-                              for r in members)
+                groups.extend({"primary": r, "by_input": {n: r for n in self.inputs}, "readers": [r]} for r in members)
                 continue
             by_input = {}
             for name in self.inputs:
                 having = [r for r in members if name in r.modalities]
                 if not having:
                     files = ", ".join(str(r.path) for r in members)
-                    raise FormatError(members[0].path, f"input '{name}'", f"no file of session {sid!r} "
-                                      f"has {name} data (files: {files}); files are joined by session id")
+                    raise FormatError(
+                        members[0].path,
+                        f"input '{name}'",
+                        f"no file of session {sid!r} has {name} data (files: {files}); files are joined by session id",
+                    )
                 if len(having) > 1:
-                    raise FormatError(having[1].path, f"input '{name}'", f"session {sid!r} has {name} data "
-                                      f"in two files ({having[0].path} too); give each input of a session "
-                                      "in one file")
+                    raise FormatError(
+                        having[1].path,
+                        f"input '{name}'",
+                        f"session {sid!r} has {name} data "
+                        f"in two files ({having[0].path} too); give each input of a session "
+                        "in one file",
+                    )
                 by_input[name] = having[0]
             primary = by_input[self.inputs[0]]
             for r in members:
                 if r.n_frames != primary.n_frames or abs(float(r.fps) - float(primary.fps)) > 1e-9:
-                    raise FormatError(r.path, "attrs.n_frames", f"session {sid!r}: {r.n_frames} frames at "
-                                      f"{r.fps} fps, but {primary.path} has {primary.n_frames} at "
-                                      f"{primary.fps}; files joined by session id must share the time base")
+                    raise FormatError(
+                        r.path,
+                        "attrs.n_frames",
+                        f"session {sid!r}: {r.n_frames} frames at "
+                        f"{r.fps} fps, but {primary.path} has {primary.n_frames} at "
+                        f"{primary.fps}; files joined by session id must share the time base",
+                    )
             used = set(map(id, by_input.values()))
-            groups.append({"primary": primary, "by_input": by_input,
-                           "readers": [primary] + [r for r in members if r is not primary and id(r) in used]
-                           + [r for r in members if id(r) not in used]})
+            groups.append(
+                {
+                    "primary": primary,
+                    "by_input": by_input,
+                    "readers": [primary]
+                    + [r for r in members if r is not primary and id(r) in used]
+                    + [r for r in members if id(r) not in used],
+                }
+            )
         return groups
 
     @staticmethod
     def _require_inputs(reader, names) -> None:
         for name in names:
             if name not in reader.modalities:
-                raise FormatError(reader.path, f"input '{name}'", f"the session has no {name} data "
-                                  f"(it has: {', '.join(reader.modalities) or 'none'})")
+                raise FormatError(
+                    reader.path,
+                    f"input '{name}'",
+                    f"the session has no {name} data (it has: {', '.join(reader.modalities) or 'none'})",
+                )
 
     def _setup_session(self, si: int, group: dict) -> None:
         reader = group["primary"]
@@ -310,8 +353,9 @@ class SessionDataModule(L.LightningDataModule):
         given = self._given_state(si)
         data, norms = {}, {}
         for name in self.inputs:
-            data[name], norms[name] = self._load_input(name, group["by_input"][name], train_rows,
-                                                       given.get(name) if given else None)
+            data[name], norms[name] = self._load_input(
+                name, group["by_input"][name], train_rows, given.get(name) if given else None
+            )
         self.normalizers.append(norms)
         labels, kinds = self._load_labels(group["readers"], orig)
 
@@ -321,12 +365,25 @@ class SessionDataModule(L.LightningDataModule):
                 return None
             seg = _segments(_merge_contiguous(segments_from, orig))
             trial_of = np.searchsorted(orig[:, 0], rows, side="right") - 1
-            inp = {name: (arr[rows] if isinstance(arr, np.ndarray) else
-                          IndexedFrames(arr, rows, self.video_opts["grayscale"], self.video_opts["downsample"]))
-                   for name, arr in data.items()}
-            return SplitData(session_id=self.session_ids[si], session_index=si, inputs=inp,
-                             labels={k: v[rows] for k, v in labels.items()}, label_kinds=dict(kinds),
-                             segments=seg, frame_index=rows, trial_index=trial_of, fps=reader.fps)
+            inp = {
+                name: (
+                    arr[rows]
+                    if isinstance(arr, np.ndarray)
+                    else IndexedFrames(arr, rows, self.video_opts["grayscale"], self.video_opts["downsample"])
+                )
+                for name, arr in data.items()
+            }
+            return SplitData(
+                session_id=self.session_ids[si],
+                session_index=si,
+                inputs=inp,
+                labels={k: v[rows] for k, v in labels.items()},
+                label_kinds=dict(kinds),
+                segments=seg,
+                frame_index=rows,
+                trial_index=trial_of,
+                fps=reader.fps,
+            )
 
         for split in SPLITS:
             sd = make(bounds[roles == split], bounds[roles == split])
@@ -363,22 +420,38 @@ class SessionDataModule(L.LightningDataModule):
                 kp[conf < float(thr)] = np.nan
             names = reader.keypoint_names
             o = self.pose_opts
-            feats = pose_features(kp, egocentric_frame=o["egocentric"], center=o["center"],
-                                  heading=o["heading"], keypoint_names=names,
-                                  include_origin=o["include_origin"], pairwise=bool(o.get("pairwise")))
+            feats = pose_features(
+                kp,
+                egocentric_frame=o["egocentric"],
+                center=o["center"],
+                heading=o["heading"],
+                keypoint_names=names,
+                include_origin=o["include_origin"],
+                pairwise=bool(o.get("pairwise")),
+            )
             a, k, d = kp.shape[1:]
             per_animal = k * d + ((d + 2) if (o["egocentric"] and o["include_origin"]) else 0)
             n_pairs = feats.shape[1] - a * per_animal
-            layout = {"animals": a, "keypoints": k, "dims": d, "per_animal": per_animal,
-                      "pairwise": n_pairs, "ego": bool(o["egocentric"]), "keypoint_names": names,
-                      "animal_names": reader.animal_names}
+            layout = {
+                "animals": a,
+                "keypoints": k,
+                "dims": d,
+                "per_animal": per_animal,
+                "pairwise": n_pairs,
+                "ego": bool(o["egocentric"]),
+                "keypoint_names": names,
+                "animal_names": reader.animal_names,
+            }
             self._pose_layout = layout
             norm = {"kind": "pose", "scale": 1.0, "origin_mean": None, "origin_scale": 1.0}
             if self.normalize and (len(train_rows) or state):
-                pairs = feats[:, a * per_animal:]
+                pairs = feats[:, a * per_animal :]
                 if n_pairs:
                     if state and state.get("pairwise_mean") is not None:
-                        pz = ZScore(np.asarray(state["pairwise_mean"], np.float32), np.asarray(state["pairwise_std"], np.float32))
+                        pz = ZScore(
+                            np.asarray(state["pairwise_mean"], np.float32),
+                            np.asarray(state["pairwise_std"], np.float32),
+                        )
                     else:
                         pz = ZScore.fit(pairs[train_rows])
                     pairs = pz(pairs)
@@ -394,10 +467,10 @@ class SessionDataModule(L.LightningDataModule):
                     if state and state.get("origin_mean") is not None:
                         om, osd = np.asarray(state["origin_mean"], np.float32), float(state["origin_scale"])
                     else:
-                        org = f[train_rows, :, k * d: k * d + d]
+                        org = f[train_rows, :, k * d : k * d + d]
                         om = org.reshape(-1, d).mean(0)
                         osd = float(org.reshape(-1, d).std()) or 1.0
-                    f[:, :, k * d: k * d + d] = (f[:, :, k * d: k * d + d] - om) / osd
+                    f[:, :, k * d : k * d + d] = (f[:, :, k * d : k * d + d] - om) / osd
                     norm.update(origin_mean=np.asarray(om).tolist(), origin_scale=osd)
                 feats = np.concatenate([f.reshape(len(feats), -1), pairs], axis=1)
             return feats.astype(np.float32), norm
@@ -411,8 +484,11 @@ class SessionDataModule(L.LightningDataModule):
             if state and "mean" in state:
                 z = ZScore(np.asarray(state["mean"], np.float32), np.asarray(state["std"], np.float32))
                 if z.mean.shape[0] != arr.reshape(len(arr), -1).shape[1]:
-                    raise FormatError(reader.path, name, f"has {arr.shape[1]} columns but the "
-                                      f"normalisation state was fitted on {z.mean.shape[0]}")
+                    raise FormatError(
+                        reader.path,
+                        name,
+                        f"has {arr.shape[1]} columns but the normalisation state was fitted on {z.mean.shape[0]}",
+                    )
             else:
                 z = ZScore.fit(arr[train_rows])
             arr = z(arr)
@@ -430,36 +506,60 @@ class SessionDataModule(L.LightningDataModule):
                     labels[name], kinds[name], self._label_info[name] = found
                     break
             else:
-                available = [n for r in readers for n in ((r.behavior_names if r.has("behavior") else [])
-                                                          + r.frame_label_names + r.sequence_label_names)]
-                raise FormatError(readers[0].path, f"label '{name}'",
-                                  f"not found in the session (available: {', '.join(available) or 'none'})")
+                available = [
+                    n
+                    for r in readers
+                    for n in (
+                        (r.behavior_names if r.has("behavior") else []) + r.frame_label_names + r.sequence_label_names
+                    )
+                ]
+                raise FormatError(
+                    readers[0].path,
+                    f"label '{name}'",
+                    f"not found in the session (available: {', '.join(available) or 'none'})",
+                )
         return labels, kinds
 
     @staticmethod
     def _read_label(reader, name: str, orig_trials: np.ndarray, behavior_cache: dict):
         """``(per-frame values, kind, info)`` of label ``name`` in one file, or None."""
         behavior_names = reader.behavior_names if reader.has("behavior") else []
-        cols = [behavior_names.index(name)] if name in behavior_names else [
-            i for i, b in enumerate(behavior_names) if b.startswith(f"{name}.")]
+        cols = (
+            [behavior_names.index(name)]
+            if name in behavior_names
+            else [i for i, b in enumerate(behavior_names) if b.startswith(f"{name}.")]
+        )
         if cols:
             if id(reader) not in behavior_cache:
                 behavior_cache[id(reader)] = np.asarray(reader.read("behavior"), dtype=np.float32)
-            return (behavior_cache[id(reader)][:, cols], "continuous",
-                    {"kind": "continuous", "dim": len(cols), "source": "behavior",
-                     "columns": [behavior_names[i] for i in cols]})
+            return (
+                behavior_cache[id(reader)][:, cols],
+                "continuous",
+                {
+                    "kind": "continuous",
+                    "dim": len(cols),
+                    "source": "behavior",
+                    "columns": [behavior_names[i] for i in cols],
+                },
+            )
         if name in reader.frame_label_names:
             codes, vocab = reader.frame_label(name)
-            return (codes.astype(np.int64), "discrete",
-                    {"kind": "discrete", "dim": 1, "source": "frame", "vocabulary": list(vocab)})
+            return (
+                codes.astype(np.int64),
+                "discrete",
+                {"kind": "discrete", "dim": 1, "source": "frame", "vocabulary": list(vocab)},
+            )
         if name in reader.sequence_label_names:
             vals, kind, vocab = reader.sequence_label(name)
             per_frame = np.zeros(reader.n_frames, dtype=np.float32 if kind == "continuous" else np.int64)
             per_frame[:] = np.nan if kind == "continuous" else -1
             for (a, b), v in zip(orig_trials, vals):
                 per_frame[a:b] = v
-            return (per_frame[:, None] if kind == "continuous" else per_frame, kind,
-                    {"kind": kind, "dim": 1, "source": "sequence", "vocabulary": list(vocab) if vocab else None})
+            return (
+                per_frame[:, None] if kind == "continuous" else per_frame,
+                kind,
+                {"kind": kind, "dim": 1, "source": "sequence", "vocabulary": list(vocab) if vocab else None},
+            )
         return None
 
     # ------------------------------------------------------------------ description
@@ -469,8 +569,10 @@ class SessionDataModule(L.LightningDataModule):
         self.setup()
         inputs = {}
         for name in self.inputs:
-            inputs[name] = {"shapes": [list(input_shape(s, name)) for s in self.full_data],
-                            "normalization": self.normalizers[0][name]["kind"] if self.normalizers else None}
+            inputs[name] = {
+                "shapes": [list(input_shape(s, name)) for s in self.full_data],
+                "normalization": self.normalizers[0][name]["kind"] if self.normalizers else None,
+            }
         spec = {
             "input": self.input,
             "input_shapes": inputs[self.input]["shapes"],
@@ -505,8 +607,16 @@ class SessionDataModule(L.LightningDataModule):
         # Lightning's distributed sampler is off (trainer.use_distributed_sampler: false in the
         # multi-process configs): each dataset/sampler takes this rank's share itself.
         rank, world = self._rank_world()
-        return make_loader(ds, self.batch_size, stage, seed=self.seed, rank=rank, world_size=world,
-                           num_workers=self.num_workers, persistent_workers=self.persistent_workers)
+        return make_loader(
+            ds,
+            self.batch_size,
+            stage,
+            seed=self.seed,
+            rank=rank,
+            world_size=world,
+            num_workers=self.num_workers,
+            persistent_workers=self.persistent_workers,
+        )
 
     def _rank_world(self) -> tuple[int, int]:
         trainer = getattr(self, "trainer", None)
@@ -562,7 +672,7 @@ class SessionDataModule(L.LightningDataModule):
         kp = self._augment(kp.cpu(), generator).to(device)
         y[..., : k * d] = kp.reshape(shape[0], -1, a, k * d)
         # distances between animals are unchanged by rotation/reflection; jitter is not applied to them
-        out = torch.cat([y.reshape(shape[0], -1, a * per), flat[..., a * per:]], dim=-1)
+        out = torch.cat([y.reshape(shape[0], -1, a * per), flat[..., a * per :]], dim=-1)
         return out.reshape(shape)
 
     # ------------------------------------------------------------------ export helpers

@@ -30,7 +30,7 @@ def frames_to_tensor(block) -> torch.Tensor:
 
 
 def read_window(data, center: int, left: int, right: int) -> torch.Tensor:
-    return frames_to_tensor(data[center - left:center + right])
+    return frames_to_tensor(data[center - left : center + right])
 
 
 class WindowDataset(Dataset):
@@ -38,8 +38,15 @@ class WindowDataset(Dataset):
     session); items ``{"inputs": {name: (left + right, *F)}, "labels": {name: value at t},
     "session", "t"}``. ``inputs`` names the inputs to serve (default: all of each split's)."""
 
-    def __init__(self, splits: list[SplitData], left: int = 0, right: int = 1, stride: int = 1,
-                 inputs: list[str] | None = None, label_window: bool = False):
+    def __init__(
+        self,
+        splits: list[SplitData],
+        left: int = 0,
+        right: int = 1,
+        stride: int = 1,
+        inputs: list[str] | None = None,
+        label_window: bool = False,
+    ):
         if left < 0 or right < 1:
             raise ValueError(f"invalid window left={left}, right={right}")
         self.splits = splits
@@ -48,7 +55,7 @@ class WindowDataset(Dataset):
         self.label_window = label_window
         index = []
         for si, split in enumerate(splits):
-            centers = valid_centers(split.segments, self.left, self.right)[::max(1, int(stride))]
+            centers = valid_centers(split.segments, self.left, self.right)[:: max(1, int(stride))]
             index.append(np.stack([np.full(len(centers), si), centers], axis=1))
         self.index = np.concatenate(index) if index else np.zeros((0, 2), dtype=np.int64)
         self.augment_keys = list(self.inputs or (splits[0].inputs if splits else []))
@@ -62,10 +69,14 @@ class WindowDataset(Dataset):
         names = self.inputs or list(split.inputs)
         labels = {}
         for name, arr in split.labels.items():
-            val = arr[t - self.left:t + self.right] if self.label_window else arr[t]
+            val = arr[t - self.left : t + self.right] if self.label_window else arr[t]
             labels[name] = torch.as_tensor(np.asarray(val))
-        return {"inputs": {n: read_window(split.inputs[n], t, self.left, self.right) for n in names},
-                "labels": labels, "session": torch.tensor(split.session_index), "t": torch.tensor(t)}
+        return {
+            "inputs": {n: read_window(split.inputs[n], t, self.left, self.right) for n in names},
+            "labels": labels,
+            "session": torch.tensor(split.session_index),
+            "t": torch.tensor(t),
+        }
 
     def session_of(self) -> np.ndarray:
         return self.index[:, 0]
@@ -80,9 +91,17 @@ class SessionBatchSampler(Sampler):
     number of steps.
     """
 
-    def __init__(self, session_of: np.ndarray, batch_size: int, shuffle: bool = True,
-                 drop_last: bool = False, seed: int = 0, rank: int = 0, world_size: int = 1,
-                 even: bool = False):
+    def __init__(
+        self,
+        session_of: np.ndarray,
+        batch_size: int,
+        shuffle: bool = True,
+        drop_last: bool = False,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+        even: bool = False,
+    ):
         self.session_of = np.asarray(session_of)
         self.batch_size = int(batch_size)
         self.shuffle = shuffle
@@ -101,7 +120,7 @@ class SessionBatchSampler(Sampler):
             if self.shuffle:
                 idx = rng.permutation(idx)
             for b in range(0, len(idx), self.batch_size):
-                chunk = idx[b:b + self.batch_size]
+                chunk = idx[b : b + self.batch_size]
                 if self.drop_last and len(chunk) < self.batch_size:
                     continue
                 batches.append(chunk.tolist())
@@ -111,7 +130,7 @@ class SessionBatchSampler(Sampler):
         if self.world_size > 1:
             if self.even:
                 batches = batches[: len(batches) - len(batches) % self.world_size]
-            batches = batches[self.rank::self.world_size]
+            batches = batches[self.rank :: self.world_size]
         return batches
 
     def set_epoch(self, epoch: int) -> None:
@@ -134,8 +153,13 @@ class TrialDataset(Dataset):
     its longest trial and adds a boolean ``"mask"`` ``(B, T)``; trials longer than
     ``max_length`` are cut into pieces of at most that length."""
 
-    def __init__(self, splits: list[SplitData], inputs: list[str] | None = None, min_length: int = 1,
-                 max_length: int | None = None):
+    def __init__(
+        self,
+        splits: list[SplitData],
+        inputs: list[str] | None = None,
+        min_length: int = 1,
+        max_length: int | None = None,
+    ):
         self.splits = splits
         self.inputs = list(inputs) if inputs else None
         index = []

@@ -99,8 +99,9 @@ class Video:
             if f.ndim == 3:  # (T, H, W) grey
                 f = f[..., None]
             self.frames = f
-            self.n_frames, self.height, self.width, self.channels = (int(s) for s in f.shape) \
-                if f.ndim == 4 else (len(f), None, None, None)
+            self.n_frames, self.height, self.width, self.channels = (
+                (int(s) for s in f.shape) if f.ndim == 4 else (len(f), None, None, None)
+            )
 
 
 @dataclass
@@ -214,8 +215,13 @@ def _str_array(items) -> np.ndarray:
     return np.array([str(x) for x in items], dtype=h5py.string_dtype("utf-8"))
 
 
-def write_session(session: Session, path: str | os.PathLike, overwrite: bool = False,
-                  compression: str | None = "gzip", validate: bool = True) -> Path:
+def write_session(
+    session: Session,
+    path: str | os.PathLike,
+    overwrite: bool = False,
+    compression: str | None = "gzip",
+    validate: bool = True,
+) -> Path:
     """Write ``session`` to ``path`` atomically and return the path.
 
     The file is written to a temporary name in the same directory, validated with
@@ -339,7 +345,7 @@ def _is_float32(d) -> bool:
 def _check_finite_chunks(path, name, d, allow_nan: bool, nonneg: bool = False) -> None:
     n = d.shape[0]
     for start in range(0, n, _FLOAT_CHUNK):
-        block = d[start:start + _FLOAT_CHUNK]
+        block = d[start : start + _FLOAT_CHUNK]
         if block.dtype.kind == "f":
             bad = np.isinf(block) if allow_nan else ~np.isfinite(block)
             if bad.any():
@@ -408,7 +414,9 @@ def validate_file(path: str | os.PathLike) -> dict[str, Any]:
 def _validate_open(path: str, f: h5py.File) -> dict[str, Any]:
     fmt = f.attrs.get("format")
     if fmt is None:
-        raise FormatError(path, "attrs.format", f"missing; expected '{FORMAT_NAME}' (is this a behavenet session file?)")
+        raise FormatError(
+            path, "attrs.format", f"missing; expected '{FORMAT_NAME}' (is this a behavenet session file?)"
+        )
     fmt = decode_strings(fmt)[0]
     if fmt != FORMAT_NAME:
         raise FormatError(path, "attrs.format", f"expected '{FORMAT_NAME}', found '{fmt}'")
@@ -418,9 +426,12 @@ def _validate_open(path: str, f: h5py.File) -> dict[str, Any]:
     except ValueError:
         raise FormatError(path, "attrs.format_version", f"expected 'MAJOR.MINOR', found '{version}'") from None
     if major != SUPPORTED_MAJOR:
-        raise FormatError(path, "attrs.format_version",
-                          f"version {version} is not supported; this reader knows {SUPPORTED_MAJOR}.x "
-                          "(upgrade behavenet or convert the file)")
+        raise FormatError(
+            path,
+            "attrs.format_version",
+            f"version {version} is not supported; this reader knows {SUPPORTED_MAJOR}.x "
+            "(upgrade behavenet or convert the file)",
+        )
     for key in ("n_frames", "fps", "session_id"):
         if key not in f.attrs:
             raise FormatError(path, f"attrs.{key}", "required attribute is missing")
@@ -452,7 +463,9 @@ def _validate_open(path: str, f: h5py.File) -> dict[str, Any]:
         if not _is_float32(kp):
             raise FormatError(path, "/pose/keypoints", f"expected float32, found {kp.dtype}")
         if kp.ndim != 4 or kp.shape[-1] not in (2, 3):
-            raise FormatError(path, "/pose/keypoints", f"expected shape (frames, animals, keypoints, 2|3), found {kp.shape}")
+            raise FormatError(
+                path, "/pose/keypoints", f"expected shape (frames, animals, keypoints, 2|3), found {kp.shape}"
+            )
         _check_length(path, "/pose/keypoints", kp, n)
         _check_finite_chunks(path, "/pose/keypoints", kp, allow_nan=True)
         names = decode_strings(f["pose"].attrs.get("keypoint_names"))
@@ -475,7 +488,9 @@ def _validate_open(path: str, f: h5py.File) -> dict[str, Any]:
             if fr.dtype != np.uint8:
                 raise FormatError(path, "/video/frames", f"expected uint8, found {fr.dtype}")
             if fr.ndim != 4:
-                raise FormatError(path, "/video/frames", f"expected shape (frames, height, width, channels), found {fr.shape}")
+                raise FormatError(
+                    path, "/video/frames", f"expected shape (frames, height, width, channels), found {fr.shape}"
+                )
             _check_length(path, "/video/frames", fr, n)
         elif "external_path" in g.attrs:
             ext = decode_strings(g.attrs["external_path"])[0]
@@ -484,7 +499,9 @@ def _validate_open(path: str, f: h5py.File) -> dict[str, Any]:
                 raise FormatError(path, "/video.attrs.external_path", f"referenced video file not found: {full}")
             nv = int(g.attrs.get("n_frames", -1))
             if nv != n:
-                raise FormatError(path, "/video.attrs.n_frames", f"video has {nv} frames but the session has n_frames={n}")
+                raise FormatError(
+                    path, "/video.attrs.n_frames", f"video has {nv} frames but the session has n_frames={n}"
+                )
         else:
             raise FormatError(path, "/video", "expected a 'frames' dataset or an 'external_path' attribute")
         found.append("video")
@@ -504,8 +521,11 @@ def _validate_open(path: str, f: h5py.File) -> dict[str, Any]:
                 raise FormatError(path, "/neural/spikes.attrs.bin_width", "required attribute is missing")
             bw = float(d.attrs["bin_width"])
             if not np.isclose(bw * fps, 1.0, rtol=1e-3):
-                raise FormatError(path, "/neural/spikes.attrs.bin_width",
-                                  f"bin width {bw} s does not match the session frame rate {fps} Hz")
+                raise FormatError(
+                    path,
+                    "/neural/spikes.attrs.bin_width",
+                    f"bin width {bw} s does not match the session frame rate {fps} Hz",
+                )
             _check_names(path, "/neural/spikes.attrs.unit_names", d, d.shape[1])
             found.append("spikes")
         if "calcium" in g:
@@ -528,7 +548,9 @@ def _validate_open(path: str, f: h5py.File) -> dict[str, Any]:
         _check_finite_chunks(path, "/behavior/values", d, allow_nan=True)
         names = decode_strings(d.attrs.get("names"))
         if len(names) != d.shape[1]:
-            raise FormatError(path, "/behavior/values.attrs.names", f"has {len(names)} names for {d.shape[1]} variables")
+            raise FormatError(
+                path, "/behavior/values.attrs.names", f"has {len(names)} names for {d.shape[1]} variables"
+            )
         found.append("behavior")
     labels = {"frame": [], "sequence": []}
     if "labels" in f:
@@ -543,14 +565,18 @@ def _validate_open(path: str, f: h5py.File) -> dict[str, Any]:
                     raise FormatError(path, f"{field_}.attrs.vocabulary", "required attribute is missing or empty")
                 codes = d[()]
                 if codes.size and (codes.min() < -1 or codes.max() >= len(vocab)):
-                    raise FormatError(path, field_, f"codes must be in [-1, {len(vocab) - 1}] (vocabulary has {len(vocab)} entries)")
+                    raise FormatError(
+                        path, field_, f"codes must be in [-1, {len(vocab) - 1}] (vocabulary has {len(vocab)} entries)"
+                    )
                 labels["frame"].append(name)
         if "sequence" in f["labels"]:
             for name, d in f["labels/sequence"].items():
                 field_ = f"/labels/sequence/{name}"
                 kind = decode_strings(d.attrs.get("kind", "discrete"))[0]
                 if kind not in ("discrete", "continuous"):
-                    raise FormatError(path, f"{field_}.attrs.kind", f"expected 'discrete' or 'continuous', found '{kind}'")
+                    raise FormatError(
+                        path, f"{field_}.attrs.kind", f"expected 'discrete' or 'continuous', found '{kind}'"
+                    )
                 if d.ndim != 1 or d.shape[0] != n_trials:
                     raise FormatError(path, field_, f"expected one value per trial ({n_trials}), found shape {d.shape}")
                 if kind == "discrete":
@@ -564,10 +590,20 @@ def _validate_open(path: str, f: h5py.File) -> dict[str, Any]:
                     raise FormatError(path, field_, f"continuous labels must be floating point, found {d.dtype}")
                 labels["sequence"].append(name)
     if not found and not labels["frame"]:
-        raise FormatError(path, None, "session holds no data: expected at least one of /pose, /video, /neural, /behavior")
-    return {"path": path, "format_version": version, "n_frames": n, "fps": fps, "n_trials": n_trials,
-            "modalities": found, "frame_labels": labels["frame"], "sequence_labels": labels["sequence"],
-            "session_id": decode_strings(f.attrs["session_id"])[0]}
+        raise FormatError(
+            path, None, "session holds no data: expected at least one of /pose, /video, /neural, /behavior"
+        )
+    return {
+        "path": path,
+        "format_version": version,
+        "n_frames": n,
+        "fps": fps,
+        "n_trials": n_trials,
+        "modalities": found,
+        "frame_labels": labels["frame"],
+        "sequence_labels": labels["sequence"],
+        "session_id": decode_strings(f.attrs["session_id"])[0],
+    }
 
 
 def _check_names(path, field_, d, count):

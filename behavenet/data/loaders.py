@@ -20,8 +20,16 @@ from torch.utils.data import DataLoader, IterableDataset
 __all__ = ["make_loader", "move_to_device"]
 
 
-def make_loader(dataset, batch_size: int, stage: str, seed: int = 0, rank: int = 0, world_size: int = 1,
-                num_workers: int = 0, persistent_workers: bool = False) -> DataLoader:
+def make_loader(
+    dataset,
+    batch_size: int,
+    stage: str,
+    seed: int = 0,
+    rank: int = 0,
+    world_size: int = 1,
+    num_workers: int = 0,
+    persistent_workers: bool = False,
+) -> DataLoader:
     from behavenet.data.datasets import SessionBatchSampler
 
     common = {"num_workers": int(num_workers), "persistent_workers": bool(persistent_workers and num_workers > 0)}
@@ -31,8 +39,9 @@ def make_loader(dataset, batch_size: int, stage: str, seed: int = 0, rank: int =
         return DataLoader(dataset, batch_size=int(batch_size), **common)
     session_of = dataset.session_of() if hasattr(dataset, "session_of") else np.zeros(len(dataset), np.int64)
     train = stage == "train"
-    sampler = SessionBatchSampler(session_of, int(batch_size), shuffle=train, seed=seed, rank=rank,
-                                  world_size=world_size, even=train)
+    sampler = SessionBatchSampler(
+        session_of, int(batch_size), shuffle=train, seed=seed, rank=rank, world_size=world_size, even=train
+    )
     collate = getattr(dataset, "collate", None)
     return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate, **common)
 

@@ -108,10 +108,15 @@ class SessionFile:
         self.fps = float(f.attrs["fps"])
         self.n_frames = int(f.attrs["n_frames"])
         self.species = decode_strings(f.attrs.get("species", ""))[0] if "species" in f.attrs else ""
-        self.source_software = decode_strings(f.attrs.get("source_software", ""))[0] if "source_software" in f.attrs else ""
+        self.source_software = (
+            decode_strings(f.attrs.get("source_software", ""))[0] if "source_software" in f.attrs else ""
+        )
         self.trials = f["trials/bounds"][()].astype(np.int64)
-        self.trial_names = decode_strings(f["trials/names"][()]) if "trials/names" in f else [
-            f"trial_{i:04d}" for i in range(len(self.trials))]
+        self.trial_names = (
+            decode_strings(f["trials/names"][()])
+            if "trials/names" in f
+            else [f"trial_{i:04d}" for i in range(len(self.trials))]
+        )
         self.close()  # do not hold a handle across fork; reopened lazily
 
     # -- handle management -----------------------------------------------------------------
@@ -181,7 +186,11 @@ class SessionFile:
 
     @property
     def behavior_names(self) -> list[str]:
-        return decode_strings(self.handle["behavior/values"].attrs.get("names")) if "behavior/values" in self.handle else []
+        return (
+            decode_strings(self.handle["behavior/values"].attrs.get("names"))
+            if "behavior/values" in self.handle
+            else []
+        )
 
     def unit_names(self, signal: str) -> list[str]:
         d = self.handle[SIGNALS[signal]]
@@ -233,40 +242,58 @@ class SessionFile:
     def to_session(self, load_video: bool = False) -> Session:
         """Load everything into an in-memory :class:`Session` (video only if ``load_video``)."""
         f = self.handle
-        s = Session(session_id=self.session_id, fps=self.fps, species=self.species,
-                    source_software=self.source_software, trials=self.trials.copy(),
-                    trial_names=list(self.trial_names),
-                    description=decode_strings(f.attrs.get("description", ""))[0] if "description" in f.attrs else "")
+        s = Session(
+            session_id=self.session_id,
+            fps=self.fps,
+            species=self.species,
+            source_software=self.source_software,
+            trials=self.trials.copy(),
+            trial_names=list(self.trial_names),
+            description=decode_strings(f.attrs.get("description", ""))[0] if "description" in f.attrs else "",
+        )
         if "user_attrs" in f.attrs:
             s.attrs = json.loads(decode_strings(f.attrs["user_attrs"])[0])
         if "pose" in f:
             g = f["pose"]
             skel = json.loads(decode_strings(g.attrs["skeleton"])[0]) if "skeleton" in g.attrs else None
-            s.pose = Pose(keypoints=g["keypoints"][()], keypoint_names=self.keypoint_names,
-                          animal_names=self.animal_names,
-                          confidence=g["confidence"][()] if "confidence" in g else None,
-                          units=decode_strings(g.attrs.get("units", "px"))[0],
-                          skeleton=[tuple(e) for e in skel] if skel else None)
+            s.pose = Pose(
+                keypoints=g["keypoints"][()],
+                keypoint_names=self.keypoint_names,
+                animal_names=self.animal_names,
+                confidence=g["confidence"][()] if "confidence" in g else None,
+                units=decode_strings(g.attrs.get("units", "px"))[0],
+                skeleton=[tuple(e) for e in skel] if skel else None,
+            )
         if "video" in f:
             g = f["video"]
             if "frames" in g:
-                s.video = Video(frames=g["frames"][()]) if load_video else Video(
-                    n_frames=self.n_frames, height=g["frames"].shape[1], width=g["frames"].shape[2],
-                    channels=g["frames"].shape[3])
+                s.video = (
+                    Video(frames=g["frames"][()])
+                    if load_video
+                    else Video(
+                        n_frames=self.n_frames,
+                        height=g["frames"].shape[1],
+                        width=g["frames"].shape[2],
+                        channels=g["frames"].shape[3],
+                    )
+                )
             else:
                 s.video = Video(path=str(self.external_video_path), n_frames=int(g.attrs["n_frames"]))
         if "neural/spikes" in f:
             d = f["neural/spikes"]
-            s.spikes = Spikes(counts=d[()], bin_width=float(d.attrs["bin_width"]),
-                              unit_names=self.unit_names("spikes"))
+            s.spikes = Spikes(counts=d[()], bin_width=float(d.attrs["bin_width"]), unit_names=self.unit_names("spikes"))
         if "neural/calcium" in f:
             d = f["neural/calcium"]
-            s.calcium = Calcium(traces=d[()], unit_names=self.unit_names("calcium"),
-                                kind=decode_strings(d.attrs.get("kind", "dff"))[0])
+            s.calcium = Calcium(
+                traces=d[()], unit_names=self.unit_names("calcium"), kind=decode_strings(d.attrs.get("kind", "dff"))[0]
+            )
         if "behavior/values" in f:
             d = f["behavior/values"]
-            s.behavior = Behavior(values=d[()], names=self.behavior_names,
-                                  units=decode_strings(d.attrs["units"]) if "units" in d.attrs else None)
+            s.behavior = Behavior(
+                values=d[()],
+                names=self.behavior_names,
+                units=decode_strings(d.attrs["units"]) if "units" in d.attrs else None,
+            )
         for name in self.frame_label_names:
             codes, vocab = self.frame_label(name)
             s.frame_labels[name] = FrameLabel(codes=codes.astype(np.int32), vocabulary=vocab)

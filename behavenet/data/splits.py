@@ -80,8 +80,8 @@ def assign_splits(n_trials: int, spec="8;1;1;1", seed: int | None = None) -> np.
     if seed is not None and n_trials > len(pattern):
         rng = np.random.default_rng(seed)
         for b in range(0, n_trials, len(pattern)):
-            blk = roles[b:b + len(pattern)]
-            roles[b:b + len(pattern)] = np.roll(blk, int(rng.integers(len(pattern))))
+            blk = roles[b : b + len(pattern)]
+            roles[b : b + len(pattern)] = np.roll(blk, int(rng.integers(len(pattern))))
     return roles
 
 

@@ -49,39 +49,47 @@ def smooth_latent(rng: np.random.Generator, n_frames: int, dims: int = 2, sigma:
     return (2 * z / z.max(0) - 1).astype(np.float32)
 
 
-def place_cell_arrays(seed: int = 0, n_frames: int = 10_000, n_neurons: int = 100, dt: float = 0.02,
-                      width: float = 0.3, peak_rate: float = 20.0, base_rate: float = 0.5,
-                      sigma: float = 50.0) -> tuple[np.ndarray, np.ndarray]:
+def place_cell_arrays(
+    seed: int = 0,
+    n_frames: int = 10_000,
+    n_neurons: int = 100,
+    dt: float = 0.02,
+    width: float = 0.3,
+    peak_rate: float = 20.0,
+    base_rate: float = 0.5,
+    sigma: float = 50.0,
+) -> tuple[np.ndarray, np.ndarray]:
     """Spikes ``(T, N)`` float32 and latent ``(T, 2)`` float32 (the contrastive benchmark data)."""
     rng = np.random.default_rng(seed)
     z = smooth_latent(rng, n_frames, 2, sigma)
     centres = rng.uniform(-1, 1, size=(n_neurons, 2))
     d2 = ((z[:, None, :] - centres[None]) ** 2).sum(-1)
-    rate = base_rate + peak_rate * np.exp(-d2 / (2 * width ** 2))
+    rate = base_rate + peak_rate * np.exp(-d2 / (2 * width**2))
     spikes = rng.poisson(rate * dt).astype(np.float32)
     return spikes, z
 
 
-def place_cells(seed: int = 0, n_frames: int = 10_000, n_neurons: int = 100, dt: float = 0.02,
-                **kwargs) -> Session:
+def place_cells(seed: int = 0, n_frames: int = 10_000, n_neurons: int = 100, dt: float = 0.02, **kwargs) -> Session:
     spikes, z = place_cell_arrays(seed, n_frames, n_neurons, dt, **kwargs)
     return Session(
-        session_id=f"synthetic-place-cells-{seed}", fps=1.0 / dt,
+        session_id=f"synthetic-place-cells-{seed}",
+        fps=1.0 / dt,
         spikes=Spikes(counts=spikes.astype(np.uint16), bin_width=dt),
         behavior=Behavior(values=z, names=["latent.0", "latent.1"], units=["a.u.", "a.u."]),
-        species="synthetic", source_software="behavenet.data.synthetic.place_cells",
+        species="synthetic",
+        source_software="behavenet.data.synthetic.place_cells",
         description="smooth 2-D latent -> Gaussian place fields -> Poisson counts",
-        attrs={"seed": seed, "generator": "place_cells"})
+        attrs={"seed": seed, "generator": "place_cells"},
+    )
 
 
 # ----------------------------------------------------------------------------- (b) multimodal
 
 
-def rbf_gp_samples(rng: np.random.Generator, n: int, length: int, lengthscale: float,
-                   variance: float) -> np.ndarray:
+def rbf_gp_samples(rng: np.random.Generator, n: int, length: int, lengthscale: float, variance: float) -> np.ndarray:
     """``n`` draws of a zero-mean RBF Gaussian process on ``length`` unit-spaced points."""
     t = np.arange(length, dtype=np.float64)
-    k = variance * np.exp(-0.5 * (t[:, None] - t[None]) ** 2 / lengthscale ** 2)
+    k = variance * np.exp(-0.5 * (t[:, None] - t[None]) ** 2 / lengthscale**2)
     chol = np.linalg.cholesky(k + 1e-6 * np.eye(length))
     return (chol @ rng.standard_normal((length, n))).T
 
@@ -95,7 +103,7 @@ def _digit_template(digit: int = 3, size: int = 32) -> np.ndarray:
     up = zoom(img, 20 / 8, order=1)  # 20x20
     out = np.zeros((size, size))
     o = (size - up.shape[0]) // 2
-    out[o:o + up.shape[0], o:o + up.shape[1]] = up
+    out[o : o + up.shape[0], o : o + up.shape[1]] = up
     return np.clip(out, 0, 1)
 
 
@@ -110,8 +118,16 @@ def _rotate_zoom(img: np.ndarray, angle_deg: float, zoom_factor: float) -> np.nd
     return np.clip(affine_transform(img, rot, offset=offset, order=1, cval=0.0), 0, 1)
 
 
-def multimodal(seed: int = 0, n_trials: int = 100, trial_length: int = 60, n_neurons: int = 100,
-               image_size: int = 32, lengthscale: float = 10.0, digit: int = 3, fps: float = 20.0) -> Session:
+def multimodal(
+    seed: int = 0,
+    n_trials: int = 100,
+    trial_length: int = 60,
+    n_neurons: int = 100,
+    image_size: int = 32,
+    lengthscale: float = 10.0,
+    digit: int = 3,
+    fps: float = 20.0,
+) -> Session:
     rng = np.random.default_rng(seed)
     shared = rbf_gp_samples(rng, n_trials, trial_length, lengthscale, 0.3)
     neural = rbf_gp_samples(rng, n_trials, trial_length, lengthscale, 0.5)
@@ -128,16 +144,21 @@ def multimodal(seed: int = 0, n_trials: int = 100, trial_length: int = 60, n_neu
     frames = np.clip(np.rint(frames * 255), 0, 255).astype(np.uint8)[..., None]
     starts = np.arange(n_trials) * trial_length
     return Session(
-        session_id=f"synthetic-multimodal-{seed}", fps=fps,
+        session_id=f"synthetic-multimodal-{seed}",
+        fps=fps,
         spikes=Spikes(counts=spikes, bin_width=1.0 / fps),
         video=Video(frames=frames),
-        behavior=Behavior(values=np.stack([shared.ravel(), neural.ravel(), image.ravel(), angle, zoom], 1),
-                          names=["shared", "neural_only", "image_only", "angle", "zoom"],
-                          units=["a.u.", "a.u.", "a.u.", "deg", "x"]),
+        behavior=Behavior(
+            values=np.stack([shared.ravel(), neural.ravel(), image.ravel(), angle, zoom], 1),
+            names=["shared", "neural_only", "image_only", "angle", "zoom"],
+            units=["a.u.", "a.u.", "a.u.", "deg", "x"],
+        ),
         trials=np.stack([starts, starts + trial_length], 1),
-        species="synthetic", source_software="behavenet.data.synthetic.multimodal",
+        species="synthetic",
+        source_software="behavenet.data.synthetic.multimodal",
         description="GP latents (shared, neural-only, image-only) -> Poisson spikes + rotated/zoomed digit",
-        attrs={"seed": seed, "generator": "multimodal", "lengthscale": lengthscale})
+        attrs={"seed": seed, "generator": "multimodal", "lengthscale": lengthscale},
+    )
 
 
 # ----------------------------------------------------------------------------- (c) social
@@ -146,9 +167,16 @@ SOCIAL_KEYPOINTS = ["nose", "left_ear", "right_ear", "neck", "left_hip", "right_
 _BODY = np.array([[2.0, 0.0], [1.3, 0.5], [1.3, -0.5], [1.0, 0.0], [-0.8, 0.6], [-0.8, -0.6], [-1.8, 0.0]])
 
 
-def social(seed: int = 0, n_sequences: int = 40, sequence_length: int = 300, n_animals: int = 3,
-           fps: float = 30.0, arena_radius: float = 30.0, contact_distance: float = 5.0,
-           noise: float = 0.1) -> Session:
+def social(
+    seed: int = 0,
+    n_sequences: int = 40,
+    sequence_length: int = 300,
+    n_animals: int = 3,
+    fps: float = 30.0,
+    arena_radius: float = 30.0,
+    contact_distance: float = 5.0,
+    noise: float = 0.1,
+) -> Session:
     rng = np.random.default_rng(seed)
     t_total = n_sequences * sequence_length
     kp = np.zeros((t_total, n_animals, len(_BODY), 2), dtype=np.float32)
@@ -182,27 +210,48 @@ def social(seed: int = 0, n_sequences: int = 40, sequence_length: int = 300, n_a
             heading = np.arctan2(vel[:, 1], vel[:, 0])
             c, si = np.cos(heading), np.sin(heading)
             rot = np.stack([np.stack([c, -si], -1), np.stack([si, c], -1)], -2)  # (A, 2, 2)
-            kp[g] = pos[:, None, :] + np.einsum("aij,kj->aki", rot, _BODY) + rng.normal(0, noise, (n_animals, len(_BODY), 2))
+            kp[g] = (
+                pos[:, None, :]
+                + np.einsum("aij,kj->aki", rot, _BODY)
+                + rng.normal(0, noise, (n_animals, len(_BODY), 2))
+            )
             if n_animals > 1:
                 d01 = np.linalg.norm(pos[0] - pos[1])
                 approach[g] = int(chasing)
                 contact[g] = int(d01 < contact_distance)
     starts = np.arange(n_sequences) * sequence_length
     return Session(
-        session_id=f"synthetic-social-{seed}", fps=fps,
-        pose=Pose(keypoints=kp, keypoint_names=SOCIAL_KEYPOINTS,
-                  animal_names=[f"animal{i}" for i in range(n_animals)], units="cm",
-                  skeleton=[("nose", "neck"), ("neck", "tail_base"), ("left_ear", "neck"),
-                            ("right_ear", "neck"), ("left_hip", "tail_base"), ("right_hip", "tail_base")]),
-        frame_labels={"approach": FrameLabel(approach, ["absent", "present"]),
-                      "contact": FrameLabel(contact, ["absent", "present"])},
-        sequence_labels={"condition": SequenceLabel(condition.astype(np.int32), "discrete", ["control", "treated"]),
-                         "day": SequenceLabel(day, "continuous")},
+        session_id=f"synthetic-social-{seed}",
+        fps=fps,
+        pose=Pose(
+            keypoints=kp,
+            keypoint_names=SOCIAL_KEYPOINTS,
+            animal_names=[f"animal{i}" for i in range(n_animals)],
+            units="cm",
+            skeleton=[
+                ("nose", "neck"),
+                ("neck", "tail_base"),
+                ("left_ear", "neck"),
+                ("right_ear", "neck"),
+                ("left_hip", "tail_base"),
+                ("right_hip", "tail_base"),
+            ],
+        ),
+        frame_labels={
+            "approach": FrameLabel(approach, ["absent", "present"]),
+            "contact": FrameLabel(contact, ["absent", "present"]),
+        },
+        sequence_labels={
+            "condition": SequenceLabel(condition.astype(np.int32), "discrete", ["control", "treated"]),
+            "day": SequenceLabel(day, "continuous"),
+        },
         trials=np.stack([starts, starts + sequence_length], 1),
         trial_names=[f"seq{s:04d}" for s in range(n_sequences)],
-        species="synthetic", source_software="behavenet.data.synthetic.social",
+        species="synthetic",
+        source_software="behavenet.data.synthetic.social",
         description="multi-animal 2-D pose with known behaviours (approach, contact) and conditions",
-        attrs={"seed": seed, "generator": "social"})
+        attrs={"seed": seed, "generator": "social"},
+    )
 
 
 GENERATORS = {"place_cells": place_cells, "multimodal": multimodal, "social": social}
@@ -232,8 +281,14 @@ def _make_datamodule_class():
         arguments; the file is cached in ``cache_dir`` under a name derived from both.
         """
 
-        def __init__(self, kind: str, generator: dict | None = None, cache_dir: str = "outputs/cache/synthetic",
-                     files=None, **kwargs):
+        def __init__(
+            self,
+            kind: str,
+            generator: dict | None = None,
+            cache_dir: str = "outputs/cache/synthetic",
+            files=None,
+            **kwargs,
+        ):
             params = dict(generator or {})
             path = cached_path(cache_dir, kind, params)
             self.kind, self.generator_params = kind, params

@@ -65,9 +65,12 @@ def _kp_index(name, names):
     return names.index(name)
 
 
-def egocentric(keypoints: np.ndarray, center: str | int | None = "centroid",
-               heading: tuple | list | None = None, keypoint_names: list[str] | None = None
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def egocentric(
+    keypoints: np.ndarray,
+    center: str | int | None = "centroid",
+    heading: tuple | list | None = None,
+    keypoint_names: list[str] | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Egocentric keypoints.
 
     Parameters
@@ -114,9 +117,16 @@ def pairwise_distances(keypoints: np.ndarray, center="centroid", keypoint_names=
     return np.stack(cols, axis=1).astype(np.float32) if cols else np.zeros((len(kp), 0), np.float32)
 
 
-def pose_features(keypoints: np.ndarray, egocentric_frame: bool = True, center="centroid",
-                  heading=None, keypoint_names=None, include_origin: bool = True,
-                  fill_value: float = 0.0, pairwise: bool = False) -> np.ndarray:
+def pose_features(
+    keypoints: np.ndarray,
+    egocentric_frame: bool = True,
+    center="centroid",
+    heading=None,
+    keypoint_names=None,
+    include_origin: bool = True,
+    fill_value: float = 0.0,
+    pairwise: bool = False,
+) -> np.ndarray:
     """Flatten keypoints ``(T, A, K, D)`` into per-frame features ``(T, F)``.
 
     With ``egocentric_frame`` each animal's keypoints are expressed in its own frame

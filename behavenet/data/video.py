@@ -30,8 +30,7 @@ from behavenet.errors import DependencyError, FormatError
 
 log = logging.getLogger(__name__)
 
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv",
-                  ".mj2", ".ts")
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".mj2", ".ts")
 
 # containers whose header frame count is taken from the sample table (exact)
 _EXACT_COUNT_FORMATS = ("mov", "mp4", "m4a", "3gp", "3g2", "mj2")
@@ -89,8 +88,7 @@ class VideoFileReader:
         Let FFmpeg decode with several threads.
     """
 
-    def __init__(self, path: str | os.PathLike, grayscale: bool = False, size=None,
-                 threads: bool = True):
+    def __init__(self, path: str | os.PathLike, grayscale: bool = False, size=None, threads: bool = True):
         self.path = Path(path)
         self.grayscale = bool(grayscale)
         self.size = parse_size(size)
@@ -102,8 +100,8 @@ class VideoFileReader:
         self._container = None
         self._pid = None
         self._force_seek = True
-        self._pts: list[int] | None = None        # presentation timestamps, sorted, one per frame
-        self._key_idx: list[int] | None = None    # frame indices of keyframes, sorted
+        self._pts: list[int] | None = None  # presentation timestamps, sorted, one per frame
+        self._key_idx: list[int] | None = None  # frame indices of keyframes, sorted
         self._reset_decoder()
         stream = self._stream()
         self._read_header(stream)
@@ -111,9 +109,9 @@ class VideoFileReader:
     # ------------------------------------------------------------------ file handle management
     def _reset_decoder(self):
         self._frames_iter = None
-        self._last_idx = None       # index of the last decoded frame
-        self._last_frame = None     # its converted array
-        self._pending = None        # a decoded frame past the last request (not yet returned)
+        self._last_idx = None  # index of the last decoded frame
+        self._last_frame = None  # its converted array
+        self._pending = None  # a decoded frame past the last request (not yet returned)
 
     def _stream(self):
         pid = os.getpid()
@@ -123,7 +121,9 @@ class VideoFileReader:
                 self._container = av.open(str(self.path), "r")
             except Exception as exc:  # av.error.* (InvalidDataError, ...)
                 self._container = None
-                raise FormatError(self.path, None, f"cannot open as a video (truncated or not a video?): {exc}") from None
+                raise FormatError(
+                    self.path, None, f"cannot open as a video (truncated or not a video?): {exc}"
+                ) from None
             self._pid = pid
             self._reset_decoder()
             if not self._container.streams.video:
@@ -173,8 +173,7 @@ class VideoFileReader:
 
     def __getstate__(self):
         state = dict(self.__dict__)
-        state.update(_container=None, _pid=None, _frames_iter=None, _last_idx=None,
-                     _last_frame=None, _pending=None)
+        state.update(_container=None, _pid=None, _frames_iter=None, _last_idx=None, _last_frame=None, _pending=None)
         return state
 
     # ------------------------------------------------------------------ metadata
@@ -218,8 +217,9 @@ class VideoFileReader:
         return None if not self.fps else len(self) / self.fps
 
     def __repr__(self):
-        return (f"VideoFileReader({str(self.path)!r}, frames={len(self)}, fps={self.fps}, "
-                f"frame_shape={self.frame_shape})")
+        return (
+            f"VideoFileReader({str(self.path)!r}, frames={len(self)}, fps={self.fps}, frame_shape={self.frame_shape})"
+        )
 
     # ------------------------------------------------------------------ index
     def _build_index(self) -> None:
@@ -252,8 +252,13 @@ class VideoFileReader:
         self._pts = sorted_pts
         self._key_idx = [i for i, k in enumerate(key_flags) if k] or [0]
         if self._n_frames is not None and self._n_frames != len(sorted_pts):
-            log.warning("%s: header says %d frames, the stream holds %d packets; using %d",
-                        self.path, self._n_frames, len(sorted_pts), min(self._n_frames, len(sorted_pts)))
+            log.warning(
+                "%s: header says %d frames, the stream holds %d packets; using %d",
+                self.path,
+                self._n_frames,
+                len(sorted_pts),
+                min(self._n_frames, len(sorted_pts)),
+            )
             self._n_frames = min(self._n_frames, len(sorted_pts))
         self._reset_decoder()  # the demux pass moved the read position: the next decode seeks
         self._force_seek = True
@@ -305,9 +310,13 @@ class VideoFileReader:
         if self._last_idx == idx and self._last_frame is not None:
             return self._last_frame
         key_before = self._key_idx[max(bisect.bisect_right(self._key_idx, idx) - 1, 0)]
-        forward_ok = (self._frames_iter is not None and not self._force_seek
-                      and self._last_idx is not None and self._last_idx < idx
-                      and self._last_idx >= key_before - 1)  # forward costs no more than a seek
+        forward_ok = (
+            self._frames_iter is not None
+            and not self._force_seek
+            and self._last_idx is not None
+            and self._last_idx < idx
+            and self._last_idx >= key_before - 1
+        )  # forward costs no more than a seek
         for attempt in range(4):
             if not forward_ok:
                 self._seek_to(idx, back=attempt)

@@ -56,9 +56,11 @@ def gather_windows(data, centers, left: int, right: int):
         return data[centers[:, None] + rel[None, :]]
     centers = np.asarray(centers, dtype=np.int64)
     rel = np.arange(-left, right, dtype=np.int64)
-    return data[(centers[:, None] + rel[None, :]).reshape(-1)].reshape(
-        len(centers), left + right, *np.shape(data)[1:]
-    ) if not isinstance(data, np.ndarray) else data[centers[:, None] + rel[None, :]]
+    return (
+        data[(centers[:, None] + rel[None, :]).reshape(-1)].reshape(len(centers), left + right, *np.shape(data)[1:])
+        if not isinstance(data, np.ndarray)
+        else data[centers[:, None] + rel[None, :]]
+    )
 
 
 def pad_for_receptive_field(data: torch.Tensor, left: int, right: int) -> torch.Tensor:

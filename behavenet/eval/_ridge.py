@@ -136,9 +136,7 @@ def _gather(y: np.ndarray, runs: Sequence[Run]) -> np.ndarray:
     return np.concatenate([np.asarray(y[a:b]) for a, b, _ in runs]) if runs else np.empty(0)
 
 
-def _plan_targets(
-    targets: Sequence[RidgeTarget], runs: Sequence[Run]
-) -> tuple[list[_Plan], list[tuple[int, bool]]]:
+def _plan_targets(targets: Sequence[RidgeTarget], runs: Sequence[Run]) -> tuple[list[_Plan], list[tuple[int, bool]]]:
     """Decide, per target, which subset statistics to accumulate.
 
     Returns the plans and the shared mask accumulators as ``(representative target, is_nan)``.
@@ -265,9 +263,7 @@ def _fit_batch(
     acc_mask = [_Acc(n_groups, dim) for _ in masks]
     acc_class: list[dict[int, _Acc]] = []
     for p in plans:
-        acc_class.append(
-            {ci: _Acc(n_groups, dim) for ci in range(p.classes.size) if ci != p.largest}
-        )
+        acc_class.append({ci: _Acc(n_groups, dim) for ci in range(p.classes.size) if ci != p.largest})
     xy = [np.zeros((n_groups, dim)) if not p.target.classification else None for p in plans]
     sy = [np.zeros(n_groups) if not p.target.classification else None for p in plans]
 
@@ -310,13 +306,9 @@ def _fit_batch(
                 else:
                     n_v, s1_v, s2_v = n_m, s1_m, s2_m
             if n_v == 0:
-                raise BehavenetError(
-                    f"task {p.target.name}: no labelled frame among the training clips of a fit"
-                )
+                raise BehavenetError(f"task {p.target.name}: no labelled frame among the training clips of a fit")
             if p.target.classification:
-                cls, coef, icpt = _solve_classifier(
-                    p, acc_class[pi], groups, (n_v, s1_v, s2_v), alphas, shift
-                )
+                cls, coef, icpt = _solve_classifier(p, acc_class[pi], groups, (n_v, s1_v, s2_v), alphas, shift)
                 fit.classes.append(cls)
             else:
                 n_xy = (xy[pi][groups].sum(axis=0), float(sy[pi][groups].sum()))
@@ -431,8 +423,7 @@ def predict_decisions(
         D = np.asarray(X[a:b], dtype=np.float64) @ Bm
         D += bv
         out = [
-            [D[:, c0 : c0 + n_a * ncol].reshape(b - a, n_a, ncol) for c0, n_a, ncol in per_fit]
-            for per_fit in layout
+            [D[:, c0 : c0 + n_a * ncol].reshape(b - a, n_a, ncol) for c0, n_a, ncol in per_fit] for per_fit in layout
         ]
         yield a, b, g, out
 

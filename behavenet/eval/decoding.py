@@ -39,8 +39,7 @@ def _as2d(y):
     return y.reshape(len(y), -1)
 
 
-def knn_regression(train_x, train_y, test_x, test_y, n_neighbors: int = 25,
-                   metric: str = "cosine") -> DecodingResult:
+def knn_regression(train_x, train_y, test_x, test_y, n_neighbors: int = 25, metric: str = "cosine") -> DecodingResult:
     """kNN regression (distance-weighted mean of neighbours' labels); R² and median |error|.
 
     ``median_abs_error`` is the median over frames of the Euclidean norm of the error vector
@@ -52,8 +51,7 @@ def knn_regression(train_x, train_y, test_x, test_y, n_neighbors: int = 25,
     model.fit(np.asarray(train_x), train_y)
     pred = _as2d(model.predict(np.asarray(test_x)))
     err = np.linalg.norm(pred - test_y, axis=1)
-    return DecodingResult("regression", "knn", r2=float(r2_score(test_y, pred)),
-                          median_abs_error=float(np.median(err)))
+    return DecodingResult("regression", "knn", r2=float(r2_score(test_y, pred)), median_abs_error=float(np.median(err)))
 
 
 def linear_regression(train_x, train_y, test_x, test_y, alpha: float = 1e-3) -> DecodingResult:
@@ -62,19 +60,25 @@ def linear_regression(train_x, train_y, test_x, test_y, alpha: float = 1e-3) -> 
     model = Ridge(alpha=alpha).fit(np.asarray(train_x, dtype=np.float64), train_y)
     pred = _as2d(model.predict(np.asarray(test_x, dtype=np.float64)))
     err = np.linalg.norm(pred - test_y, axis=1)
-    return DecodingResult("regression", "linear", r2=float(r2_score(test_y, pred)),
-                          median_abs_error=float(np.median(err)))
+    return DecodingResult(
+        "regression", "linear", r2=float(r2_score(test_y, pred)), median_abs_error=float(np.median(err))
+    )
 
 
-def knn_classification(train_x, train_y, test_x, test_y, n_neighbors: int = 25,
-                       metric: str = "cosine") -> DecodingResult:
+def knn_classification(
+    train_x, train_y, test_x, test_y, n_neighbors: int = 25, metric: str = "cosine"
+) -> DecodingResult:
     """kNN classifier; accuracy and macro F1. Labels ``< 0`` (unlabelled) are ignored."""
     train_x, train_y, test_x, test_y = _drop_unlabelled(train_x, train_y, test_x, test_y)
     k = int(min(n_neighbors, len(train_x)))
     model = KNeighborsClassifier(n_neighbors=k, metric=metric).fit(train_x, train_y)
     pred = model.predict(test_x)
-    return DecodingResult("classification", "knn", accuracy=float(accuracy_score(test_y, pred)),
-                          f1_macro=float(f1_score(test_y, pred, average="macro")))
+    return DecodingResult(
+        "classification",
+        "knn",
+        accuracy=float(accuracy_score(test_y, pred)),
+        f1_macro=float(f1_score(test_y, pred, average="macro")),
+    )
 
 
 def linear_classification(train_x, train_y, test_x, test_y, C: float = 1.0) -> DecodingResult:
@@ -82,19 +86,21 @@ def linear_classification(train_x, train_y, test_x, test_y, C: float = 1.0) -> D
     train_x, train_y, test_x, test_y = _drop_unlabelled(train_x, train_y, test_x, test_y)
     model = LogisticRegression(C=C, max_iter=1000).fit(train_x, train_y)
     pred = model.predict(test_x)
-    return DecodingResult("classification", "linear", accuracy=float(accuracy_score(test_y, pred)),
-                          f1_macro=float(f1_score(test_y, pred, average="macro")))
+    return DecodingResult(
+        "classification",
+        "linear",
+        accuracy=float(accuracy_score(test_y, pred)),
+        f1_macro=float(f1_score(test_y, pred, average="macro")),
+    )
 
 
 def _drop_unlabelled(train_x, train_y, test_x, test_y):
     train_y, test_y = np.asarray(train_y).reshape(-1), np.asarray(test_y).reshape(-1)
     keep_tr, keep_te = train_y >= 0, test_y >= 0
-    return (np.asarray(train_x)[keep_tr], train_y[keep_tr],
-            np.asarray(test_x)[keep_te], test_y[keep_te])
+    return (np.asarray(train_x)[keep_tr], train_y[keep_tr], np.asarray(test_x)[keep_te], test_y[keep_te])
 
 
-def decode(train_x, train_y, test_x, test_y, kind: str, decoder: str = "knn",
-           **kwargs) -> DecodingResult:
+def decode(train_x, train_y, test_x, test_y, kind: str, decoder: str = "knn", **kwargs) -> DecodingResult:
     """Dispatch on ``kind`` ("continuous"/"regression" or "discrete"/"classification")."""
     regression = kind in ("continuous", "regression")
     if decoder == "knn":

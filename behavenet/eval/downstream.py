@@ -35,8 +35,11 @@ def _tasks_from_labels(sessions: list[SessionEmbedding], names, levels: dict) ->
     out = []
     for name in names:
         if name not in ref.labels:
-            raise ConfigError("eval.probes.tasks", f"label {name!r} was not served by the data module "
-                              f"(served: {sorted(ref.labels)}); add it to data.labels")
+            raise ConfigError(
+                "eval.probes.tasks",
+                f"label {name!r} was not served by the data module "
+                f"(served: {sorted(ref.labels)}); add it to data.labels",
+            )
         kind = ref.label_kinds[name]
         if kind == "discrete":
             out.append((name, name, "classification", None))
@@ -81,11 +84,17 @@ def probe_metrics(sessions: list[SessionEmbedding], cfg, out_dir: Path | None = 
         y = np.concatenate(cols)
         level = levels.get(task) or ("sequence" if _is_sequence_level(sessions, label) else "frame")
         specs.append(TaskSpec(task, y, kind=kind, level=level))
-    results = evaluate_tasks(X, clips, specs, trains, tests,
-                             seeds=tuple(get("seeds", (42, 43, 44))),
-                             alphas=tuple(get("alphas", (0.1, 0.5, 1.0, 2.0, 5.0))),
-                             headline_alpha=float(get("headline_alpha", 1.0)),
-                             knn_neighbors=get("knn_neighbors", 5))
+    results = evaluate_tasks(
+        X,
+        clips,
+        specs,
+        trains,
+        tests,
+        seeds=tuple(get("seeds", (42, 43, 44))),
+        alphas=tuple(get("alphas", (0.1, 0.5, 1.0, 2.0, 5.0))),
+        headline_alpha=float(get("headline_alpha", 1.0)),
+        knn_neighbors=get("knn_neighbors", 5),
+    )
     if out_dir is not None:
         out_dir = Path(out_dir)
         results_table(results).to_csv(out_dir / "probes.csv")
@@ -100,8 +109,11 @@ def _is_sequence_level(sessions, label) -> bool:
         y = se.labels[label].reshape(len(se.labels[label]), -1)
         for t in np.unique(se.trial):
             block = y[se.trial == t]
-            same = (block == block[0]) | (np.isnan(block) & np.isnan(block[0])) if block.dtype.kind == "f" \
+            same = (
+                (block == block[0]) | (np.isnan(block) & np.isnan(block[0]))
+                if block.dtype.kind == "f"
                 else (block == block[0])
+            )
             if not np.all(same):
                 return False
     return len(np.unique(sessions[0].trial)) > 1

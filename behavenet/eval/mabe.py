@@ -431,13 +431,8 @@ def _prepare(
         if r not in rows:
             rows.append(r)
     train = list(split["SubmissionTrain"])
-    seed_clips = [
-        list(train_test_split(train, test_size=test_size, random_state=seed)[0])
-        for seed in tasks.seeds
-    ]
-    return _Prepared(
-        fmap, n, task_rows, rows, seed_clips, list(split["publicTest"]), list(split["privateTest"])
-    )
+    seed_clips = [list(train_test_split(train, test_size=test_size, random_state=seed)[0]) for seed in tasks.seeds]
+    return _Prepared(fmap, n, task_rows, rows, seed_clips, list(split["publicTest"]), list(split["privateTest"]))
 
 
 def _check_binary_labels(labels: MabeLabels, prep: _Prepared) -> None:
@@ -521,12 +516,12 @@ def _evaluate_fast(
     fit_groups = [[gid[s] for s in sigs if s >> si & 1] for si in range(len(prep.seed_clips))]
     discrete = {r: d for _, r, d, _ in prep.task_rows}
     flagged = {r for _, r, _, f in prep.task_rows if f}
-    targets = [
-        RidgeTarget(labels.vocabulary[r], labels.label_array[r], discrete[r]) for r in prep.rows
-    ]
+    targets = [RidgeTarget(labels.vocabulary[r], labels.label_array[r], discrete[r]) for r in prep.rows]
     fits = fit_ridge_grid(X, runs, fit_groups, targets, alphas, chunk_rows=chunk_rows)
-    log(f"fitted {len(targets)} tasks x {len(fit_groups)} seeds x {len(alphas)} alphas "
-        f"from sufficient statistics in {time.perf_counter() - t0:.1f} s")
+    log(
+        f"fitted {len(targets)} tasks x {len(fit_groups)} seeds x {len(alphas)} alphas "
+        f"from sufficient statistics in {time.perf_counter() - t0:.1f} s"
+    )
 
     # -- test clips: public (split 0) then private (split 1), each in list order
     t1 = time.perf_counter()
@@ -623,26 +618,18 @@ def _evaluate_fast(
             res["public"] = [binary_f1(*cm[0, :, ai]) for ai in range(n_alpha)]
             tot = cm[0] + cm[1]
             res["private"] = [binary_f1(*tot[:, ai]) for ai in range(n_alpha)]
-            res["no_ensemble"] = float(
-                np.mean([binary_f1(*st["cm_seed"][f, :, headline]) for f in range(n_seeds)])
-            )
+            res["no_ensemble"] = float(np.mean([binary_f1(*st["cm_seed"][f, :, headline]) for f in range(n_seeds)]))
         else:
             n_pub, n_all = st["n"][0], st["n"].sum()
             res["public"] = list(st["sse"][0] / n_pub) if n_pub else [float("nan")] * n_alpha
-            res["private"] = (
-                list(st["sse"].sum(axis=0) / n_all) if n_all else [float("nan")] * n_alpha
-            )
-            res["no_ensemble"] = (
-                float(np.mean(st["sse_seed"][:, headline] / n_all)) if n_all else float("nan")
-            )
+            res["private"] = list(st["sse"].sum(axis=0) / n_all) if n_all else [float("nan")] * n_alpha
+            res["no_ensemble"] = float(np.mean(st["sse_seed"][:, headline] / n_all)) if n_all else float("nan")
         if r in flagged:
             if official_compat:
                 means = st["compat_sum"] / np.maximum(st["compat_n"], 1)
             else:
                 # the clips with labelled frames, in the same (public, private; list) order
-                order = [
-                    k for k, (c, _) in enumerate(test) if st["pool_n"][k] > 0
-                ]
+                order = [k for k, (c, _) in enumerate(test) if st["pool_n"][k] > 0]
                 means = st["pool_sum"][order] / st["pool_n"][order]
             pred = [int(m >= 0.5) for m in means] if discrete[r] else list(means)
             res["pooled"] = _pooled_metric(st["truth"], pred, discrete[r])
@@ -689,9 +676,7 @@ def _evaluate_reference(
                 Xk, yk = X_full[keep], y_full[keep]
                 if yk.size == 0:
                     raise BehavenetError(f"task {_tid}: no labelled frame among the training clips")
-                model = (
-                    RidgeClassifier(class_weight="balanced", alpha=alpha) if disc else Ridge(alpha=alpha)
-                )
+                model = RidgeClassifier(class_weight="balanced", alpha=alpha) if disc else Ridge(alpha=alpha)
                 models[(si, r, ai)] = model.fit(Xk, yk)
         del X_full
     log(f"reference: {len(models)} sklearn fits in {time.perf_counter() - t0:.1f} s")
@@ -718,8 +703,7 @@ def _evaluate_reference(
             keep = ~np.isnan(y)
             Xs = np.asarray(X[idx], dtype=dtype)[keep]
             preds = [
-                [models[(si, r, ai)].predict(Xs) for si in range(len(prep.seed_clips))]
-                for ai in range(len(alphas))
+                [models[(si, r, ai)].predict(Xs) for si in range(len(prep.seed_clips))] for ai in range(len(alphas))
             ]
             per_split[key] = (y[keep], preds)
         y_pub, p_pub = per_split["public"]
@@ -834,13 +818,9 @@ def evaluate(
     prep = _prepare(embeddings, labels, split, tasks, test_size)
     _check_binary_labels(labels, prep)
     if method == "fast":
-        per_row = _evaluate_fast(
-            embeddings, labels, prep, alphas, headline, official_compat, chunk_rows, log
-        )
+        per_row = _evaluate_fast(embeddings, labels, prep, alphas, headline, official_compat, chunk_rows, log)
     else:
-        per_row = _evaluate_reference(
-            embeddings, labels, prep, alphas, headline, official_compat, precision, log
-        )
+        per_row = _evaluate_reference(embeddings, labels, prep, alphas, headline, official_compat, precision, log)
     rows: list[tuple[str, dict[str, Any]]] = []
     for tid, r, disc, flagged in prep.task_rows:
         res = per_row[r]

@@ -92,15 +92,16 @@ def _split_rows(n: int, test_fraction: float, split: str, seed: int) -> tuple[np
         raise _value_error("test_fraction", f"too few rows ({n}) for a held-out split")
     if split == "contiguous":
         idx = np.arange(n)
-        return idx[: n - n_test], idx[n - n_test:]
+        return idx[: n - n_test], idx[n - n_test :]
     if split == "random":
         perm = np.random.default_rng(seed).permutation(n)
         return np.sort(perm[n_test:]), np.sort(perm[:n_test])
     raise _value_error("split", f"expected 'contiguous' or 'random', got {split!r}")
 
 
-def latent_r2(embedding, latent, held_out: bool = False, test_fraction: float = 0.2,
-              split: str = "contiguous", seed: int = 0) -> dict:
+def latent_r2(
+    embedding, latent, held_out: bool = False, test_fraction: float = 0.2, split: str = "contiguous", seed: int = 0
+) -> dict:
     """Linear R² from an embedding ``(T, D)`` to a ground-truth latent ``(T, k)``.
 
     ``held_out=False``: fit and score on all rows (the in-sample score CEBRA reports for its
@@ -136,8 +137,12 @@ class ConsistencyResult:
     @property
     def pairs(self) -> list[tuple[int, int, float]]:
         n = len(self.matrix)
-        return [(i, j, float(self.matrix[i, j])) for i in range(n) for j in range(n)
-                if i != j and np.isfinite(self.matrix[i, j])]
+        return [
+            (i, j, float(self.matrix[i, j]))
+            for i in range(n)
+            for j in range(n)
+            if i != j and np.isfinite(self.matrix[i, j])
+        ]
 
     @property
     def mean(self) -> float:
@@ -145,12 +150,18 @@ class ConsistencyResult:
         return float(np.mean(vals)) if vals else float("nan")
 
     def as_dict(self) -> dict:
-        return {"between": self.between, "held_out": self.held_out, "mean": self.mean,
-                "matrix": self.matrix.tolist(), "n_bins_used": {f"{i}-{j}": n for (i, j), n in self.n_bins_used.items()}}
+        return {
+            "between": self.between,
+            "held_out": self.held_out,
+            "mean": self.mean,
+            "matrix": self.matrix.tolist(),
+            "n_bins_used": {f"{i}-{j}": n for (i, j), n in self.n_bins_used.items()},
+        }
 
 
-def bin_embedding(embedding, labels, edges: list[np.ndarray] | None = None, n_bins: int = 100,
-                  label_kind: str = "continuous") -> tuple[np.ndarray, np.ndarray]:
+def bin_embedding(
+    embedding, labels, edges: list[np.ndarray] | None = None, n_bins: int = 100, label_kind: str = "continuous"
+) -> tuple[np.ndarray, np.ndarray]:
     """Average an embedding within label bins.
 
     Continuous labels ``(T,)`` or ``(T, k)`` are digitised on a grid (``edges`` per dimension,
@@ -200,9 +211,17 @@ def _pair_r2(x: np.ndarray, y: np.ndarray, held_out: bool, test_fraction: float,
     return float(r2_score(y[te], reg.predict(x[te])))
 
 
-def consistency_score(embeddings: list, between: str = "runs", labels: list | None = None,
-                      n_bins: int = 100, label_kind: str = "continuous", held_out: bool = False,
-                      test_fraction: float = 0.2, min_bins: int = 5, seed: int = 0) -> ConsistencyResult:
+def consistency_score(
+    embeddings: list,
+    between: str = "runs",
+    labels: list | None = None,
+    n_bins: int = 100,
+    label_kind: str = "continuous",
+    held_out: bool = False,
+    test_fraction: float = 0.2,
+    min_bins: int = 5,
+    seed: int = 0,
+) -> ConsistencyResult:
     """Consistency of embeddings: R² of a linear map from embedding ``i`` to ``j`` for each pair.
 
     Parameters

@@ -120,9 +120,7 @@ def _is_missing(v: Any) -> bool:
     return False
 
 
-def _encode_labels(
-    task: TaskSpec, codes: np.ndarray, ids: list, n: int
-) -> tuple[np.ndarray, list]:
+def _encode_labels(task: TaskSpec, codes: np.ndarray, ids: list, n: int) -> tuple[np.ndarray, list]:
     """Float label per frame (NaN = missing); classification -> class codes 0..K-1."""
     if isinstance(task.labels, Mapping):
         pos = {c: k for k, c in enumerate(ids)}
@@ -141,7 +139,11 @@ def _encode_labels(
             raise FormatError(None, f"{task.name}.labels", f"expected shape ({n},), found {raw.shape}")
     if task.kind == "regression":
         try:
-            y = np.array([np.nan if _is_missing(v) else v for v in raw], dtype=np.float64) if raw.dtype == object else raw.astype(np.float64)
+            y = (
+                np.array([np.nan if _is_missing(v) else v for v in raw], dtype=np.float64)
+                if raw.dtype == object
+                else raw.astype(np.float64)
+            )
         except (TypeError, ValueError):
             raise FormatError(None, f"{task.name}.labels", "regression labels must be numbers") from None
         return y, []
@@ -322,8 +324,19 @@ def evaluate_tasks(
     if knn_neighbors:
         rng = np.random.default_rng(random_state)
         for ti in fit_tasks:
-            _score_knn(X, tasks[ti], encoded[ti], train_rows_mask, row_test, len(test_clips),
-                       knn_neighbors, knn_max_train, knn_max_test, rng, results[tasks[ti].name])
+            _score_knn(
+                X,
+                tasks[ti],
+                encoded[ti],
+                train_rows_mask,
+                row_test,
+                len(test_clips),
+                knn_neighbors,
+                knn_max_train,
+                knn_max_test,
+                rng,
+                results[tasks[ti].name],
+            )
     return results
 
 
@@ -396,9 +409,16 @@ def _score_ridge(
             st["clip_true"] = np.zeros((n_test_clips, kk), dtype=np.int64)
             st["clip_pred"] = np.zeros((n_test_clips, kk), dtype=np.int64)
         else:
-            st.update(sse=np.zeros(n_a), sse_seed=np.zeros(n_seeds), sy=0.0, syy=0.0, n=0,
-                      clip_true=np.zeros(n_test_clips), clip_pred=np.zeros(n_test_clips),
-                      clip_n=np.zeros(n_test_clips, dtype=np.int64))
+            st.update(
+                sse=np.zeros(n_a),
+                sse_seed=np.zeros(n_seeds),
+                sy=0.0,
+                syy=0.0,
+                n=0,
+                clip_true=np.zeros(n_test_clips),
+                clip_pred=np.zeros(n_test_clips),
+                clip_n=np.zeros(n_test_clips, dtype=np.int64),
+            )
         acc.append(st)
     for a, b, clip_k, dec in predict_decisions(X, test_runs, fits, chunk_rows=chunk_rows):
         for fi, ti in enumerate(fit_tasks):
@@ -411,10 +431,14 @@ def _score_ridge(
             st = acc[fi]
             if t.kind == "classification":
                 k = max(len(classes), 2)
-                preds = np.stack([decisions_to_labels(dec[fi][s][valid], fits[fi].classes[s]) for s in range(n_seeds)]).astype(np.int64)
+                preds = np.stack(
+                    [decisions_to_labels(dec[fi][s][valid], fits[fi].classes[s]) for s in range(n_seeds)]
+                ).astype(np.int64)
                 scores = None
                 if len(classes) > 2:
-                    scores = np.mean([_class_scores(dec[fi][s][valid], fits[fi].classes[s], k) for s in range(n_seeds)], axis=0)
+                    scores = np.mean(
+                        [_class_scores(dec[fi][s][valid], fits[fi].classes[s], k) for s in range(n_seeds)], axis=0
+                    )
                 merged = _merge(preds, scores, t.kind, len(classes))
                 yi = yv.astype(np.int64)
                 for ai in range(len(alphas)):
@@ -449,7 +473,9 @@ def _score_ridge(
             res["ridge_r2"] = float(1.0 - st["sse"][ha] / sst) if sst > 0 else float("nan")
             if t.level == "sequence":
                 has = st["clip_n"] > 0
-                res["ridge_pooled"] = float(np.mean((st["clip_true"][has] / st["clip_n"][has] - st["clip_pred"][has] / st["clip_n"][has]) ** 2))
+                res["ridge_pooled"] = float(
+                    np.mean((st["clip_true"][has] / st["clip_n"][has] - st["clip_pred"][has] / st["clip_n"][has]) ** 2)
+                )
         res["ridge"] = per_alpha[ha]
         for a, v in zip(alphas, per_alpha):
             res[f"ridge_alpha_{a:g}"] = v

@@ -24,9 +24,13 @@ def evaluate_run(embeddings_path, eval_cfg, out_dir: Path | None = None) -> dict
     dec = eval_cfg.get("decoding") if hasattr(eval_cfg, "get") else None
     if dec:
         results["decoding"] = decoding_metrics(
-            sessions, labels=dec.get("labels"), decoders=list(dec.get("decoders", ["knn", "linear"])),
-            n_neighbors=int(dec.get("knn_neighbors", 25)), metric=str(dec.get("knn_metric", "cosine")),
-            splits=list(dec.get("splits", ["val", "test"])))
+            sessions,
+            labels=dec.get("labels"),
+            decoders=list(dec.get("decoders", ["knn", "linear"])),
+            n_neighbors=int(dec.get("knn_neighbors", 25)),
+            metric=str(dec.get("knn_metric", "cosine")),
+            splits=list(dec.get("splits", ["val", "test"])),
+        )
     probes = eval_cfg.get("probes") if hasattr(eval_cfg, "get") else None
     if probes:
         from behavenet.eval.downstream import probe_metrics
@@ -35,8 +39,14 @@ def evaluate_run(embeddings_path, eval_cfg, out_dir: Path | None = None) -> dict
     return results
 
 
-def decoding_metrics(sessions, labels=None, decoders=("knn", "linear"), n_neighbors: int = 25,
-                     metric: str = "cosine", splits=("val", "test")) -> dict[str, Any]:
+def decoding_metrics(
+    sessions,
+    labels=None,
+    decoders=("knn", "linear"),
+    n_neighbors: int = 25,
+    metric: str = "cosine",
+    splits=("val", "test"),
+) -> dict[str, Any]:
     """Decode each label from the pooled frames of all sessions (train → ``splits``)."""
     names = labels or sorted({n for s in sessions for n in s.labels})
     out: dict[str, Any] = {}

@@ -164,9 +164,7 @@ def _check_width(species: str | None, width: int, path: str | None) -> None:
         raise ConfigError("species", f"expected 'mouse' or 'fly', got {species!r}")
     limit = SPECIES_WIDTH[species]
     if width > limit:
-        raise FormatError(
-            path, "embeddings", f"width {width} exceeds the {species} limit of {limit} dimensions"
-        )
+        raise FormatError(path, "embeddings", f"width {width} exceeds the {species} limit of {limit} dimensions")
 
 
 def check_submission_object(
@@ -235,9 +233,7 @@ def check_submission_object(
     if emb.dtype.type is not np.float32:
         raise FormatError(path, "embeddings", f"dtype must be float32, found {emb.dtype}")
     if emb.shape[0] != total:
-        raise FormatError(
-            path, "embeddings", f"has {emb.shape[0]} rows but the frame map covers {total} frames"
-        )
+        raise FormatError(path, "embeddings", f"has {emb.shape[0]} rows but the frame map covers {total} frames")
     if check_finite:
         _check_finite(emb, frame_map, path, chunk_rows)
 
@@ -355,9 +351,7 @@ def _npy_object_header() -> bytes:
     import io
 
     buf = io.BytesIO()
-    np.lib.format.write_array_header_1_0(
-        buf, {"descr": "|O", "fortran_order": False, "shape": ()}
-    )
+    np.lib.format.write_array_header_1_0(buf, {"descr": "|O", "fortran_order": False, "shape": ()})
     return buf.getvalue()
 
 
@@ -414,9 +408,7 @@ def _ordered_clips(frame_map: FrameMap, path: str) -> tuple[list[tuple[str, tupl
             raise FormatError(path, f"frame_number_map[{clip!r}]", f"empty span ({s}, {e})")
         if s != pos:
             kind = "gap" if s > pos else "overlap"
-            raise FormatError(
-                path, "frame_number_map", f"{kind} before {clip!r} at frame {pos}: clips must tile 0..N"
-            )
+            raise FormatError(path, "frame_number_map", f"{kind} before {clip!r} at frame {pos}: clips must tile 0..N")
         pos = e
     return items, pos
 
@@ -566,8 +558,7 @@ def write_submission(
         )
     directory = os.path.dirname(os.path.abspath(name))
     spills = (zscore or pca_dim) and cache == "disk"  # raw rows kept on disk for the second pass
-    with (temp_path(directory, suffix=".raw") if spills else nullcontext() as raw_path,
-          atomic_path(name) as tmp):
+    with temp_path(directory, suffix=".raw") if spills else nullcontext() as raw_path, atomic_path(name) as tmp:
         transform = None
         if zscore or pca_dim:
             transform = _Transform(width_in, zscore, pca_dim)
@@ -583,11 +574,7 @@ def write_submission(
         with open(tmp, "wb") as out:
             out.write(head)
             sink = _RowSink(out, nbytes)
-            raw = (
-                np.memmap(raw_path, dtype="<f4", mode="r", shape=(n_rows, width_in))
-                if raw_path
-                else None
-            )
+            raw = np.memmap(raw_path, dtype="<f4", mode="r", shape=(n_rows, width_in)) if raw_path else None
             for i, (clip, (s, e)) in enumerate(by_start):
                 if raw is not None:
                     x: np.ndarray = raw[s:e]

@@ -93,8 +93,17 @@ __all__ = [
     "attach_video",
 ]
 
-_COMMON = ("video", "embed_frames", "resize", "grayscale", "threshold", "session_id", "species",
-           "description", "drop_empty_animals")
+_COMMON = (
+    "video",
+    "embed_frames",
+    "resize",
+    "grayscale",
+    "threshold",
+    "session_id",
+    "species",
+    "description",
+    "drop_empty_animals",
+)
 
 
 def _paths(path) -> list[Path]:
@@ -110,8 +119,10 @@ def _call_loader(info: LoaderInfo, path: Path, options: dict) -> Session:
     if not info.takes_any():
         unknown = sorted(set(options) - accepted)
         if unknown:
-            raise ConfigError(f"option {unknown[0]!r}",
-                              f"not used by the '{info.name}' loader (it takes: {', '.join(sorted(accepted)) or 'no options'})")
+            raise ConfigError(
+                f"option {unknown[0]!r}",
+                f"not used by the '{info.name}' loader (it takes: {', '.join(sorted(accepted)) or 'no options'})",
+            )
     if not path.exists():
         raise FormatError(path, None, "file not found")
     info.validate(path)
@@ -123,16 +134,32 @@ def _call_loader(info: LoaderInfo, path: Path, options: dict) -> Session:
         raise FormatError(path, None, "not enough memory to load this file") from None
     except (OSError, ValueError, KeyError, IndexError, TypeError, AttributeError, EOFError, UnicodeDecodeError) as exc:
         # a loader met malformed content it did not check for; still one line, never a traceback
-        raise FormatError(path, info.name, f"could not read the file (truncated, corrupt or not {info.name} "
-                                           f"output?): {type(exc).__name__}: {' '.join(str(exc).split())}") from None
+        raise FormatError(
+            path,
+            info.name,
+            f"could not read the file (truncated, corrupt or not {info.name} "
+            f"output?): {type(exc).__name__}: {' '.join(str(exc).split())}",
+        ) from None
     if not isinstance(session, Session):  # pragma: no cover - loader bug
         raise TypeError(f"loader {info.name} returned {type(session).__name__}, not a Session")
     return session
 
 
-def _load(path, source=None, *, video=None, embed_frames=False, resize=None, grayscale=False,
-          threshold=None, session_id=None, species=None, description=None,
-          drop_empty_animals=False, **options) -> Session:
+def _load(
+    path,
+    source=None,
+    *,
+    video=None,
+    embed_frames=False,
+    resize=None,
+    grayscale=False,
+    threshold=None,
+    session_id=None,
+    species=None,
+    description=None,
+    drop_empty_animals=False,
+    **options,
+) -> Session:
     paths = _paths(path)
     for p in paths:
         if not p.exists():
@@ -140,8 +167,12 @@ def _load(path, source=None, *, video=None, embed_frames=False, resize=None, gra
     if source is None:
         sources = [infer_source(p) for p in paths]
         if len(set(sources)) > 1:
-            raise FormatError(paths[1], None, f"detected as '{sources[1]}' while {paths[0]} is '{sources[0]}': "
-                                              "inputs joined into one session must come from one source")
+            raise FormatError(
+                paths[1],
+                None,
+                f"detected as '{sources[1]}' while {paths[0]} is '{sources[0]}': "
+                "inputs joined into one session must come from one source",
+            )
         source = sources[0]
     info = get_loader(source)
     loader_takes_video = "video" in info.accepts()
@@ -161,7 +192,9 @@ def _load(path, source=None, *, video=None, embed_frames=False, resize=None, gra
         sessions.append(s)
     if len(sessions) > 1:
         if any(get_frame_source(s) is not None for s in sessions):
-            raise ConfigError("embed_frames", "embedded frames from several inputs cannot be joined; convert them one by one")
+            raise ConfigError(
+                "embed_frames", "embedded frames from several inputs cannot be joined; convert them one by one"
+            )
         names = [default_session_id(p) for p in paths]
         session = concatenate_sessions(sessions, names, session_id=clean_id(session_id or names[0]))
     else:
@@ -172,8 +205,11 @@ def _load(path, source=None, *, video=None, embed_frames=False, resize=None, gra
         if session.pose is None:
             raise ConfigError("video", f"video=... attaches a video to pose data; {paths[0]} has no pose")
         if session.attrs.get("kind") == "training-labels":
-            raise FormatError(paths[0], "video", "training-label files index labelled images, not video frames; "
-                                                 "a video cannot be attached")
+            raise FormatError(
+                paths[0],
+                "video",
+                "training-label files index labelled images, not video frames; a video cannot be attached",
+            )
         attach_video(session, video, embed=embed_frames, resize=resize, grayscale=grayscale)
     elif embed_frames and info.name != "video":
         if session.video is not None and session.video.path and get_frame_source(session) is None:
@@ -181,8 +217,11 @@ def _load(path, source=None, *, video=None, embed_frames=False, resize=None, gra
         elif session.video is None:
             raise ConfigError("embed_frames", "embed_frames needs a video: pass video=... (--video)")
     if session.attrs.get("fps_source") == FPS_ASSUMED and session.attrs.get("kind") != "training-labels":
-        log.warning("%s: the input stores no frame rate; assuming fps=1 (pass fps=... / --fps, or attach "
-                    "the video with video=... / --video)", paths[0] if len(paths) == 1 else session.session_id)
+        log.warning(
+            "%s: the input stores no frame rate; assuming fps=1 (pass fps=... / --fps, or attach "
+            "the video with video=... / --video)",
+            paths[0] if len(paths) == 1 else session.session_id,
+        )
     if threshold is not None:
         n_masked = mask_low_confidence(session, threshold)
         log.info("%s: %d keypoints below confidence %s set to NaN", session.session_id, n_masked, threshold)
@@ -241,8 +280,9 @@ def check_output_name(out) -> None:
         raise FormatError(out, None, f"expected an output name ending in .h5 or .hdf5 (a session file is HDF5); {got}")
 
 
-def convert(path, out, source: str | None = None, overwrite: bool = False, compression: str | None = "gzip",
-            **options) -> Path:
+def convert(
+    path, out, source: str | None = None, overwrite: bool = False, compression: str | None = "gzip", **options
+) -> Path:
     """Read ``path`` like :func:`load` and write it to the session file ``out``.
 
     ``out`` must end in ``.h5`` or ``.hdf5``; missing parent folders are created (the
@@ -319,7 +359,9 @@ def _write_streaming(session: Session, frames, out: Path, overwrite: bool, compr
                     if fr.ndim == 2:
                         fr = fr[..., None]
                     if fr.shape != (h, w, c):
-                        raise FormatError(out, "/video/frames", f"frame {i} has shape {fr.shape}, frame 0 has {(h, w, c)}")
+                        raise FormatError(
+                            out, "/video/frames", f"frame {i} has shape {fr.shape}, frame 0 has {(h, w, c)}"
+                        )
                     d[i] = fr
                 g.attrs["height"], g.attrs["width"], g.attrs["channels"] = h, w, c
             _validate_before_move(tmp, out, overwrite)

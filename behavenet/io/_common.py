@@ -158,8 +158,12 @@ def check_pose_not_empty(session: Session, path) -> None:
         raise FormatError(path, "pose", "every keypoint of every frame is missing (NaN): nothing to import")
     empty = [pose.animal_names[i] for i in np.flatnonzero(~per_animal)]
     if empty:
-        raise FormatError(path, "pose", f"animal(s) {', '.join(map(repr, empty))} have no valid keypoint in any frame "
-                                        "(all NaN); drop them with drop_empty_animals=True (--drop-empty-animals)")
+        raise FormatError(
+            path,
+            "pose",
+            f"animal(s) {', '.join(map(repr, empty))} have no valid keypoint in any frame "
+            "(all NaN); drop them with drop_empty_animals=True (--drop-empty-animals)",
+        )
 
 
 def drop_empty_animals(session: Session) -> list[str]:
@@ -190,7 +194,9 @@ def pad_time(session: Session, n: int) -> None:
         p = session.pose
         p.keypoints = np.concatenate([p.keypoints, np.full((extra,) + p.keypoints.shape[1:], np.nan, np.float32)])
         if p.confidence is not None:
-            p.confidence = np.concatenate([p.confidence, np.full((extra,) + p.confidence.shape[1:], np.nan, np.float32)])
+            p.confidence = np.concatenate(
+                [p.confidence, np.full((extra,) + p.confidence.shape[1:], np.nan, np.float32)]
+            )
     if session.behavior is not None:
         v = session.behavior.values
         session.behavior.values = np.concatenate([v, np.full((extra,) + v.shape[1:], np.nan, np.float32)])
@@ -205,8 +211,15 @@ def pad_time(session: Session, n: int) -> None:
 
 
 # --------------------------------------------------------------------------- video attachment
-def attach_video(session: Session, video, embed: bool = False, resize=None, grayscale: bool = False,
-                 allow_longer: bool = True, absolute: bool | None = None) -> Session:
+def attach_video(
+    session: Session,
+    video,
+    embed: bool = False,
+    resize=None,
+    grayscale: bool = False,
+    allow_longer: bool = True,
+    absolute: bool | None = None,
+) -> Session:
     """Attach a video file to a (pose) session, checking frame count and frame rate.
 
     * a video with fewer frames than the session is an error;
@@ -228,17 +241,29 @@ def attach_video(session: Session, video, embed: bool = False, resize=None, gray
     if session.video is not None and session.video.path and Path(session.video.path).resolve() != path.resolve():
         log.info("%s: replacing the video reference %s with %s", session.session_id, session.video.path, path)
     if n and n_video < n:
-        raise FormatError(path, "video", f"the video has {n_video} frames but the pose has {n}: "
-                                         "the video is shorter than the pose (wrong video?)")
+        raise FormatError(
+            path,
+            "video",
+            f"the video has {n_video} frames but the pose has {n}: the video is shorter than the pose (wrong video?)",
+        )
     src = session.attrs.get("fps_source", FPS_ASSUMED)
     if reader.fps:
         if src in (FPS_FROM_FILE, FPS_FROM_USER) and not np.isclose(reader.fps, session.fps, rtol=1e-3):
-            raise FormatError(path, "video", f"the video runs at {reader.fps:g} fps but the {'file' if src == FPS_FROM_FILE else 'given'} "
-                                             f"frame rate is {session.fps:g} fps")
+            raise FormatError(
+                path,
+                "video",
+                f"the video runs at {reader.fps:g} fps but the {'file' if src == FPS_FROM_FILE else 'given'} "
+                f"frame rate is {session.fps:g} fps",
+            )
         if src not in (FPS_FROM_FILE, FPS_FROM_USER):
             if src != FPS_ASSUMED and not np.isclose(reader.fps, session.fps, rtol=1e-3):
-                log.warning("%s: using the video's frame rate %g fps instead of %g fps (%s)",
-                            session.session_id, reader.fps, session.fps, src)
+                log.warning(
+                    "%s: using the video's frame rate %g fps instead of %g fps (%s)",
+                    session.session_id,
+                    reader.fps,
+                    session.fps,
+                    src,
+                )
             else:
                 log.info("%s: frame rate %g fps taken from the video %s", session.session_id, reader.fps, path.name)
             session.fps = float(reader.fps)
@@ -246,8 +271,13 @@ def attach_video(session: Session, video, embed: bool = False, resize=None, gray
     if n and n_video > n:
         if not allow_longer:
             raise FormatError(path, "video", f"the video has {n_video} frames but the pose has {n}")
-        log.warning("%s: the video has %d frames, the pose %d; the last %d frames have no pose",
-                    session.session_id, n_video, n, n_video - n)
+        log.warning(
+            "%s: the video has %d frames, the pose %d; the last %d frames have no pose",
+            session.session_id,
+            n_video,
+            n,
+            n_video - n,
+        )
         pad_time(session, n_video)
         session.attrs["pose_padded_to_video"] = n_video - n
     h, w, c = reader.frame_shape
@@ -255,8 +285,9 @@ def attach_video(session: Session, video, embed: bool = False, resize=None, gray
         session.video = Video(n_frames=n_video, height=h, width=w, channels=c)
         set_frame_source(session, reader)
     else:
-        session.video = Video(path=os.path.abspath(path), n_frames=n_video,
-                              height=reader.height, width=reader.width, channels=3)
+        session.video = Video(
+            path=os.path.abspath(path), n_frames=n_video, height=reader.height, width=reader.width, channels=3
+        )
         set_video_path_absolute(session, path.is_absolute() if absolute is None else absolute)
         reader.close()
     session.attrs["video_file"] = str(path)
@@ -285,23 +316,36 @@ def concatenate_sessions(sessions: list[Session], names: list[str], session_id: 
             raise FormatError(name, "fps", f"frame rate {s.fps:g} differs from {first.fps:g} in {names[0]}")
         if first.pose is not None:
             if not _same(s.pose.keypoint_names, first.pose.keypoint_names):
-                raise FormatError(name, "pose.keypoint_names",
-                                  f"skeleton differs ({where}): {s.pose.keypoint_names} vs {first.pose.keypoint_names}")
+                raise FormatError(
+                    name,
+                    "pose.keypoint_names",
+                    f"skeleton differs ({where}): {s.pose.keypoint_names} vs {first.pose.keypoint_names}",
+                )
             if not _same(s.pose.animal_names, first.pose.animal_names):
-                raise FormatError(name, "pose.animal_names",
-                                  f"animals differ ({where}): {s.pose.animal_names} vs {first.pose.animal_names}")
+                raise FormatError(
+                    name,
+                    "pose.animal_names",
+                    f"animals differ ({where}): {s.pose.animal_names} vs {first.pose.animal_names}",
+                )
             if s.pose.keypoints.shape[-1] != first.pose.keypoints.shape[-1]:
-                raise FormatError(name, "pose.keypoints", f"{s.pose.keypoints.shape[-1]}-D keypoints vs "
-                                                          f"{first.pose.keypoints.shape[-1]}-D in {names[0]}")
+                raise FormatError(
+                    name,
+                    "pose.keypoints",
+                    f"{s.pose.keypoints.shape[-1]}-D keypoints vs {first.pose.keypoints.shape[-1]}-D in {names[0]}",
+                )
             if (s.pose.confidence is None) != (first.pose.confidence is None):
                 raise FormatError(name, "pose.confidence", f"confidence present in only one of {where}")
-        if first.spikes is not None and (not _same(s.spikes.unit_names, first.spikes.unit_names)
-                                         or s.spikes.counts.shape[1] != first.spikes.counts.shape[1]):
+        if first.spikes is not None and (
+            not _same(s.spikes.unit_names, first.spikes.unit_names)
+            or s.spikes.counts.shape[1] != first.spikes.counts.shape[1]
+        ):
             raise FormatError(name, "spikes.unit_names", f"units differ ({where})")
         if first.calcium is not None and s.calcium.traces.shape[1] != first.calcium.traces.shape[1]:
             raise FormatError(name, "calcium", f"number of cells differs ({where})")
         if first.behavior is not None and not _same(s.behavior.names, first.behavior.names):
-            raise FormatError(name, "behavior.names", f"variables differ ({where}): {s.behavior.names} vs {first.behavior.names}")
+            raise FormatError(
+                name, "behavior.names", f"variables differ ({where}): {s.behavior.names} vs {first.behavior.names}"
+            )
         if set(s.frame_labels) != set(first.frame_labels):
             raise FormatError(name, "labels", f"frame labels differ ({where})")
         for k, lab in s.frame_labels.items():
@@ -311,35 +355,51 @@ def concatenate_sessions(sessions: list[Session], names: list[str], session_id: 
             raise FormatError(name, "labels", f"sequence labels differ ({where})")
         if first.video is not None:
             if first.video.frames is None or s.video.frames is None:
-                raise FormatError(name, "video", "cannot join sessions that reference separate video files into one "
-                                                 "session; convert them one by one (or embed the frames)")
+                raise FormatError(
+                    name,
+                    "video",
+                    "cannot join sessions that reference separate video files into one "
+                    "session; convert them one by one (or embed the frames)",
+                )
             if s.video.frames.shape[1:] != first.video.frames.shape[1:]:
                 raise FormatError(name, "video", f"frame size differs ({where})")
 
     def cat(get):
         return np.concatenate([get(s) for s in sessions])
 
-    out = Session(session_id=session_id, fps=first.fps, species=first.species,
-                  source_software=first.source_software, description=first.description)
+    out = Session(
+        session_id=session_id,
+        fps=first.fps,
+        species=first.species,
+        source_software=first.source_software,
+        description=first.description,
+    )
     out.attrs = dict(first.attrs)
     out.attrs["joined_from"] = list(names)
     if first.pose is not None:
         p = first.pose
-        out.pose = Pose(keypoints=cat(lambda s: s.pose.keypoints), keypoint_names=p.keypoint_names,
-                        animal_names=p.animal_names,
-                        confidence=None if p.confidence is None else cat(lambda s: s.pose.confidence),
-                        units=p.units, skeleton=p.skeleton)
+        out.pose = Pose(
+            keypoints=cat(lambda s: s.pose.keypoints),
+            keypoint_names=p.keypoint_names,
+            animal_names=p.animal_names,
+            confidence=None if p.confidence is None else cat(lambda s: s.pose.confidence),
+            units=p.units,
+            skeleton=p.skeleton,
+        )
     if first.video is not None:
         out.video = Video(frames=cat(lambda s: s.video.frames))
     if first.spikes is not None:
-        out.spikes = Spikes(counts=cat(lambda s: s.spikes.counts), bin_width=first.spikes.bin_width,
-                            unit_names=first.spikes.unit_names)
+        out.spikes = Spikes(
+            counts=cat(lambda s: s.spikes.counts), bin_width=first.spikes.bin_width, unit_names=first.spikes.unit_names
+        )
     if first.calcium is not None:
-        out.calcium = Calcium(traces=cat(lambda s: s.calcium.traces), unit_names=first.calcium.unit_names,
-                              kind=first.calcium.kind)
+        out.calcium = Calcium(
+            traces=cat(lambda s: s.calcium.traces), unit_names=first.calcium.unit_names, kind=first.calcium.kind
+        )
     if first.behavior is not None:
-        out.behavior = Behavior(values=cat(lambda s: s.behavior.values), names=first.behavior.names,
-                                units=first.behavior.units)
+        out.behavior = Behavior(
+            values=cat(lambda s: s.behavior.values), names=first.behavior.names, units=first.behavior.units
+        )
     for k, lab in first.frame_labels.items():
         out.frame_labels[k] = FrameLabel(codes=cat(lambda s: s.frame_labels[k].codes), vocabulary=lab.vocabulary)
     bounds, tnames, offset = [], [], 0

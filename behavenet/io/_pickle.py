@@ -15,8 +15,7 @@ import numpy as np
 from behavenet.utils.safe_pickle import SafeUnpickler, _read_npy_header, load_npy_dict, load_npy_object
 from behavenet.utils.safe_pickle import safe_loads as _safe_loads
 
-__all__ = ["SafeUnpickler", "is_npy_object", "load_npy_dict", "load_npy_object", "read_npy_header",
-           "safe_loads"]
+__all__ = ["SafeUnpickler", "is_npy_object", "load_npy_dict", "load_npy_object", "read_npy_header", "safe_loads"]
 
 
 def safe_loads(data: bytes, source=None):

@@ -63,8 +63,9 @@ class LoaderInfo:
     def accepts(self) -> set[str]:
         """Names of the keyword options the loader function takes."""
         sig = inspect.signature(self.func)
-        return {p.name for p in list(sig.parameters.values())[1:]
-                if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
+        return {
+            p.name for p in list(sig.parameters.values())[1:] if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+        }
 
     def takes_any(self) -> bool:
         return any(p.kind == p.VAR_KEYWORD for p in inspect.signature(self.func).parameters.values())
@@ -74,10 +75,18 @@ _LOADERS: dict[str, LoaderInfo] = {}
 _ALIASES: dict[str, str] = {}
 
 
-def register_loader(name: str, suffixes=(), sniff: Callable[[Path], bool] | None = None,
-                    description: str = "", extra: str | None = None, directories: bool = False,
-                    priority: int = 50, aliases=(), validator: Callable[[Path], None] | None = None,
-                    expects: str = ""):
+def register_loader(
+    name: str,
+    suffixes=(),
+    sniff: Callable[[Path], bool] | None = None,
+    description: str = "",
+    extra: str | None = None,
+    directories: bool = False,
+    priority: int = 50,
+    aliases=(),
+    validator: Callable[[Path], None] | None = None,
+    expects: str = "",
+):
     """Decorator registering ``func(path, **options) -> Session`` as the loader for ``name``.
 
     Parameters
@@ -108,10 +117,19 @@ def register_loader(name: str, suffixes=(), sniff: Callable[[Path], bool] | None
     key = name.lower()
 
     def deco(func):
-        info = LoaderInfo(name=key, func=func, suffixes=tuple(s.lower() for s in suffixes), sniff=sniff,
-                          description=description, extra=extra, directories=directories,
-                          priority=priority, aliases=tuple(a.lower() for a in aliases),
-                          validator=validator, expects=expects)
+        info = LoaderInfo(
+            name=key,
+            func=func,
+            suffixes=tuple(s.lower() for s in suffixes),
+            sniff=sniff,
+            description=description,
+            extra=extra,
+            directories=directories,
+            priority=priority,
+            aliases=tuple(a.lower() for a in aliases),
+            validator=validator,
+            expects=expects,
+        )
         _LOADERS[key] = info
         for a in info.aliases:
             _ALIASES[a] = key
@@ -231,5 +249,9 @@ def infer_source(path: str | os.PathLike) -> str:
     # e.g. a truncated .slp whose first bytes are gone: say so rather than "unknown format"
     check_hdf5_readable(path)
     what = "folder" if path.is_dir() else f"file (suffix {suffix or 'none'})"
-    raise FormatError(path, None, f"unknown format: this {what} matches none of the known sources "
-                                  f"({', '.join(list_sources())}); pass source=... (--source) if it is one of them")
+    raise FormatError(
+        path,
+        None,
+        f"unknown format: this {what} matches none of the known sources "
+        f"({', '.join(list_sources())}); pass source=... (--source) if it is one of them",
+    )

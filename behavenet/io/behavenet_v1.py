@@ -25,12 +25,18 @@ def sniff_v1(path: Path) -> bool:
         return is_behavenet_v1(f)
 
 
-@register_loader("behavenet-v1", suffixes=(".h5", ".hdf5"), sniff=sniff_v1, priority=5,
-                 aliases=("behavenet1", "v1"),
-                 expects="a BehaveNet v1 file: HDF5 with images/neural/labels groups of trial_%04i datasets",
-                 description="original BehaveNet HDF5 (images/neural/labels groups of trial_%04i datasets)")
-def load_behavenet_v1(path: Path, *, fps: float | None = None, neural_type: str = "auto",
-                      label_layout: str = "interleaved") -> Session:
+@register_loader(
+    "behavenet-v1",
+    suffixes=(".h5", ".hdf5"),
+    sniff=sniff_v1,
+    priority=5,
+    aliases=("behavenet1", "v1"),
+    expects="a BehaveNet v1 file: HDF5 with images/neural/labels groups of trial_%04i datasets",
+    description="original BehaveNet HDF5 (images/neural/labels groups of trial_%04i datasets)",
+)
+def load_behavenet_v1(
+    path: Path, *, fps: float | None = None, neural_type: str = "auto", label_layout: str = "interleaved"
+) -> Session:
     """Read a BehaveNet v1 file; trials are kept, ``fps`` defaults to 1 (v1 stores none)."""
     from behavenet.data.behavenet_v1 import BehaveNetV1File
 

@@ -162,8 +162,15 @@ def read_dlc_csv(path: Path) -> DLCTable:
     while n_index < width and all(not r[n_index].strip() for r in header):
         n_index += 1
     try:
-        df = pd.read_csv(path, header=None, skiprows=len(header), dtype={i: str for i in range(n_index)},
-                         keep_default_na=False, na_values=[""], encoding="utf-8-sig")
+        df = pd.read_csv(
+            path,
+            header=None,
+            skiprows=len(header),
+            dtype={i: str for i in range(n_index)},
+            keep_default_na=False,
+            na_values=[""],
+            encoding="utf-8-sig",
+        )
     except pd.errors.EmptyDataError:
         raise FormatError(path, None, "no data rows after the header") from None
     except pd.errors.ParserError as exc:
@@ -179,8 +186,9 @@ def read_dlc_csv(path: Path) -> DLCTable:
                 try:
                     float(v)
                 except (TypeError, ValueError):
-                    raise FormatError(path, f"row {len(header) + i + 1}, column {n_index + j + 1}",
-                                      f"expected a number, found {v!r}") from None
+                    raise FormatError(
+                        path, f"row {len(header) + i + 1}, column {n_index + j + 1}", f"expected a number, found {v!r}"
+                    ) from None
     values = block.to_numpy(dtype=np.float64)
     idx_cols = df.iloc[:, :n_index].astype(object).to_numpy()
     index = ["/".join(str(c) for c in row if isinstance(c, str) and c) for row in idx_cols]
@@ -259,8 +267,11 @@ def _read_fixed(path: Path, g) -> DLCTable:
             raise _Unsupported("block items are not a MultiIndex")
         data = block[()]
         if data.shape != (len(index), len(items)):
-            raise FormatError(path, f"/{g.name.strip('/')}/block{b}_values",
-                              f"shape {data.shape} does not match {len(index)} rows x {len(items)} columns (corrupt?)")
+            raise FormatError(
+                path,
+                f"/{g.name.strip('/')}/block{b}_values",
+                f"shape {data.shape} does not match {len(index)} rows x {len(items)} columns (corrupt?)",
+            )
         for j, item in enumerate(items):
             values[:, pos[item]] = data[:, j]
     return DLCTable(path, [n or f"level{i}" for i, n in enumerate(names)], columns, values, index)
@@ -298,8 +309,9 @@ def _read_table(path: Path, g) -> DLCTable:
         block = block.reshape(len(index), -1)
         for j, item in enumerate(items):
             values[:, pos[item]] = block[:, j]
-    names = [str(n) if n is not None else f"level{i}" for i, n in enumerate(names)] or \
-        [f"level{i}" for i in range(len(columns[0]))]
+    names = [str(n) if n is not None else f"level{i}" for i, n in enumerate(names)] or [
+        f"level{i}" for i in range(len(columns[0]))
+    ]
     return DLCTable(path, names, columns, values, index)
 
 
@@ -358,8 +370,11 @@ def read_dlc_h5(path: Path, key: str | None = None, engine: str = "auto") -> DLC
             raise _Unsupported(f"pandas_type {kind}")
         except _Unsupported as why:
             if engine == "h5py":
-                raise FormatError(path, f"/{key}", f"layout not supported by the h5py reader ({why}); "
-                                                   "try engine='pandas' for a trusted file") from None
+                raise FormatError(
+                    path,
+                    f"/{key}",
+                    f"layout not supported by the h5py reader ({why}); try engine='pandas' for a trusted file",
+                ) from None
             log.info("%s: falling back to pandas.read_hdf (%s)", path, why)
     return _read_pandas(path, key)
 
@@ -405,8 +420,7 @@ def _detect_prefixes(bodyparts: list[str], sep: str) -> tuple[list[str], list[st
     return list(groups), parts[0]
 
 
-def table_to_pose(table: DLCTable, split_prefix: bool | None = None, prefix_sep: str = "_",
-                  zero_missing: bool = True):
+def table_to_pose(table: DLCTable, split_prefix: bool | None = None, prefix_sep: str = "_", zero_missing: bool = True):
     """Turn a :class:`DLCTable` into ``(keypoints, confidence, keypoint_names, animal_names, info)``."""
     path = table.path
     names = [n.lower() for n in table.level_names]
@@ -451,8 +465,12 @@ def table_to_pose(table: DLCTable, split_prefix: bool | None = None, prefix_sep:
             split_prefix = detected is not None
         if split_prefix:
             if detected is None:
-                raise FormatError(path, "split_prefix", f"body parts {bodyparts_all[:6]}... do not all start with a "
-                                                        f"prefix and '{prefix_sep}' followed by the same list of parts")
+                raise FormatError(
+                    path,
+                    "split_prefix",
+                    f"body parts {bodyparts_all[:6]}... do not all start with a "
+                    f"prefix and '{prefix_sep}' followed by the same list of parts",
+                )
             prefixes, _ = detected
             entries = [(b.split(prefix_sep, 1)[0], b.split(prefix_sep, 1)[1], d) for _, b, d in entries]
             info["layout"] = "prefixed multi-animal"
@@ -532,8 +550,9 @@ def _load_one(path: Path, fps, key, engine, split_prefix, prefix_sep, zero_missi
         session.trials = np.array(bounds, dtype=np.int64)
         session.trial_names = tnames if len(set(tnames)) == len(tnames) else None
         session.description = f"DeepLabCut training labels ({len(table.index)} labelled images)"
-        fps_value, fps_src = resolve_fps(fps, None, path, what="a training-label file") if fps is not None \
-            else (1.0, FPS_ASSUMED)
+        fps_value, fps_src = (
+            resolve_fps(fps, None, path, what="a training-label file") if fps is not None else (1.0, FPS_ASSUMED)
+        )
     else:
         kp, conf, frames = _place_rows(table, kp, conf, path)
         if frames is not None:
@@ -548,15 +567,29 @@ def _load_one(path: Path, fps, key, engine, split_prefix, prefix_sep, zero_missi
     return session
 
 
-@register_loader("dlc", suffixes=(".h5", ".csv", ".hdf5"), sniff=sniff_dlc, directories=True, priority=40,
-                 aliases=("deeplabcut", "lightning-pose", "lightningpose"),
-                 expects="a DeepLabCut table: a CSV whose header rows are scorer, [individuals,] bodyparts, coords, "
-                         "a pandas HDF5 table with those column levels, or a folder of CollectedData files",
-                 description="DeepLabCut .h5/.csv (single/multi-animal, predictions or CollectedData labels; "
-                             "lightning-pose CSVs); a folder joins its CollectedData files; PyTables only for "
-                             "unusual .h5 layouts")
-def load_dlc(path: Path, *, fps: float | None = None, key: str | None = None, engine: str = "auto",
-             split_prefix: bool | None = None, prefix_sep: str = "_", zero_missing: bool = True) -> Session:
+@register_loader(
+    "dlc",
+    suffixes=(".h5", ".csv", ".hdf5"),
+    sniff=sniff_dlc,
+    directories=True,
+    priority=40,
+    aliases=("deeplabcut", "lightning-pose", "lightningpose"),
+    expects="a DeepLabCut table: a CSV whose header rows are scorer, [individuals,] bodyparts, coords, "
+    "a pandas HDF5 table with those column levels, or a folder of CollectedData files",
+    description="DeepLabCut .h5/.csv (single/multi-animal, predictions or CollectedData labels; "
+    "lightning-pose CSVs); a folder joins its CollectedData files; PyTables only for "
+    "unusual .h5 layouts",
+)
+def load_dlc(
+    path: Path,
+    *,
+    fps: float | None = None,
+    key: str | None = None,
+    engine: str = "auto",
+    split_prefix: bool | None = None,
+    prefix_sep: str = "_",
+    zero_missing: bool = True,
+) -> Session:
     """Read a DeepLabCut table (or a folder of label tables) into a Session.
 
     Parameters
@@ -574,8 +607,9 @@ def load_dlc(path: Path, *, fps: float | None = None, key: str | None = None, en
     zero_missing
         Treat entries with x = y = likelihood = 0 as missing.
     """
-    opts = dict(fps=fps, key=key, engine=engine, split_prefix=split_prefix, prefix_sep=prefix_sep,
-                zero_missing=zero_missing)
+    opts = dict(
+        fps=fps, key=key, engine=engine, split_prefix=split_prefix, prefix_sep=prefix_sep, zero_missing=zero_missing
+    )
     if not path.is_dir():
         return _load_one(path, **opts)
     files = _label_files(path)

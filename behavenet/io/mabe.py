@@ -54,9 +54,20 @@ from behavenet.io._registry import register_loader
 
 log = logging.getLogger(__name__)
 
-MOUSE_TRIPLET_KEYPOINTS = ["nose", "left_ear", "right_ear", "neck", "left_forepaw", "right_forepaw",
-                           "center_back", "left_hindpaw", "right_hindpaw", "tail_base", "tail_middle",
-                           "tail_tip"]
+MOUSE_TRIPLET_KEYPOINTS = [
+    "nose",
+    "left_ear",
+    "right_ear",
+    "neck",
+    "left_forepaw",
+    "right_forepaw",
+    "center_back",
+    "left_hindpaw",
+    "right_hindpaw",
+    "tail_base",
+    "tail_middle",
+    "tail_tip",
+]
 CALMS21_KEYPOINTS = ["nose", "left_ear", "right_ear", "neck", "left_hip", "right_hip", "tail"]
 CALMS21_ANIMALS = ["resident", "intruder"]
 MOUSE_SEQUENCE_TASKS = {"experiment_day", "time_of_day", "strain", "lights"}
@@ -78,8 +89,9 @@ def sniff_calms21(path: Path) -> bool:
     head = read_head(path, 8192).lstrip()
     if not head.startswith(b"{"):
         return False
-    return (b'"annotator-id' in head or b'"unlabeled_videos"' in head
-            or (b'"sequences"' in head and b'"keypoints"' in head))
+    return (
+        b'"annotator-id' in head or b'"unlabeled_videos"' in head or (b'"sequences"' in head and b'"keypoints"' in head)
+    )
 
 
 # --------------------------------------------------------------------------- shared assembly
@@ -91,21 +103,43 @@ def _as_keypoints(path, seq_id, kp) -> tuple[np.ndarray, str]:
         return kp.transpose(0, 1, 3, 2), "TA2K"
     if kp.ndim == 3 and kp.shape[-1] == 2:  # one animal
         return kp[:, None], "TK2"
-    raise FormatError(path, f"sequences/{seq_id}/keypoints",
-                      f"expected (frames, animals, keypoints, 2) or CalMS21 (frames, 2, 2, 7), found {kp.shape}")
+    raise FormatError(
+        path,
+        f"sequences/{seq_id}/keypoints",
+        f"expected (frames, animals, keypoints, 2) or CalMS21 (frames, 2, 2, 7), found {kp.shape}",
+    )
 
 
 def _flavour(kp_shape) -> dict:
     _, A, K, _ = kp_shape
     if A == 3 and K == 12:
-        return {"name": "MABe22 mouse triplets", "fps": 30.0, "species": "mouse",
-                "keypoints": MOUSE_TRIPLET_KEYPOINTS, "units": "px", "zero_missing": True}
+        return {
+            "name": "MABe22 mouse triplets",
+            "fps": 30.0,
+            "species": "mouse",
+            "keypoints": MOUSE_TRIPLET_KEYPOINTS,
+            "units": "px",
+            "zero_missing": True,
+        }
     if K == 24 and A >= 1:
-        return {"name": "MABe22 flies", "fps": 150.0, "species": "fly", "keypoints": None, "units": "mm",
-                "zero_missing": False}
+        return {
+            "name": "MABe22 flies",
+            "fps": 150.0,
+            "species": "fly",
+            "keypoints": None,
+            "units": "mm",
+            "zero_missing": False,
+        }
     if A == 2 and K == 7:
-        return {"name": "CalMS21 / MABe 2021 mice", "fps": 30.0, "species": "mouse",
-                "keypoints": CALMS21_KEYPOINTS, "animals": CALMS21_ANIMALS, "units": "px", "zero_missing": True}
+        return {
+            "name": "CalMS21 / MABe 2021 mice",
+            "fps": 30.0,
+            "species": "mouse",
+            "keypoints": CALMS21_KEYPOINTS,
+            "animals": CALMS21_ANIMALS,
+            "units": "px",
+            "zero_missing": True,
+        }
     return {"name": "MABe-format", "fps": None, "species": "", "keypoints": None, "units": "px", "zero_missing": True}
 
 
@@ -155,16 +189,26 @@ def _build(path: Path, seq_ids, kps, confs, fps, zero_missing, keypoint_names, d
     animals = list(flav.get("animals") or [f"{'fly' if flav['species'] == 'fly' else 'mouse'}{i}" for i in range(A)])
     if flav["name"] == "MABe-format":
         animals = [f"animal{i}" for i in range(A)]
-    session = Session(session_id=default_session_id(path), fps=rate, species=flav["species"],
-                      source_software="MABe", description=f"{flav['name']} ({len(seq_ids)} sequences)")
+    session = Session(
+        session_id=default_session_id(path),
+        fps=rate,
+        species=flav["species"],
+        source_software="MABe",
+        description=f"{flav['name']} ({len(seq_ids)} sequences)",
+    )
     pose = Pose(keypoints=kp, keypoint_names=names, animal_names=animals, confidence=conf, units=flav["units"])
     if drop_padding:
         present = np.isfinite(kp).all(axis=-1).any(axis=(0, 2))
         if not present.all() and present.any():
             keep = np.flatnonzero(present)
             session.attrs["dropped_padding_animals"] = [animals[i] for i in np.flatnonzero(~present)]
-            pose = Pose(keypoints=kp[:, keep], keypoint_names=names, animal_names=[animals[i] for i in keep],
-                        confidence=None if conf is None else conf[:, keep], units=flav["units"])
+            pose = Pose(
+                keypoints=kp[:, keep],
+                keypoint_names=names,
+                animal_names=[animals[i] for i in keep],
+                confidence=None if conf is None else conf[:, keep],
+                units=flav["units"],
+            )
     else:
         allow_empty_animals(session)  # padding slots kept on request
     session.pose = pose
@@ -176,8 +220,9 @@ def _build(path: Path, seq_ids, kps, confs, fps, zero_missing, keypoint_names, d
 
 
 # --------------------------------------------------------------------------- MABe22 / AIcrowd .npy
-def _task_labels(session: Session, path: Path, tasks: list[str], ann: np.ndarray, lengths: list[int],
-                 sequence_tasks) -> None:
+def _task_labels(
+    session: Session, path: Path, tasks: list[str], ann: np.ndarray, lengths: list[int], sequence_tasks
+) -> None:
     """MABe22 ``annotations`` (n_tasks, T) -> sequence labels, frame labels or behaviour."""
     bounds = session.trial_bounds()
     forced = set(MOUSE_SEQUENCE_TASKS if sequence_tasks is None else sequence_tasks)
@@ -189,7 +234,9 @@ def _task_labels(session: Session, path: Path, tasks: list[str], ann: np.ndarray
         integer = _is_integer(row)
         if task in forced or (constant and not task.startswith("perframe")):
             if not constant:
-                log.warning("%s: task %s varies within sequences; keeping its first labelled value per sequence", path, task)
+                log.warning(
+                    "%s: task %s varies within sequences; keeping its first labelled value per sequence", path, task
+                )
             vals = np.array([s[np.isfinite(s)][0] if np.isfinite(s).any() else np.nan for s in per_seq])
             if integer:
                 top = int(np.nanmax(vals)) if np.isfinite(vals).any() else 1
@@ -231,7 +278,9 @@ def _class_labels(session, path, seq_ids, seqs, vocab_of, lengths, label_name="b
             continue
         ann = np.asarray(ann)
         if ann.ndim != 1 or len(ann) != n:
-            raise FormatError(path, f"sequences/{sid}/annotations", f"expected {n} class codes, found shape {ann.shape}")
+            raise FormatError(
+                path, f"sequences/{sid}/annotations", f"expected {n} class codes, found shape {ann.shape}"
+            )
         vocab = vocab_of(sid)
         if vocab is None:
             top = int(ann.max()) if ann.size else 0
@@ -241,18 +290,33 @@ def _class_labels(session, path, seq_ids, seqs, vocab_of, lengths, label_name="b
                 union.append(v)
         lut = np.array([union.index(v) for v in vocab], dtype=np.int32)
         if ann.size and (ann.min() < 0 or ann.max() >= len(vocab)):
-            raise FormatError(path, f"sequences/{sid}/annotations", f"codes outside the vocabulary of {len(vocab)} classes")
+            raise FormatError(
+                path, f"sequences/{sid}/annotations", f"codes outside the vocabulary of {len(vocab)} classes"
+            )
         codes_all.append(lut[ann.astype(np.int64)])
     if union:
         session.frame_labels[label_name] = FrameLabel(codes=np.concatenate(codes_all), vocabulary=union)
 
 
-@register_loader("mabe", suffixes=(".npy",), sniff=sniff_mabe_npy, priority=30,
-                 aliases=("mabe22", "mabe2022", "mabe2021"),
-                 expects="a MABe file: a .npy holding a pickled dict (np.save of {'sequences': ...})",
-                 description="MABe22 mouse-triplet / fly .npy dicts and AIcrowd MABe 2021 .npy (restricted unpickling)")
-def load_mabe(path: Path, *, fps: float | None = None, sequences=None, keypoint_names=None,
-              zero_missing: bool | None = None, drop_padding: bool = True, sequence_tasks=None) -> Session:
+@register_loader(
+    "mabe",
+    suffixes=(".npy",),
+    sniff=sniff_mabe_npy,
+    priority=30,
+    aliases=("mabe22", "mabe2022", "mabe2021"),
+    expects="a MABe file: a .npy holding a pickled dict (np.save of {'sequences': ...})",
+    description="MABe22 mouse-triplet / fly .npy dicts and AIcrowd MABe 2021 .npy (restricted unpickling)",
+)
+def load_mabe(
+    path: Path,
+    *,
+    fps: float | None = None,
+    sequences=None,
+    keypoint_names=None,
+    zero_missing: bool | None = None,
+    drop_padding: bool = True,
+    sequence_tasks=None,
+) -> Session:
     """Read a MABe ``.npy`` dict file: one trial per sequence.
 
     Parameters
@@ -274,7 +338,9 @@ def load_mabe(path: Path, *, fps: float | None = None, sequences=None, keypoint_
     data = _load_dict(path)
     if "sequences" not in data or not isinstance(data["sequences"], dict):
         keys = ", ".join(map(str, list(data)[:6]))
-        raise FormatError(path, "sequences", f"expected a dict with a 'sequences' dict (MABe format); found keys {keys}")
+        raise FormatError(
+            path, "sequences", f"expected a dict with a 'sequences' dict (MABe format); found keys {keys}"
+        )
     seqs = data["sequences"]
     if not seqs:
         raise FormatError(path, "sequences", "the file holds no sequences")
@@ -310,7 +376,9 @@ def load_mabe(path: Path, *, fps: float | None = None, sequences=None, keypoint_
                     continue
                 a = np.asarray(a, dtype=np.float64)
                 if a.shape != (n_tasks, n):
-                    raise FormatError(path, f"sequences/{sid}/annotations", f"expected shape {(n_tasks, n)}, found {a.shape}")
+                    raise FormatError(
+                        path, f"sequences/{sid}/annotations", f"expected shape {(n_tasks, n)}, found {a.shape}"
+                    )
                 rows.append(a)
             _task_labels(session, path, tasks, np.concatenate(rows, axis=1), lengths, sequence_tasks)
         else:  # MABe 2021 AIcrowd: (T,) class codes + a file vocabulary
@@ -324,17 +392,34 @@ def load_mabe(path: Path, *, fps: float | None = None, sequences=None, keypoint_
 
 def _annotator_label(session: Session, ids) -> None:
     vocab = sorted({str(int(a)) if isinstance(a, (int, np.integer, float)) else str(a) for a in ids if a is not None})
-    codes = np.array([-1 if a is None else vocab.index(str(int(a)) if isinstance(a, (int, np.integer, float)) else str(a))
-                      for a in ids], dtype=np.int32)
+    codes = np.array(
+        [
+            -1 if a is None else vocab.index(str(int(a)) if isinstance(a, (int, np.integer, float)) else str(a))
+            for a in ids
+        ],
+        dtype=np.int32,
+    )
     session.sequence_labels["annotator"] = SequenceLabel(values=codes, kind="discrete", vocabulary=vocab)
 
 
 # --------------------------------------------------------------------------- CalMS21 .json
-@register_loader("calms21", suffixes=(".json",), sniff=sniff_calms21, priority=30, aliases=("calms",),
-                 expects="a CalMS21 file: a JSON object of annotator groups (or 'sequences') holding keypoints",
-                 description="CalMS21 .json (annotator groups; keypoints, scores, annotations, vocab)")
-def load_calms21(path: Path, *, fps: float | None = None, sequences=None, annotator: str | None = None,
-                 zero_missing: bool | None = None) -> Session:
+@register_loader(
+    "calms21",
+    suffixes=(".json",),
+    sniff=sniff_calms21,
+    priority=30,
+    aliases=("calms",),
+    expects="a CalMS21 file: a JSON object of annotator groups (or 'sequences') holding keypoints",
+    description="CalMS21 .json (annotator groups; keypoints, scores, annotations, vocab)",
+)
+def load_calms21(
+    path: Path,
+    *,
+    fps: float | None = None,
+    sequences=None,
+    annotator: str | None = None,
+    zero_missing: bool | None = None,
+) -> Session:
     """Read a CalMS21 ``.json`` file: one trial per sequence (all annotator groups, in file order).
 
     Parameters

@@ -18,9 +18,14 @@ def sniff_session(path: Path) -> bool:
         return to_str(f.attrs.get("format", ""), errors="replace") == FORMAT_NAME
 
 
-@register_loader("behavenet", suffixes=(".h5", ".hdf5"), sniff=sniff_session, priority=0,
-                 expects="a behavenet session file (HDF5 with attrs format='behavenet-session')",
-                 description="behavenet session files (re-write, join several, attach a video)")
+@register_loader(
+    "behavenet",
+    suffixes=(".h5", ".hdf5"),
+    sniff=sniff_session,
+    priority=0,
+    expects="a behavenet session file (HDF5 with attrs format='behavenet-session')",
+    description="behavenet session files (re-write, join several, attach a video)",
+)
 def load_behavenet(path: Path) -> Session:
     """Read a behavenet session file (validated) into memory; video frames are loaded."""
     from behavenet.data.reader import read_session

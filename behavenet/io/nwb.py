@@ -135,20 +135,23 @@ def _read_pose(path, pes, fps_user):
         if not series:
             continue
         skeleton = _field(pe, "skeleton")
-        node_order = list(skeleton.nodes[:]) if skeleton is not None else (
-            list(_field(pe, "nodes")[:]) if _field(pe, "nodes") is not None else None)
+        node_order = (
+            list(skeleton.nodes[:])
+            if skeleton is not None
+            else (list(_field(pe, "nodes")[:]) if _field(pe, "nodes") is not None else None)
+        )
         node_order = [to_str(n, errors="replace") for n in node_order] if node_order is not None else None
         names = node_order if node_order and set(node_order) == set(series) else sorted(series)
         prefix = os.path.commonprefix(names) if len(names) > 1 else ""
         if prefix and not prefix.endswith("_"):
             prefix = prefix[: prefix.rfind("_") + 1] if "_" in prefix else ""
-        keypoints = [n[len(prefix):] for n in names]
+        keypoints = [n[len(prefix) :] for n in names]
         if prefix:
             animal = prefix[:-1]
         elif skeleton is not None and getattr(skeleton, "subject", None) is not None and skeleton.subject.subject_id:
             animal = skeleton.subject.subject_id
         elif pe.name.startswith("PoseEstimation_"):
-            animal = pe.name[len("PoseEstimation_"):]
+            animal = pe.name[len("PoseEstimation_") :]
         else:
             animal = pe.name if len(pes) > 1 else "animal0"
         if all_names is None:
@@ -176,15 +179,20 @@ def _read_pose(path, pes, fps_user):
             raise FormatError(path, pe.name, "keypoint series must all be (T, 2) or all (T, 3)")
         animals.append(animal)
         kp = np.stack(data, axis=1)  # (T, K, D)
-        cf = None if all(c is None for c in conf) else np.stack(
-            [c if c is not None else np.full(len(kp), np.nan, np.float32) for c in conf], axis=1)
+        cf = (
+            None
+            if all(c is None for c in conf)
+            else np.stack([c if c is not None else np.full(len(kp), np.nan, np.float32) for c in conf], axis=1)
+        )
         per_animal.append((kp, cf))
         edges = _field(skeleton, "edges") if skeleton is not None else _field(pe, "edges")
         if edges is not None and edges_named is None:
             e = np.asarray(edges[:])
             if e.size:
                 order = node_order if node_order else names
-                edges_named = [(order[int(a)][len(prefix):], order[int(b)][len(prefix):]) for a, b in e.reshape(-1, 2)]
+                edges_named = [
+                    (order[int(a)][len(prefix) :], order[int(b)][len(prefix) :]) for a, b in e.reshape(-1, 2)
+                ]
         for key in ("scorer", "source_software", "source_software_version"):
             if _field(pe, key) is not None:
                 info.setdefault(key, str(_field(pe, key)))
@@ -199,21 +207,42 @@ def _read_pose(path, pes, fps_user):
     has_conf = any(c is not None for _, c in per_animal)
     conf = None
     if has_conf:
-        conf = np.stack([c if c is not None else np.full(kp.shape[:1] + kp.shape[2:3], np.nan, np.float32)
-                         for _, c in per_animal], axis=1)
-    pose = Pose(keypoints=kp, keypoint_names=all_names, animal_names=animals, confidence=conf,
-                units="px" if info.get("pose_unit") in (None, "pixels", "pixel", "px") else str(info["pose_unit"]),
-                skeleton=edges_named)
+        conf = np.stack(
+            [c if c is not None else np.full(kp.shape[:1] + kp.shape[2:3], np.nan, np.float32) for _, c in per_animal],
+            axis=1,
+        )
+    pose = Pose(
+        keypoints=kp,
+        keypoint_names=all_names,
+        animal_names=animals,
+        confidence=conf,
+        units="px" if info.get("pose_unit") in (None, "pixels", "pixel", "px") else str(info["pose_unit"]),
+        skeleton=edges_named,
+    )
     return pose, times_ref, info
 
 
 # --------------------------------------------------------------------------- loader
-@register_loader("nwb", suffixes=(".nwb",), sniff=sniff_nwb, priority=10, extra="nwb",
-                 expects="an NWB file (HDF5 with an nwb_version attribute)",
-                 description="NWB: ndx-pose PoseEstimation, Units (binned), Position/BehavioralTimeSeries")
-def load_nwb(path: Path, *, fps: float | None = None, bin_width: float | None = None,
-             pose_name: str | None = None, units: bool = True, behavior: bool = True,
-             t_start: float | None = None, t_stop: float | None = None) -> Session:
+@register_loader(
+    "nwb",
+    suffixes=(".nwb",),
+    sniff=sniff_nwb,
+    priority=10,
+    extra="nwb",
+    expects="an NWB file (HDF5 with an nwb_version attribute)",
+    description="NWB: ndx-pose PoseEstimation, Units (binned), Position/BehavioralTimeSeries",
+)
+def load_nwb(
+    path: Path,
+    *,
+    fps: float | None = None,
+    bin_width: float | None = None,
+    pose_name: str | None = None,
+    units: bool = True,
+    behavior: bool = True,
+    t_start: float | None = None,
+    t_stop: float | None = None,
+) -> Session:
     """Read pose, spikes and behaviour from an NWB file onto one time base.
 
     Parameters
@@ -240,8 +269,12 @@ def load_nwb(path: Path, *, fps: float | None = None, bin_width: float | None = 
             io = pynwb.NWBHDF5IO(str(path), "r", load_namespaces=True)
             nwb = io.read()
     except Exception as exc:
-        raise FormatError(path, None, f"not a readable NWB file (truncated or corrupt?): {type(exc).__name__}: "
-                                      f"{' '.join(str(exc).split())[:300]}") from None
+        raise FormatError(
+            path,
+            None,
+            f"not a readable NWB file (truncated or corrupt?): {type(exc).__name__}: "
+            f"{' '.join(str(exc).split())[:300]}",
+        ) from None
     try:
         return _build(path, nwb, fps_user, bin_width, pose_name, units, behavior, t_start, t_stop)
     finally:
@@ -280,8 +313,12 @@ def _build(path, nwb, fps_user, bin_width, pose_name, want_units, want_behavior,
                     behav_series.append((o.neurodata_type, children[name], o.name))
         behav_series = [(t, s) for t, s, _ in sorted(behav_series, key=lambda e: (e[2], e[1].name))]
     if pose is None and not spike_trains and not behav_series:
-        raise FormatError(path, None, "nothing to import: no ndx-pose PoseEstimation, no Units and no "
-                                      "Position/BehavioralTimeSeries in this NWB file")
+        raise FormatError(
+            path,
+            None,
+            "nothing to import: no ndx-pose PoseEstimation, no Units and no "
+            "Position/BehavioralTimeSeries in this NWB file",
+        )
     session = Session(session_id=default_session_id(path), fps=1.0, source_software="NWB")
     attrs = session.attrs
     attrs["nwb_identifier"] = str(nwb.identifier)
@@ -308,16 +345,20 @@ def _build(path, nwb, fps_user, bin_width, pose_name, want_units, want_behavior,
             if np.max(np.abs(d - np.median(d))) > 0.5 * np.median(d):
                 log.warning("%s: irregular pose timestamps; frames are kept in sample order at %.4g fps", path, fps)
         if bin_width is not None and not np.isclose(bin_width * fps, 1.0, rtol=1e-3):
-            raise ConfigError("bin_width", f"with pose the spike bins are the pose frames (1/{fps:g} s); "
-                                           f"got bin_width={bin_width}")
+            raise ConfigError(
+                "bin_width", f"with pose the spike bins are the pose frames (1/{fps:g} s); got bin_width={bin_width}"
+            )
         if frame_numbers:
             grid = ptimes / fps  # frame numbers -> seconds at the given/assumed rate
         else:
             grid = ptimes[0] + np.arange(T) / fps
         step = 1.0 / fps
         if frame_numbers and src == FPS_ASSUMED and (spike_trains or behav_series):
-            raise ConfigError("fps", f"{path}: the pose timestamps are frame numbers; pass fps=... so that spikes "
-                                     "and behaviour can be aligned to the frames")
+            raise ConfigError(
+                "fps",
+                f"{path}: the pose timestamps are frame numbers; pass fps=... so that spikes "
+                "and behaviour can be aligned to the frames",
+            )
         session.pose = pose
         attrs["pose_timestamps"] = "frame numbers" if frame_numbers else "seconds"
         attrs.update({k: v for k, v in info.items()})
@@ -393,13 +434,16 @@ def _build(path, nwb, fps_user, bin_width, pose_name, want_units, want_behavior,
         elif len(bounds):
             log.warning("%s: NWB trials overlap or are unsorted; not imported", path)
     if nwb.epochs is not None and len(nwb.epochs) > 0:
-        attrs["epochs"] = [[float(a), float(b)] for a, b in zip(nwb.epochs["start_time"][:], nwb.epochs["stop_time"][:])]
+        attrs["epochs"] = [
+            [float(a), float(b)] for a, b in zip(nwb.epochs["start_time"][:], nwb.epochs["stop_time"][:])
+        ]
     return session
 
 
 # --------------------------------------------------------------------------- writer
-def write_pose_nwb(session: Session, path: str | os.PathLike, overwrite: bool = False,
-                   session_start_time: datetime | None = None) -> Path:
+def write_pose_nwb(
+    session: Session, path: str | os.PathLike, overwrite: bool = False, session_start_time: datetime | None = None
+) -> Path:
     """Write the pose of ``session`` (and its trials) to an NWB file with ndx-pose.
 
     One ``Skeleton`` and one ``PoseEstimation`` (``PoseEstimation_<animal>``) per animal, one
@@ -418,15 +462,20 @@ def write_pose_nwb(session: Session, path: str | os.PathLike, overwrite: bool = 
     if pose is None:
         raise FormatError(session.session_id, "pose", "the session has no pose to write")
     start = session_start_time or datetime.now(timezone.utc)
-    nwb = pynwb.NWBFile(session_description=session.description or "behavenet session",
-                        identifier=str(session.session_id), session_start_time=start)
+    nwb = pynwb.NWBFile(
+        session_description=session.description or "behavenet session",
+        identifier=str(session.session_id),
+        session_start_time=start,
+    )
     if session.species:
         nwb.subject = pynwb.file.Subject(species=session.species, subject_id=str(session.session_id))
     module = nwb.create_processing_module(name="behavior", description="pose written by behavenet")
     skeletons, estimations = [], []
     name_index = {k: i for i, k in enumerate(pose.keypoint_names)}
-    edges = np.array([[name_index[a], name_index[b]] for a, b in (pose.skeleton or [])
-                      if a in name_index and b in name_index], dtype=np.uint8).reshape(-1, 2)
+    edges = np.array(
+        [[name_index[a], name_index[b]] for a, b in (pose.skeleton or []) if a in name_index and b in name_index],
+        dtype=np.uint8,
+    ).reshape(-1, 2)
     for a, animal in enumerate(pose.animal_names):
         skel = Skeleton(name=f"skeleton_{animal}", nodes=list(pose.keypoint_names), edges=edges)
         skeletons.append(skel)
@@ -436,18 +485,31 @@ def write_pose_nwb(session: Session, path: str | os.PathLike, overwrite: bool = 
             if pose.confidence is not None:
                 kwargs["confidence"] = pose.confidence[:, a, k].astype(np.float32)
                 kwargs["confidence_definition"] = "confidence / likelihood from the source software"
-            series.append(PoseEstimationSeries(
-                name=kp_name, data=pose.keypoints[:, a, k].astype(np.float32),
-                reference_frame="image coordinates: (0, 0) is the top-left corner of the video frame",
-                unit="pixels" if pose.units == "px" else pose.units, rate=float(session.fps),
-                starting_time=0.0, description=f"keypoint {kp_name} of {animal}", **kwargs))
+            series.append(
+                PoseEstimationSeries(
+                    name=kp_name,
+                    data=pose.keypoints[:, a, k].astype(np.float32),
+                    reference_frame="image coordinates: (0, 0) is the top-left corner of the video frame",
+                    unit="pixels" if pose.units == "px" else pose.units,
+                    rate=float(session.fps),
+                    starting_time=0.0,
+                    description=f"keypoint {kp_name} of {animal}",
+                    **kwargs,
+                )
+            )
         extra = {}
         if session.video is not None and session.video.path:
             extra["original_videos"] = [str(session.video.path)]
-        estimations.append(PoseEstimation(
-            name=f"PoseEstimation_{animal}", pose_estimation_series=series,
-            description=f"pose of {animal} written by behavenet from {session.source_software or 'a session'}",
-            source_software=session.source_software or "behavenet", skeleton=skel, **extra))
+        estimations.append(
+            PoseEstimation(
+                name=f"PoseEstimation_{animal}",
+                pose_estimation_series=series,
+                description=f"pose of {animal} written by behavenet from {session.source_software or 'a session'}",
+                source_software=session.source_software or "behavenet",
+                skeleton=skel,
+                **extra,
+            )
+        )
     module.add(Skeletons(skeletons=skeletons))
     for pe in estimations:
         module.add(pe)

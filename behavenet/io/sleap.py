@@ -114,12 +114,21 @@ def _warn_if_replacing_stored_video(path: Path, stored: str | None, video, video
     (n_given, fps_given), (n_found, fps_found) = mine, theirs
     same_rate = fps_given is None or fps_found is None or np.isclose(fps_given, fps_found, rtol=1e-3)
     if n_given != n_found or not same_rate:
+
         def rate(fps):
             return f"{fps:g}" if fps else "?"
 
-        log.warning("%s: video=%s (%d frames, %s fps) replaces the video the labels were made on, %s "
-                    "(%d frames, %s fps); the session follows the given video",
-                    path, video, n_given, rate(fps_given), found, n_found, rate(fps_found))
+        log.warning(
+            "%s: video=%s (%d frames, %s fps) replaces the video the labels were made on, %s "
+            "(%d frames, %s fps); the session follows the given video",
+            path,
+            video,
+            n_given,
+            rate(fps_given),
+            found,
+            n_found,
+            rate(fps_found),
+        )
 
 
 def _attach_found_video(session: Session, path: Path, stored: str | None, video, video_root) -> None:
@@ -132,8 +141,12 @@ def _attach_found_video(session: Session, path: Path, stored: str | None, video,
         session.attrs["video_path_in_file"] = stored
     if target is None:
         if stored:
-            log.warning("%s: video %s not found (looked next to the file%s); pass video=... (--video) or "
-                        "video_root=...", path, stored, " and in video_root" if video_root else "")
+            log.warning(
+                "%s: video %s not found (looked next to the file%s); pass video=... (--video) or video_root=...",
+                path,
+                stored,
+                " and in video_root" if video_root else "",
+            )
         return
     if video is not None:
         absolute = target.is_absolute()  # as the user gave it
@@ -159,13 +172,19 @@ def _import_sleap_io():
 
 def _slp_session(path: Path, labels, video, instances: str, sio) -> Session:
     lfs = [lf for lf in labels.labeled_frames if video is None or lf.video is video]
-    chosen_kind = {"user": (sio.Instance,), "predicted": (sio.PredictedInstance,),
-                   "both": (sio.Instance, sio.PredictedInstance)}[instances]
+    chosen_kind = {
+        "user": (sio.Instance,),
+        "predicted": (sio.PredictedInstance,),
+        "both": (sio.Instance, sio.PredictedInstance),
+    }[instances]
     # skeleton
     skeletons = {id(inst.skeleton): inst.skeleton for lf in lfs for inst in lf.instances}
     if len(skeletons) > 1:
-        raise FormatError(path, "skeletons", f"instances use {len(skeletons)} different skeletons; "
-                                             "behavenet needs one skeleton per session")
+        raise FormatError(
+            path,
+            "skeletons",
+            f"instances use {len(skeletons)} different skeletons; behavenet needs one skeleton per session",
+        )
     skeleton = next(iter(skeletons.values())) if skeletons else (labels.skeletons[0] if labels.skeletons else None)
     if skeleton is None:
         raise FormatError(path, "skeletons", "the file has no skeleton and no instances")
@@ -186,7 +205,9 @@ def _slp_session(path: Path, labels, video, instances: str, sio) -> Session:
                     continue
                 key = id(inst.track)
                 prev = by_track.get(key)
-                if prev is None or (isinstance(prev, sio.PredictedInstance) and not isinstance(inst, sio.PredictedInstance)):
+                if prev is None or (
+                    isinstance(prev, sio.PredictedInstance) and not isinstance(inst, sio.PredictedInstance)
+                ):
                     by_track[key] = inst
             chosen = list(by_track.values())
         else:
@@ -196,8 +217,11 @@ def _slp_session(path: Path, labels, video, instances: str, sio) -> Session:
             per_frame.setdefault(int(lf.frame_idx), []).extend(chosen)
     if not per_frame:
         what = {"user": "user-labelled", "predicted": "predicted", "both": ""}[instances]
-        raise FormatError(path, "instances", f"no {what + ' ' if what else ''}instances"
-                                             f"{' with a track' if tracked else ''} in this file")
+        raise FormatError(
+            path,
+            "instances",
+            f"no {what + ' ' if what else ''}instances{' with a track' if tracked else ''} in this file",
+        )
     if n_untracked_skipped:
         log.warning("%s: skipped %d instances without a track", path, n_untracked_skipped)
     if tracked:
@@ -228,10 +252,22 @@ def _slp_session(path: Path, labels, video, instances: str, sio) -> Session:
             else:
                 conf[fi, a] = np.where(vis, 1.0, np.nan)
     session = Session(session_id=default_session_id(path), fps=1.0, source_software="SLEAP")
-    session.pose = Pose(keypoints=kp, keypoint_names=nodes, animal_names=animal_names,
-                        confidence=conf if any_pred else None, units="px", skeleton=edges or None)
-    session.attrs.update({"instances": instances, "tracked": tracked, "skeleton_name": skeleton.name or "",
-                          "labeled_frames": len(per_frame)})
+    session.pose = Pose(
+        keypoints=kp,
+        keypoint_names=nodes,
+        animal_names=animal_names,
+        confidence=conf if any_pred else None,
+        units="px",
+        skeleton=edges or None,
+    )
+    session.attrs.update(
+        {
+            "instances": instances,
+            "tracked": tracked,
+            "skeleton_name": skeleton.name or "",
+            "labeled_frames": len(per_frame),
+        }
+    )
     return session
 
 
@@ -240,8 +276,11 @@ def load_slp(path: Path, fps=None, instances="both", video=None, video_root=None
     try:
         labels = sio.load_slp(str(path), open_videos=False)
     except Exception as exc:
-        raise FormatError(path, None, f"not a readable SLEAP file (truncated or corrupt?): {type(exc).__name__}: "
-                                      f"{' '.join(str(exc).split())}") from None
+        raise FormatError(
+            path,
+            None,
+            f"not a readable SLEAP file (truncated or corrupt?): {type(exc).__name__}: {' '.join(str(exc).split())}",
+        ) from None
     videos = list(labels.videos)
     if video_index is not None:
         if not 0 <= int(video_index) < len(videos):
@@ -260,8 +299,9 @@ def load_slp(path: Path, fps=None, instances="both", video=None, video_root=None
         names.append(Path(stored).stem if stored else "video0")
     if labels.provenance:
         for s in sessions:
-            s.attrs["sleap_provenance"] = {k: v for k, v in labels.provenance.items()
-                                           if isinstance(v, (str, int, float, bool))}
+            s.attrs["sleap_provenance"] = {
+                k: v for k, v in labels.provenance.items() if isinstance(v, (str, int, float, bool))
+            }
     if len(sessions) == 1:
         return sessions[0]
     return concatenate_sessions(sessions, names, session_id=default_session_id(path))
@@ -272,8 +312,11 @@ def load_analysis(path: Path, fps=None, instances="both", video=None, video_root
     import h5py
 
     if instances != "both":
-        raise ConfigError("instances", "SLEAP analysis files do not say which instances were user-labelled; "
-                                       "export them from the .slp or read the .slp instead")
+        raise ConfigError(
+            "instances",
+            "SLEAP analysis files do not say which instances were user-labelled; "
+            "export them from the .slp or read the .slp instead",
+        )
     if video_index is not None:
         raise ConfigError("video_index", "an analysis file holds one video")
     try:
@@ -317,27 +360,47 @@ def load_analysis(path: Path, fps=None, instances="both", video=None, video_root
         stored = to_str(f["video_path"][()], errors="replace") if "video_path" in f else None
         provenance = to_str(f["provenance"][()], errors="replace") if "provenance" in f else None
     session = Session(session_id=default_session_id(path), fps=1.0, source_software="SLEAP")
-    session.pose = Pose(keypoints=kp, keypoint_names=nodes, animal_names=track_names,
-                        confidence=None if conf is None else conf.astype(np.float32), units="px",
-                        skeleton=edges or None)
+    session.pose = Pose(
+        keypoints=kp,
+        keypoint_names=nodes,
+        animal_names=track_names,
+        confidence=None if conf is None else conf.astype(np.float32),
+        units="px",
+        skeleton=edges or None,
+    )
     fps_value, src = resolve_fps(fps, None, path)
     session.fps, session.attrs["fps_source"] = fps_value, src
     session.attrs["sleap_file"] = "analysis"
     if provenance:
         try:
             prov = json.loads(provenance)
-            session.attrs["sleap_provenance"] = {k: v for k, v in prov.items() if isinstance(v, (str, int, float, bool))}
+            session.attrs["sleap_provenance"] = {
+                k: v for k, v in prov.items() if isinstance(v, (str, int, float, bool))
+            }
         except ValueError:
             pass
     _attach_found_video(session, path, stored, video, video_root)
     return session
 
 
-@register_loader("sleap", suffixes=(".slp", ".h5"), sniff=sniff_sleap, priority=20, extra="sleap",
-                 expects="a SLEAP file: a .slp (HDF5 with metadata/frames/points) or an analysis HDF5 (tracks, node_names)",
-                 description="SLEAP .slp labels/predictions (via sleap-io) and analysis .h5 exports (h5py only)")
-def load_sleap(path: Path, *, fps: float | None = None, instances: str = "both", video=None,
-               video_root=None, video_index: int | None = None) -> Session:
+@register_loader(
+    "sleap",
+    suffixes=(".slp", ".h5"),
+    sniff=sniff_sleap,
+    priority=20,
+    extra="sleap",
+    expects="a SLEAP file: a .slp (HDF5 with metadata/frames/points) or an analysis HDF5 (tracks, node_names)",
+    description="SLEAP .slp labels/predictions (via sleap-io) and analysis .h5 exports (h5py only)",
+)
+def load_sleap(
+    path: Path,
+    *,
+    fps: float | None = None,
+    instances: str = "both",
+    video=None,
+    video_root=None,
+    video_index: int | None = None,
+) -> Session:
     """Read a SLEAP ``.slp`` or analysis ``.h5`` file.
 
     Parameters

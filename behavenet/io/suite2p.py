@@ -35,8 +35,10 @@ def _plane_dirs(path: Path) -> list[Path]:
     if (path / "F.npy").is_file():
         return [path]
     for root in (path, path / "suite2p"):
-        planes = sorted((p for p in root.glob("plane*") if (p / "F.npy").is_file()),
-                        key=lambda p: int("".join(c for c in p.name if c.isdigit()) or 0))
+        planes = sorted(
+            (p for p in root.glob("plane*") if (p / "F.npy").is_file()),
+            key=lambda p: int("".join(c for c in p.name if c.isdigit()) or 0),
+        )
         if planes:
             return planes
     return []
@@ -75,11 +77,24 @@ def _ops_fs(plane: Path) -> float | None:
     return float(fs) if fs else None
 
 
-@register_loader("suite2p", suffixes=(".npy",), sniff=sniff_suite2p, directories=True, priority=25,
-                 expects="suite2p output: F.npy, or a folder holding F.npy or plane*/F.npy",
-                 description="suite2p folder (F.npy, iscell.npy[, spks.npy, Fneu.npy, ops.npy]) -> calcium")
-def load_suite2p(path: Path, *, fps: float | None = None, signal: str = "F", cells_only: bool = True,
-                 cell_probability: float | None = None, neuropil_coef: float = 0.7) -> Session:
+@register_loader(
+    "suite2p",
+    suffixes=(".npy",),
+    sniff=sniff_suite2p,
+    directories=True,
+    priority=25,
+    expects="suite2p output: F.npy, or a folder holding F.npy or plane*/F.npy",
+    description="suite2p folder (F.npy, iscell.npy[, spks.npy, Fneu.npy, ops.npy]) -> calcium",
+)
+def load_suite2p(
+    path: Path,
+    *,
+    fps: float | None = None,
+    signal: str = "F",
+    cells_only: bool = True,
+    cell_probability: float | None = None,
+    neuropil_coef: float = 0.7,
+) -> Session:
     """Read suite2p traces of the cells of one or more planes (frames x cells, float32)."""
     if signal not in SIGNALS:
         raise ConfigError("signal", f"expected one of {', '.join(SIGNALS)}, got {signal!r}")
@@ -104,7 +119,9 @@ def load_suite2p(path: Path, *, fps: float | None = None, signal: str = "F", cel
             if iscell.ndim == 1:
                 iscell = iscell[:, None]
             if iscell.shape[0] != x.shape[0]:
-                raise FormatError(plane / "iscell.npy", None, f"{iscell.shape[0]} rows for {x.shape[0]} ROIs in {signal}")
+                raise FormatError(
+                    plane / "iscell.npy", None, f"{iscell.shape[0]} rows for {x.shape[0]} ROIs in {signal}"
+                )
             if cell_probability is not None:
                 if iscell.shape[1] < 2:
                     raise FormatError(plane / "iscell.npy", None, "no probability column")
@@ -129,10 +146,14 @@ def load_suite2p(path: Path, *, fps: float | None = None, signal: str = "F", cel
     user = check_fps(fps, path)
     if user is None and fs_file is None:
         raise ConfigError("fps", f"{path}: suite2p traces carry no frame rate here (no ops.npy); pass fps=... (--fps)")
-    session = Session(session_id=(path.parent.name if path.is_file() else path.name) or "suite2p",
-                      fps=user or fs_file, source_software="suite2p",
-                      description=f"suite2p {signal} of {data.shape[1]} cells ({n_rois} ROIs, {len(planes)} plane(s))")
+    session = Session(
+        session_id=(path.parent.name if path.is_file() else path.name) or "suite2p",
+        fps=user or fs_file,
+        source_software="suite2p",
+        description=f"suite2p {signal} of {data.shape[1]} cells ({n_rois} ROIs, {len(planes)} plane(s))",
+    )
     session.calcium = Calcium(traces=data, unit_names=names, kind=signal)
-    session.attrs.update({"fps_source": FPS_FROM_USER if user else FPS_FROM_FILE, "n_rois": n_rois,
-                          "planes": [p.name for p in planes]})
+    session.attrs.update(
+        {"fps_source": FPS_FROM_USER if user else FPS_FROM_FILE, "n_rois": n_rois, "planes": [p.name for p in planes]}
+    )
     return session

@@ -32,8 +32,17 @@ log = logging.getLogger(__name__)
 
 DEFAULT_BIN_WIDTH = 0.025
 _END = b"<End settings>"
-_TYPES = {"uint8": "<u1", "uint16": "<u2", "uint32": "<u4", "int16": "<i2", "int32": "<i4", "double": "<f8",
-          "float": "<f4", "uint64": "<u8", "int64": "<i8"}
+_TYPES = {
+    "uint8": "<u1",
+    "uint16": "<u2",
+    "uint32": "<u4",
+    "int16": "<i2",
+    "int32": "<i4",
+    "double": "<f8",
+    "float": "<f4",
+    "uint64": "<u8",
+    "int64": "<i8",
+}
 
 
 def _files(path: Path) -> tuple[Path | None, Path | None]:
@@ -64,7 +73,7 @@ def read_position(path: Path):
     if not raw.startswith(b"<Start settings>") or end < 0:
         raise FormatError(path, "header", "expected a Trodes header from <Start settings> to <End settings>")
     header = raw[:end].decode("latin1")
-    body = raw[end + len(_END):]
+    body = raw[end + len(_END) :]
     if body.startswith(b"\r\n"):
         body = body[2:]
     elif body.startswith(b"\n"):
@@ -78,7 +87,9 @@ def read_position(path: Path):
     except KeyError as exc:
         raise FormatError(path, "header", f"unknown field type {exc}") from None
     if len(body) % dtype.itemsize:
-        raise FormatError(path, None, f"{len(body)} data bytes is not a whole number of {dtype.itemsize}-byte records (truncated?)")
+        raise FormatError(
+            path, None, f"{len(body)} data bytes is not a whole number of {dtype.itemsize}-byte records (truncated?)"
+        )
     rec = np.frombuffer(body, dtype=dtype)
     clock = re.search(r"clockrate:\s*(\d+)", header)
     rate = float(clock.group(1)) if clock else 30000.0
@@ -112,12 +123,25 @@ def read_matclust(path: Path) -> tuple[list[np.ndarray], list[str]]:
     return trains, names
 
 
-@register_loader("trodes", suffixes=(".videopositiontracking",), sniff=sniff_trodes, directories=True,
-                 priority=35, aliases=("matclust",),
-                 expects="Trodes/MatClust data: a .videoPositionTracking file, a MatClust spikes .mat, or a folder of them",
-                 description="Trodes .videoPositionTracking + MatClust spikes.mat folder (spikes + position)")
-def load_trodes(path: Path, *, bin_width: float | None = None, invalid_xy="auto", drop_empty_units: bool = True,
-                t_start: float | None = None, t_stop: float | None = None) -> Session:
+@register_loader(
+    "trodes",
+    suffixes=(".videopositiontracking",),
+    sniff=sniff_trodes,
+    directories=True,
+    priority=35,
+    aliases=("matclust",),
+    expects="Trodes/MatClust data: a .videoPositionTracking file, a MatClust spikes .mat, or a folder of them",
+    description="Trodes .videoPositionTracking + MatClust spikes.mat folder (spikes + position)",
+)
+def load_trodes(
+    path: Path,
+    *,
+    bin_width: float | None = None,
+    invalid_xy="auto",
+    drop_empty_units: bool = True,
+    t_start: float | None = None,
+    t_stop: float | None = None,
+) -> Session:
     """Bin MatClust spike times and average Trodes positions on one time base."""
     pos_file, mat_file = _files(path)
     if pos_file is None and mat_file is None:
@@ -145,11 +169,18 @@ def load_trodes(path: Path, *, bin_width: float | None = None, invalid_xy="auto"
                 top = int(np.argmax(counts))
                 bad = pairs[top] if counts[top] > 0.2 * len(xy) else None
                 if bad is not None:
-                    log.warning("%s: position %s appears in %.1f%% of samples; treated as 'no detection' "
-                                "(invalid_xy=None keeps it)", pos_file, tuple(int(v) for v in bad), 100 * counts[top] / len(xy))
+                    log.warning(
+                        "%s: position %s appears in %.1f%% of samples; treated as 'no detection' "
+                        "(invalid_xy=None keeps it)",
+                        pos_file,
+                        tuple(int(v) for v in bad),
+                        100 * counts[top] / len(xy),
+                    )
             else:
                 try:
-                    bad = np.array([float(v) for v in (invalid_xy.split(",") if isinstance(invalid_xy, str) else invalid_xy)])
+                    bad = np.array(
+                        [float(v) for v in (invalid_xy.split(",") if isinstance(invalid_xy, str) else invalid_xy)]
+                    )
                 except (TypeError, ValueError):
                     raise ConfigError("invalid_xy", f"expected 'auto', None or (x, y), got {invalid_xy!r}") from None
             if bad is not None:
@@ -166,7 +197,9 @@ def load_trodes(path: Path, *, bin_width: float | None = None, invalid_xy="auto"
     if T <= 0:
         raise FormatError(path, "t_stop", f"empty time range [{lo}, {hi})")
     edges = lo + np.arange(T + 1) * bw
-    session = Session(session_id=path.name if path.is_dir() else path.stem, fps=1.0 / bw, source_software="Trodes/MatClust")
+    session = Session(
+        session_id=path.name if path.is_dir() else path.stem, fps=1.0 / bw, source_software="Trodes/MatClust"
+    )
     session.attrs.update({"fps_source": FPS_FROM_USER if bin_width is not None else FPS_DEFAULT, "t0": float(lo)})
     if trains:
         counts = np.stack([np.histogram(t, bins=edges)[0] for t in trains], axis=1).astype(np.int32)
@@ -176,6 +209,7 @@ def load_trodes(path: Path, *, bin_width: float | None = None, invalid_xy="auto"
 
         values = _resample(t_pos, xy, edges[:-1], bw)
         session.behavior = Behavior(values=values, names=xy_names, units=["px"] * len(xy_names))
-    session.description = (f"Trodes/MatClust: {len(trains)} units, position {'yes' if xy is not None else 'no'}, "
-                           f"{bw * 1000:g} ms bins")
+    session.description = (
+        f"Trodes/MatClust: {len(trains)} units, position {'yes' if xy is not None else 'no'}, {bw * 1000:g} ms bins"
+    )
     return session

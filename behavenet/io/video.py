@@ -42,11 +42,18 @@ def sniff_video(path: Path) -> bool:
     return path.suffix.lower() in VIDEO_SUFFIXES and head[4:8] in (b"moov", b"mdat", b"wide", b"free")
 
 
-@register_loader("video", suffixes=VIDEO_SUFFIXES, sniff=sniff_video, priority=60, extra="video",
-                 expects="a video file (mp4/mov, avi, mkv/webm or MPEG container)",
-                 description="a video file (mp4, avi, mkv, ...): referenced, or frames embedded with --embed-frames")
-def load_video(path: Path, *, fps: float | None = None, embed_frames: bool = False, resize=None,
-               grayscale: bool = False) -> Session:
+@register_loader(
+    "video",
+    suffixes=VIDEO_SUFFIXES,
+    sniff=sniff_video,
+    priority=60,
+    extra="video",
+    expects="a video file (mp4/mov, avi, mkv/webm or MPEG container)",
+    description="a video file (mp4, avi, mkv, ...): referenced, or frames embedded with --embed-frames",
+)
+def load_video(
+    path: Path, *, fps: float | None = None, embed_frames: bool = False, resize=None, grayscale: bool = False
+) -> Session:
     """A session holding only the video (referenced, or embedded when written by ``convert``)."""
     reader = VideoFileReader(path, grayscale=grayscale, size=resize)
     n = len(reader)
@@ -57,16 +64,21 @@ def load_video(path: Path, *, fps: float | None = None, embed_frames: bool = Fal
     user = check_fps(fps, path)
     rate = user or reader.fps or 1.0
     src = FPS_FROM_USER if user else (FPS_FROM_FILE if reader.fps else FPS_ASSUMED)
-    session = Session(session_id=path.stem, fps=rate, source_software="video",
-                      description=f"video {path.name} ({n} frames, {reader.width}x{reader.height}, {reader.codec})")
+    session = Session(
+        session_id=path.stem,
+        fps=rate,
+        source_software="video",
+        description=f"video {path.name} ({n} frames, {reader.width}x{reader.height}, {reader.codec})",
+    )
     session.attrs.update({"fps_source": src, "video_file": str(path), "codec": reader.codec})
     h, w, c = reader.frame_shape
     if embed_frames:
         session.video = Video(n_frames=n, height=h, width=w, channels=c)
         set_frame_source(session, reader)
     else:
-        session.video = Video(path=os.path.abspath(path), n_frames=n, height=reader.height,
-                              width=reader.width, channels=3)
+        session.video = Video(
+            path=os.path.abspath(path), n_frames=n, height=reader.height, width=reader.width, channels=3
+        )
         set_video_path_absolute(session, path.is_absolute())
         reader.close()
     return session

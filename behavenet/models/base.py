@@ -102,8 +102,7 @@ class Core(nn.Module):
     def fit_data(self, splits: list[SplitData]) -> None:
         """No-gradient fitting before training (default: nothing)."""
 
-    def make_dataset(self, splits: list[SplitData], stage: str, seed: int = 0, rank: int = 0,
-                     world_size: int = 1):
+    def make_dataset(self, splits: list[SplitData], stage: str, seed: int = 0, rank: int = 0, world_size: int = 1):
         """Every window matching the receptive field (``rank``/``world_size`` are applied by the
         batch sampler for map-style datasets)."""
         from behavenet.data.datasets import WindowDataset
@@ -129,8 +128,10 @@ class Core(nn.Module):
         self.eval()
         try:
             device = self.device
-            seqs = {k: (v if isinstance(v, torch.Tensor) else frames_to_tensor(v)).to(device, torch.float32)
-                    for k, v in inputs.items()}
+            seqs = {
+                k: (v if isinstance(v, torch.Tensor) else frames_to_tensor(v)).to(device, torch.float32)
+                for k, v in inputs.items()
+            }
             n = len(next(iter(seqs.values())))
             left, right = self.receptive_field
             padded = {k: pad_for_receptive_field(v, left, right) for k, v in seqs.items()}

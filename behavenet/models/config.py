@@ -136,9 +136,13 @@ def _own_field_docs(cls: type) -> dict[str, str]:
     body = ast.parse(source).body[0].body
     out = {}
     for node, nxt in zip(body, body[1:]):
-        if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
-                and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant)
-                and isinstance(nxt.value.value, str)):
+        if (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and isinstance(nxt, ast.Expr)
+            and isinstance(nxt.value, ast.Constant)
+            and isinstance(nxt.value.value, str)
+        ):
             out[node.target.id] = " ".join(nxt.value.value.split())
     return out
 
@@ -152,8 +156,15 @@ def _type_hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
-_NAMES = {int: "an integer", float: "a number", bool: "true or false", str: "a string",
-          list: "a list", dict: "a mapping", type(None): "null"}
+_NAMES = {
+    int: "an integer",
+    float: "a number",
+    bool: "true or false",
+    str: "a string",
+    list: "a list",
+    dict: "a mapping",
+    type(None): "null",
+}
 
 
 def _describe(tp) -> str:
@@ -201,8 +212,9 @@ def _try(value, tp):
     if origin is int:
         if isinstance(value, bool):
             return False, None
-        if isinstance(value, int) or (hasattr(value, "dtype") and getattr(value, "ndim", 1) == 0
-                                      and str(value.dtype).startswith(("int", "uint"))):
+        if isinstance(value, int) or (
+            hasattr(value, "dtype") and getattr(value, "ndim", 1) == 0 and str(value.dtype).startswith(("int", "uint"))
+        ):
             return True, int(value)
         if isinstance(value, float) and value.is_integer():
             return True, int(value)

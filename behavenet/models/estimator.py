@@ -87,8 +87,7 @@ class FamilyEstimator(BaseEstimator):
 
                 near = difflib.get_close_matches(unknown[0], list(params), n=1)
                 hint = f"; did you mean {near[0]!r}?" if near else ""
-                raise TypeError(f"{type(self).__name__}() got an unexpected keyword argument "
-                                f"{unknown[0]!r}{hint}")
+                raise TypeError(f"{type(self).__name__}() got an unexpected keyword argument {unknown[0]!r}{hint}")
             for name, (default, _, _) in params.items():
                 value = given[name] if name in given else default
                 if name not in given and isinstance(value, (dict, list)):
@@ -97,8 +96,11 @@ class FamilyEstimator(BaseEstimator):
 
         __init__.__signature__ = inspect.Signature(
             [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
-            + [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=d, annotation=a)
-               for n, (d, a, _) in params.items()])
+            + [
+                inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=d, annotation=a)
+                for n, (d, a, _) in params.items()
+            ]
+        )
         __init__.__qualname__ = f"{cls.__qualname__}.__init__"
         __init__.__doc__ = f"See :class:`{cls.__name__}`."
         cls.__init__ = __init__
@@ -154,21 +156,21 @@ class FamilyEstimator(BaseEstimator):
             except ValueError:
                 idx = -1
             if not 0 <= idx < torch.cuda.device_count():
-                raise EstimatorInputError("device", f"{dev!r}: expected cuda:0..cuda:"
-                                          f"{torch.cuda.device_count() - 1}")
+                raise EstimatorInputError("device", f"{dev!r}: expected cuda:0..cuda:{torch.cuda.device_count() - 1}")
             return torch.device("cuda", idx)
         if dev == "mps":
             if not (getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()):
                 raise EstimatorInputError("device", "'mps' requested but MPS is not available")
             return torch.device("mps")
         if dev != "cpu":
-            raise EstimatorInputError("device", f"expected 'cpu', 'cuda', 'cuda:N', 'mps' or "
-                                      f"'cuda_if_available', got {dev!r}")
+            raise EstimatorInputError(
+                "device", f"expected 'cpu', 'cuda', 'cuda:N', 'mps' or 'cuda_if_available', got {dev!r}"
+            )
         return torch.device("cpu")
 
     def _seed(self) -> int:
         if self.seed is None:
-            return int(np.random.SeedSequence().entropy % (2 ** 31))
+            return int(np.random.SeedSequence().entropy % (2**31))
         if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)):
             raise EstimatorInputError("seed", f"expected an integer or None, got {self.seed!r}")
         return int(self.seed)
@@ -227,9 +229,15 @@ class FamilyEstimator(BaseEstimator):
             "state_dict": {k: v.detach().cpu().clone() for k, v in core.state_dict().items()},
             "fitted": {name: to_plain(getattr(self, name)) for name in self.fitted_attributes},
             "history": torch.as_tensor(np.asarray(getattr(self, "history_", []), dtype=np.float32)),
-            "versions": to_plain({"behavenet": behavenet.__version__, "torch": torch.__version__,
-                                  "numpy": np.__version__, "sklearn": sklearn.__version__,
-                                  "python": platform.python_version()}),
+            "versions": to_plain(
+                {
+                    "behavenet": behavenet.__version__,
+                    "torch": torch.__version__,
+                    "numpy": np.__version__,
+                    "sklearn": sklearn.__version__,
+                    "python": platform.python_version(),
+                }
+            ),
         }
         with atomic_path(path) as tmp:
             torch.save(state, tmp)
@@ -248,8 +256,11 @@ class FamilyEstimator(BaseEstimator):
             raise EstimatorInputError(path, f"not a {cls.__name__} file (missing format tag)")
         version = int(state.get("format_version", 0))
         if version > _FORMAT_VERSION:
-            raise EstimatorInputError(path, f"file format {version} is newer than this behavenet "
-                                      f"understands ({_FORMAT_VERSION}); upgrade behavenet")
+            raise EstimatorInputError(
+                path,
+                f"file format {version} is newer than this behavenet "
+                f"understands ({_FORMAT_VERSION}); upgrade behavenet",
+            )
         state = cls._upgrade_state(state)
         valid = cls._parameters()
         est = cls(**{k: _tuples(v) for k, v in state["args"].items() if k in valid})
@@ -278,8 +289,7 @@ class FamilyEstimator(BaseEstimator):
 # the training loop without Lightning
 
 
-def train_core(core, splits, steps: int, seed: int = 0, progress: bool = False, batch_size: int = 256,
-               history=None):
+def train_core(core, splits, steps: int, seed: int = 0, progress: bool = False, batch_size: int = 256, history=None):
     """Fit ``core`` on ``splits`` with a plain loop: ``core.fit_data``, then ``steps`` optimiser
     steps on batches of the core's training dataset (seeded), the schedule stepped per step.
 
@@ -335,8 +345,9 @@ def _forever(loader):
             empty = False
             yield batch
         if empty:
-            raise ConfigError("data", "the training dataset yields no batches (too few frames for the "
-                              "model's receptive field?)")
+            raise ConfigError(
+                "data", "the training dataset yields no batches (too few frames for the model's receptive field?)"
+            )
 
 
 class _Progress:
@@ -465,11 +476,17 @@ class ArrayEstimator(FamilyEstimator):
         for s, arrays in enumerate(sessions):
             if list(arrays) != names:
                 raise EstimatorInputError(f"X[{s}]", f"has inputs {list(arrays)}, the first session {names}")
-        spec = {"input": names[0], "input_shapes": [list(a[names[0]].shape[1:]) for a in sessions],
-                "inputs": {n: {"shapes": [list(a[n].shape[1:]) for a in sessions]} for n in names},
-                "session_ids": [f"session{s}" for s in range(len(sessions))], "labels": {}, "fps": None}
-        splits = [SplitData(session_id=f"session{s}", session_index=s, inputs=arrays)
-                  for s, arrays in enumerate(sessions)]
+        spec = {
+            "input": names[0],
+            "input_shapes": [list(a[names[0]].shape[1:]) for a in sessions],
+            "inputs": {n: {"shapes": [list(a[n].shape[1:]) for a in sessions]} for n in names},
+            "session_ids": [f"session{s}" for s in range(len(sessions))],
+            "labels": {},
+            "fps": None,
+        }
+        splits = [
+            SplitData(session_id=f"session{s}", session_index=s, inputs=arrays) for s, arrays in enumerate(sessions)
+        ]
         device = self._resolve_device()
         seed = self._seed()
         core = self._build_core(self._config(**self._config_from_data(seed)), spec, seed)
@@ -477,8 +494,10 @@ class ArrayEstimator(FamilyEstimator):
         for s, arrays in enumerate(sessions):
             n = len(next(iter(arrays.values())))
             if n < left + right:
-                raise EstimatorInputError(f"X[{s}]" if multi else "X", f"has {n} frames; the model's "
-                                          f"receptive field needs at least {left + right}")
+                raise EstimatorInputError(
+                    f"X[{s}]" if multi else "X",
+                    f"has {n} frames; the model's receptive field needs at least {left + right}",
+                )
         core.to(device)
         history = self._train(core, splits, int(self.max_iterations), seed, batch_size=int(self.batch_size))
         self.model_ = core
@@ -504,8 +523,10 @@ class ArrayEstimator(FamilyEstimator):
             return [self.transform(x, session_id=i, batch_size=batch_size) for i, x in enumerate(X)]
         if session_id is None:
             if self.num_sessions_ > 1:
-                raise EstimatorInputError("session_id", f"the model has {self.num_sessions_} sessions; pass "
-                                          f"session_id=0..{self.num_sessions_ - 1}")
+                raise EstimatorInputError(
+                    "session_id",
+                    f"the model has {self.num_sessions_} sessions; pass session_id=0..{self.num_sessions_ - 1}",
+                )
             session_id = 0
         (arrays,), _ = self._sessions(X)
         if list(arrays) != list(self.input_names_):
@@ -513,7 +534,10 @@ class ArrayEstimator(FamilyEstimator):
         want = self.feature_shapes_[int(session_id)]
         for name, arr in arrays.items():
             if list(arr.shape[1:]) != want[name]:
-                raise EstimatorInputError("X", f"input {name!r} has per-frame shape {list(arr.shape[1:])}, the "
-                                          f"model (session {session_id}) was fitted with {want[name]}")
+                raise EstimatorInputError(
+                    "X",
+                    f"input {name!r} has per-frame shape {list(arr.shape[1:])}, the "
+                    f"model (session {session_id}) was fitted with {want[name]}",
+                )
         emb = self.model_.embed(arrays, int(session_id), batch_size)
         return emb.float().cpu().numpy()

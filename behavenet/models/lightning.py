@@ -23,6 +23,7 @@ from behavenet.models.registry import build_core
 
 __all__ = ["FamilyModule", "LossHistory", "build_module"]
 
+
 def build_module(model_cfg: dict[str, Any], data_spec: dict) -> FamilyModule:
     """A :class:`FamilyModule` from a ``conf/model/*.yaml`` section (``family`` + config keys)."""
     cfg = dict(model_cfg)
@@ -47,13 +48,13 @@ class FamilyModule(L.LightningModule):
         The data module's description of inputs and labels.
     """
 
-    def __init__(self, family: str, config: dict[str, Any] | None = None,
-                 data_spec: dict[str, Any] | None = None):
+    def __init__(self, family: str, config: dict[str, Any] | None = None, data_spec: dict[str, Any] | None = None):
         super().__init__()
         core = build_core(family, config or {}, data_spec or {})
         # the validated config with every default filled in: the checkpoint is self-contained
-        self.save_hyperparameters({"family": core.family, "config": core.config.to_dict(),
-                                   "data_spec": dict(data_spec or {})})
+        self.save_hyperparameters(
+            {"family": core.family, "config": core.config.to_dict(), "data_spec": dict(data_spec or {})}
+        )
         self.core: Core = core
         self.history = LossHistory()
 
@@ -111,8 +112,13 @@ class FamilyModule(L.LightningModule):
         loss, metrics = self.core.loss(batch, "train")
         self.history.record(metrics.get("loss", loss))
         if self._log_this_step():
-            self.log_dict({f"train/{k}": v for k, v in metrics.items()}, on_step=True, on_epoch=False,
-                          prog_bar=False, batch_size=self.core.batch_size_of(batch))
+            self.log_dict(
+                {f"train/{k}": v for k, v in metrics.items()},
+                on_step=True,
+                on_epoch=False,
+                prog_bar=False,
+                batch_size=self.core.batch_size_of(batch),
+            )
         return loss
 
     def _log_this_step(self) -> bool:
@@ -130,10 +136,22 @@ class FamilyModule(L.LightningModule):
         loss, metrics = self.core.loss(batch, stage)
         n = self.core.batch_size_of(batch)
         # sync_dist: under DDP each rank evaluates its share of the batches; average over ranks
-        self.log_dict({f"{stage}/{k}": v for k, v in metrics.items() if k != "loss"}, on_step=False,
-                      on_epoch=True, batch_size=n, sync_dist=True)
-        self.log(f"{stage}/loss", metrics.get("loss", loss), on_step=False, on_epoch=True,
-                 prog_bar=stage == "val", batch_size=n, sync_dist=True)
+        self.log_dict(
+            {f"{stage}/{k}": v for k, v in metrics.items() if k != "loss"},
+            on_step=False,
+            on_epoch=True,
+            batch_size=n,
+            sync_dist=True,
+        )
+        self.log(
+            f"{stage}/loss",
+            metrics.get("loss", loss),
+            on_step=False,
+            on_epoch=True,
+            prog_bar=stage == "val",
+            batch_size=n,
+            sync_dist=True,
+        )
         return loss
 
     def validation_step(self, batch, batch_idx):
@@ -163,5 +181,8 @@ class FamilyModule(L.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         import behavenet
 
-        checkpoint["behavenet"] = {"family": self.family, "version": behavenet.__version__,
-                                   "torch": str(torch.__version__)}
+        checkpoint["behavenet"] = {
+            "family": self.family,
+            "version": behavenet.__version__,
+            "torch": str(torch.__version__),
+        }

@@ -23,12 +23,16 @@ _FUSED_DEVICES = ("cpu", "cuda", "mps", "xpu")
 
 def optimizer_class(name: str) -> type:
     """The ``torch.optim`` optimiser class called ``name`` (case-insensitive)."""
-    classes = {k.lower(): v for k, v in vars(torch.optim).items()
-               if isinstance(v, type) and issubclass(v, torch.optim.Optimizer) and v is not torch.optim.Optimizer}
+    classes = {
+        k.lower(): v
+        for k, v in vars(torch.optim).items()
+        if isinstance(v, type) and issubclass(v, torch.optim.Optimizer) and v is not torch.optim.Optimizer
+    }
     cls = classes.get(str(name).lower())
     if cls is None:
-        raise ConfigError("model.optimizer", f"unknown torch optimiser {name!r}; expected one of "
-                          f"{', '.join(sorted(classes))}")
+        raise ConfigError(
+            "model.optimizer", f"unknown torch optimiser {name!r}; expected one of {', '.join(sorted(classes))}"
+        )
     return cls
 
 
@@ -45,8 +49,11 @@ def make_optimizer(params, config: TrainingConfig) -> torch.optim.Optimizer:
         raise ConfigError("model.learning_rate", f"expected a finite number > 0, got {config.learning_rate!r}")
     if not float(config.weight_decay) >= 0:
         raise ConfigError("model.weight_decay", f"expected a number >= 0, got {config.weight_decay!r}")
-    kwargs = {"lr": float(config.learning_rate), "weight_decay": float(config.weight_decay),
-              **dict(config.optimizer_options or {})}
+    kwargs = {
+        "lr": float(config.learning_rate),
+        "weight_decay": float(config.weight_decay),
+        **dict(config.optimizer_options or {}),
+    }
     accepted = inspect.signature(cls).parameters
     unknown = [k for k in kwargs if k not in accepted]
     if unknown:
@@ -54,9 +61,10 @@ def make_optimizer(params, config: TrainingConfig) -> torch.optim.Optimizer:
     if "betas" in kwargs:
         kwargs["betas"] = tuple(kwargs["betas"])
     if "fused" in accepted and "fused" not in kwargs and "foreach" not in kwargs:
-        fusable = all(p.device.type in _FUSED_DEVICES and p.dtype in (torch.float16, torch.bfloat16,
-                                                                       torch.float32, torch.float64)
-                      for p in params)
+        fusable = all(
+            p.device.type in _FUSED_DEVICES and p.dtype in (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+            for p in params
+        )
         if fusable:
             try:
                 return cls(params, fused=True, **kwargs)
@@ -88,16 +96,20 @@ def lr_factor(step: int, config: TrainingConfig, total_steps: int | None) -> flo
 def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainingConfig, total_steps: int | None):
     """A per-step ``LambdaLR`` for warm-up and decay; ``None`` for a constant rate (no warm-up)."""
     if config.lr_schedule not in LR_SCHEDULES:
-        raise ConfigError("model.lr_schedule", f"expected one of {', '.join(LR_SCHEDULES)}, got "
-                          f"{config.lr_schedule!r}")
+        raise ConfigError("model.lr_schedule", f"expected one of {', '.join(LR_SCHEDULES)}, got {config.lr_schedule!r}")
     if int(config.warmup_steps) < 0:
         raise ConfigError("model.warmup_steps", f"expected an integer >= 0, got {config.warmup_steps!r}")
     if config.lr_schedule == "constant" and int(config.warmup_steps) == 0:
         return None
     if config.lr_schedule != "constant" and not (total_steps and total_steps > 0):
-        raise ConfigError("model.lr_schedule", f"{config.lr_schedule!r} decays over the run's training "
-                          "steps: set trainer.max_steps (or the estimator's iterations)")
+        raise ConfigError(
+            "model.lr_schedule",
+            f"{config.lr_schedule!r} decays over the run's training "
+            "steps: set trainer.max_steps (or the estimator's iterations)",
+        )
     if not 0 <= float(config.min_learning_rate) <= float(config.learning_rate):
-        raise ConfigError("model.min_learning_rate", f"expected 0 <= min_learning_rate <= learning_rate, "
-                          f"got {config.min_learning_rate!r}")
+        raise ConfigError(
+            "model.min_learning_rate",
+            f"expected 0 <= min_learning_rate <= learning_rate, got {config.min_learning_rate!r}",
+        )
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, config, total_steps))

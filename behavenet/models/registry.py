@@ -95,8 +95,7 @@ def _discover() -> dict[str, Family]:
             if not info.ispkg or info.name.startswith("_"):
                 continue
             module = importlib.import_module(f"behavenet.models.{info.name}")
-            fams = getattr(module, "FAMILIES", None) or (
-                (module.FAMILY,) if hasattr(module, "FAMILY") else ())
+            fams = getattr(module, "FAMILIES", None) or ((module.FAMILY,) if hasattr(module, "FAMILY") else ())
             for fam in fams:
                 if fam.name in found:  # pragma: no cover - a packaging mistake
                     raise RuntimeError(f"model family {fam.name!r} is declared twice")
@@ -121,8 +120,7 @@ def get_family(name: str) -> Family:
 
         near = difflib.get_close_matches(str(name), list(families) + list(_ALIASES), n=1)
         hint = f" (did you mean {near[0]!r}?)" if near else ""
-        raise ConfigError("model.family", f"unknown model family {name!r}{hint}; known: "
-                          f"{', '.join(sorted(families))}")
+        raise ConfigError("model.family", f"unknown model family {name!r}{hint}; known: {', '.join(sorted(families))}")
     return families[key]
 
 

@@ -33,8 +33,7 @@ def default_file_mode() -> int:
 
 
 @contextmanager
-def temp_path(directory: str | os.PathLike, prefix: str = ".tmp-",
-              suffix: str = "") -> Iterator[Path]:
+def temp_path(directory: str | os.PathLike, prefix: str = ".tmp-", suffix: str = "") -> Iterator[Path]:
     """An empty temporary file in ``directory``, removed when the ``with`` block ends.
 
     Raises :class:`OSError` (from :func:`tempfile.mkstemp`) when the file cannot be created.
@@ -79,8 +78,7 @@ def atomic_write_text(path: str | os.PathLike, text: str, encoding: str = "utf-8
     return Path(path)
 
 
-def write_json(path: str | os.PathLike, obj: Any, *, indent: int = 2,
-               nan_to_none: bool = False) -> Path:
+def write_json(path: str | os.PathLike, obj: Any, *, indent: int = 2, nan_to_none: bool = False) -> Path:
     """Write ``obj`` as JSON (``indent``, a final newline) to ``path`` atomically.
 
     Values go through :func:`~behavenet.utils.plain.to_plain` first (numpy/torch values become

@@ -207,12 +207,9 @@ class _LazyUnpickler(_PolicyMixin, pickle._Unpickler):  # type: ignore[name-defi
             raise pickle.UnpicklingError("object arrays cannot be stored as raw bytes")
         if int(np.prod(shape, dtype=np.int64)) * dtype.itemsize != lazy.length:
             raise pickle.UnpicklingError(
-                f"array of shape {shape} and dtype {dtype} does not match its "
-                f"{lazy.length}-byte payload"
+                f"array of shape {shape} and dtype {dtype} does not match its {lazy.length}-byte payload"
             )
-        return np.memmap(
-            self._bn_path, dtype=dtype, mode="r", offset=lazy.offset, shape=shape, order=order
-        )
+        return np.memmap(self._bn_path, dtype=dtype, mode="r", offset=lazy.offset, shape=shape, order=order)
 
     def _frombuffer(self, buf: Any, dtype: Any, shape: Any, order: str) -> Any:
         if isinstance(buf, _LazyBytes):
@@ -325,7 +322,9 @@ def _read_npy_header_3_0(fh: BinaryIO) -> tuple[tuple[int, ...], bool, np.dtype]
     if not isinstance(d, dict) or set(d) != {"descr", "fortran_order", "shape"}:
         raise ValueError("header is not a dict with keys 'descr', 'fortran_order', 'shape'")
     shape = d["shape"]
-    if not isinstance(shape, tuple) or not all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in shape):
+    if not isinstance(shape, tuple) or not all(
+        isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in shape
+    ):
         raise ValueError(f"shape is not a tuple of non-negative ints: {shape!r}")
     if not isinstance(d["fortran_order"], bool):
         raise ValueError(f"fortran_order is not a bool: {d['fortran_order']!r}")
@@ -434,7 +433,5 @@ def load_npy_dict(
     """
     obj = load_npy_object(path, mmap=mmap, mmap_threshold=mmap_threshold)
     if not isinstance(obj, dict):
-        raise FormatError(
-            os.fspath(path), None, f"expected a pickled dict, found {type(obj).__name__}"
-        )
+        raise FormatError(os.fspath(path), None, f"expected a pickled dict, found {type(obj).__name__}")
     return obj

@@ -21,8 +21,14 @@ def v1_file(tmp_path):
     labels = rng.normal(size=(n, 6)).astype(np.float32)  # 3 markers, x/y interleaved
     masks = np.ones_like(labels)
     masks[4, 2:4] = 0
-    path = write_behavenet_v1(tmp_path / "data.hdf5", images=images, neural=neural, labels=labels,
-                              labels_masks=masks, trial_lengths=[20, 25, 15])
+    path = write_behavenet_v1(
+        tmp_path / "data.hdf5",
+        images=images,
+        neural=neural,
+        labels=labels,
+        labels_masks=masks,
+        trial_lengths=[20, 25, 15],
+    )
     return path, images, neural, labels
 
 
@@ -41,7 +47,9 @@ def test_v1_read_directly(v1_file):
 
 
 def test_v1_calcium_detected_and_override(tmp_path):
-    p = write_behavenet_v1(tmp_path / "ca.hdf5", neural=np.random.default_rng(0).normal(size=(30, 4)).astype(np.float32))
+    p = write_behavenet_v1(
+        tmp_path / "ca.hdf5", neural=np.random.default_rng(0).normal(size=(30, 4)).astype(np.float32)
+    )
     assert open_session(p, fps=10).modalities == ["calcium"]
     p2 = write_behavenet_v1(tmp_path / "sp.hdf5", neural=np.ones((30, 4), np.float32))
     assert open_session(p2, fps=10, neural_type="calcium").modalities == ["calcium"]

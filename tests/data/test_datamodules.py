@@ -19,20 +19,24 @@ def _fit(dm, window=1):
     dm.setup()
     model = FamilyModule("autoencoder", {"output_dimension": 2, "window": window}, dm.spec)
     dm.attach_model(model)
-    trainer = L.Trainer(fast_dev_run=True, accelerator="cpu", logger=False, enable_progress_bar=False,
-                        enable_model_summary=False)
+    trainer = L.Trainer(
+        fast_dev_run=True, accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False
+    )
     trainer.fit(model, datamodule=dm)
     trainer.test(model, datamodule=dm, verbose=False)
     return model
 
 
-@pytest.mark.parametrize("cls,kw", [
-    (NeuralDataModule, {"input": "spikes"}),
-    (PairedDataModule, {"labels": ["latent", "state", "cond"]}),
-    (PoseDataModule, {"pose": {"heading": ["tail", "nose"]}, "augment": {"rotation": 0.5, "jitter": 0.01}}),
-    (VideoDataModule, {"video": {"grayscale": True, "downsample": 2}}),
-    (SessionDataModule, {"input": "behavior"}),
-])
+@pytest.mark.parametrize(
+    "cls,kw",
+    [
+        (NeuralDataModule, {"input": "spikes"}),
+        (PairedDataModule, {"labels": ["latent", "state", "cond"]}),
+        (PoseDataModule, {"pose": {"heading": ["tail", "nose"]}, "augment": {"rotation": 0.5, "jitter": 0.01}}),
+        (VideoDataModule, {"video": {"grayscale": True, "downsample": 2}}),
+        (SessionDataModule, {"input": "behavior"}),
+    ],
+)
 def test_fast_dev_run_each_datamodule(small_session, cls, kw):
     dm = cls(small_session(), splits="4;1;1;1", batch_size=16, **kw)
     model = _fit(dm, window=3)
@@ -80,7 +84,9 @@ def test_windows_never_straddle_trials(small_session):
     # the frames of one window are consecutive frames of the recording
     item = ds[0]
     t = int(item["t"])
-    np.testing.assert_array_equal(sd.frame_index[t - 5:t + 5], np.arange(sd.frame_index[t - 5], sd.frame_index[t - 5] + 10))
+    np.testing.assert_array_equal(
+        sd.frame_index[t - 5 : t + 5], np.arange(sd.frame_index[t - 5], sd.frame_index[t - 5] + 10)
+    )
 
 
 def test_discrete_and_sequence_labels_have_explicit_kinds(small_session):
@@ -91,7 +97,7 @@ def test_discrete_and_sequence_labels_have_explicit_kinds(small_session):
     assert spec["labels"]["cond"]["kind"] == "discrete"
     sd = dm.full_data[0]
     trials = dm.readers[0].trials
-    assert (sd.labels["cond"][trials[1, 0]:trials[1, 1]] == 1).all()
+    assert (sd.labels["cond"][trials[1, 0] : trials[1, 1]] == 1).all()
 
 
 def test_multi_session_with_different_sizes(small_session):
@@ -118,8 +124,9 @@ def test_duplicate_session_ids_made_unique(small_session):
 
 def test_behavenet_v1_file_in_datamodule(tmp_path):
     rng = np.random.default_rng(0)
-    p = write_behavenet_v1(tmp_path / "v1.hdf5", neural=rng.poisson(2, (200, 5)).astype(np.float32),
-                           trial_lengths=[20] * 10)
+    p = write_behavenet_v1(
+        tmp_path / "v1.hdf5", neural=rng.poisson(2, (200, 5)).astype(np.float32), trial_lengths=[20] * 10
+    )
     dm = NeuralDataModule(p, splits="4;1;1;1", session_options={"fps": 30})
     _fit(dm)
 
@@ -159,22 +166,21 @@ def test_pose_augmentation_applies_to_training_batches_only(small_session):
     assert lay["pairwise"] == 1 and x.shape[-1] == a * per + 1
     xs = x[..., : a * per].reshape(1, 4, a, per)
     ys = y[..., : a * per].reshape(1, 4, a, per)
-    torch.testing.assert_close(ys[..., : k * d].reshape(1, 4, a, k, d)[..., 0],
-                               -xs[..., : k * d].reshape(1, 4, a, k, d)[..., 0])
-    torch.testing.assert_close(ys[..., k * d:], xs[..., k * d:])  # origin and heading untouched
-    torch.testing.assert_close(y[..., a * per:], x[..., a * per:])  # distances between animals too
+    torch.testing.assert_close(
+        ys[..., : k * d].reshape(1, 4, a, k, d)[..., 0], -xs[..., : k * d].reshape(1, 4, a, k, d)[..., 0]
+    )
+    torch.testing.assert_close(ys[..., k * d :], xs[..., k * d :])  # origin and heading untouched
+    torch.testing.assert_close(y[..., a * per :], x[..., a * per :])  # distances between animals too
 
 
 def test_non_session_files_are_converted_once(tmp_path, repo_root):
     src = repo_root / "data/deepof-dlc-sleap-tables/testDLC_h5_table_madlc.h5"
-    dm = PoseDataModule(str(src), splits="1;0;0;0", convert_options={"fps": 25},
-                        convert_cache=str(tmp_path / "cache"))
+    dm = PoseDataModule(str(src), splits="1;0;0;0", convert_options={"fps": 25}, convert_cache=str(tmp_path / "cache"))
     dm.setup()
     (converted,) = list((tmp_path / "cache").glob("*.h5"))
     assert dm.files == [str(converted)]
     assert dm.spec["pose_layout"]["animals"] == 2 and dm.spec["fps"] == 25.0
     mtime = converted.stat().st_mtime
-    dm2 = PoseDataModule(str(src), splits="1;0;0;0", convert_options={"fps": 25},
-                         convert_cache=str(tmp_path / "cache"))
+    dm2 = PoseDataModule(str(src), splits="1;0;0;0", convert_options={"fps": 25}, convert_cache=str(tmp_path / "cache"))
     dm2.setup()
     assert converted.stat().st_mtime == mtime and dm2.files == dm.files

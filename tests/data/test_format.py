@@ -20,10 +20,15 @@ def test_round_trip_equal(small_session):
     s2_path = path.with_name("copy.h5")
     write_session(s, s2_path)
     s2 = read_session(s2_path, load_video=True)
-    for a, b in [(s.pose.keypoints, s2.pose.keypoints), (s.spikes.counts, s2.spikes.counts),
-                 (s.video.frames, s2.video.frames), (s.behavior.values, s2.behavior.values),
-                 (s.trials, s2.trials), (s.frame_labels["state"].codes, s2.frame_labels["state"].codes),
-                 (s.sequence_labels["cond"].values, s2.sequence_labels["cond"].values)]:
+    for a, b in [
+        (s.pose.keypoints, s2.pose.keypoints),
+        (s.spikes.counts, s2.spikes.counts),
+        (s.video.frames, s2.video.frames),
+        (s.behavior.values, s2.behavior.values),
+        (s.trials, s2.trials),
+        (s.frame_labels["state"].codes, s2.frame_labels["state"].codes),
+        (s.sequence_labels["cond"].values, s2.sequence_labels["cond"].values),
+    ]:
         np.testing.assert_array_equal(a, b)
     assert s2.pose.keypoint_names == ["nose", "neck", "hip", "tail"]
     assert s2.pose.animal_names == ["a", "b"]
@@ -61,41 +66,77 @@ def _mutate(src, dst, fn):
 
 BAD_CASES = {
     "missing_group_trials": (lambda f: f.__delitem__("trials"), "/trials/bounds"),
-    "pose_label_length": (lambda f: (f["labels/frame"].__delitem__("state"),
-                                     f["labels/frame"].create_dataset("state", data=np.zeros(399, np.int32)),
-                                     f["labels/frame/state"].attrs.__setitem__("vocabulary", ["a", "b"])),
-                          "/labels/frame/state: has 399 frames"),
-    "nan_spikes": (lambda f: (f["neural"].__delitem__("spikes"),
-                              f["neural"].create_dataset("spikes", data=np.full((400, 3), np.nan, np.float32)),
-                              f["neural/spikes"].attrs.__setitem__("bin_width", 0.05)),
-                   "/neural/spikes: contains NaN"),
-    "wrong_dtype_pose": (lambda f: (f["pose"].__delitem__("keypoints"),
-                                    f["pose"].create_dataset("keypoints", data=np.zeros((400, 2, 4, 2), np.int64))),
-                         "/pose/keypoints: expected float32, found int64"),
+    "pose_label_length": (
+        lambda f: (
+            f["labels/frame"].__delitem__("state"),
+            f["labels/frame"].create_dataset("state", data=np.zeros(399, np.int32)),
+            f["labels/frame/state"].attrs.__setitem__("vocabulary", ["a", "b"]),
+        ),
+        "/labels/frame/state: has 399 frames",
+    ),
+    "nan_spikes": (
+        lambda f: (
+            f["neural"].__delitem__("spikes"),
+            f["neural"].create_dataset("spikes", data=np.full((400, 3), np.nan, np.float32)),
+            f["neural/spikes"].attrs.__setitem__("bin_width", 0.05),
+        ),
+        "/neural/spikes: contains NaN",
+    ),
+    "wrong_dtype_pose": (
+        lambda f: (
+            f["pose"].__delitem__("keypoints"),
+            f["pose"].create_dataset("keypoints", data=np.zeros((400, 2, 4, 2), np.int64)),
+        ),
+        "/pose/keypoints: expected float32, found int64",
+    ),
     "unknown_version": (lambda f: f.attrs.__setitem__("format_version", "7.0"), "version 7.0 is not supported"),
     "missing_format": (lambda f: f.attrs.__delitem__("format"), "attrs.format"),
-    "bad_trials": (lambda f: (f["trials"].__delitem__("bounds"),
-                              f["trials"].create_dataset("bounds", data=np.array([[0, 300], [200, 400]]))),
-                   "must not overlap"),
-    "trials_beyond_end": (lambda f: (f["trials"].__delitem__("bounds"),
-                                     f["trials"].create_dataset("bounds", data=np.array([[0, 500]]))),
-                          "stop <= n_frames=400"),
-    "keypoint_names_count": (lambda f: f["pose"].attrs.__setitem__("keypoint_names", ["a"]),
-                             "has 1 names for 4 keypoints"),
-    "label_code_out_of_vocab": (lambda f: f["labels/frame/state"].__setitem__(slice(0, 1), 5), "codes must be in [-1, 1]"),
-    "negative_spikes": (lambda f: (f["neural"].__delitem__("spikes"),
-                                   f["neural"].create_dataset("spikes", data=-np.ones((400, 3), np.float32)),
-                                   f["neural/spikes"].attrs.__setitem__("bin_width", 0.05)),
-                        "negative counts"),
-    "bin_width_mismatch": (lambda f: f["neural/spikes"].attrs.__setitem__("bin_width", 0.1),
-                           "does not match the session frame rate"),
-    "video_dtype": (lambda f: (f["video"].__delitem__("frames"),
-                               f["video"].create_dataset("frames", data=np.zeros((400, 8, 8, 1), np.float32))),
-                    "/video/frames: expected uint8"),
-    "sequence_label_count": (lambda f: (f["labels/sequence"].__delitem__("cond"),
-                                        f["labels/sequence"].create_dataset("cond", data=np.zeros(3, np.int32)),
-                                        f["labels/sequence/cond"].attrs.__setitem__("vocabulary", ["a"])),
-                             "one value per trial (8)"),
+    "bad_trials": (
+        lambda f: (
+            f["trials"].__delitem__("bounds"),
+            f["trials"].create_dataset("bounds", data=np.array([[0, 300], [200, 400]])),
+        ),
+        "must not overlap",
+    ),
+    "trials_beyond_end": (
+        lambda f: (f["trials"].__delitem__("bounds"), f["trials"].create_dataset("bounds", data=np.array([[0, 500]]))),
+        "stop <= n_frames=400",
+    ),
+    "keypoint_names_count": (
+        lambda f: f["pose"].attrs.__setitem__("keypoint_names", ["a"]),
+        "has 1 names for 4 keypoints",
+    ),
+    "label_code_out_of_vocab": (
+        lambda f: f["labels/frame/state"].__setitem__(slice(0, 1), 5),
+        "codes must be in [-1, 1]",
+    ),
+    "negative_spikes": (
+        lambda f: (
+            f["neural"].__delitem__("spikes"),
+            f["neural"].create_dataset("spikes", data=-np.ones((400, 3), np.float32)),
+            f["neural/spikes"].attrs.__setitem__("bin_width", 0.05),
+        ),
+        "negative counts",
+    ),
+    "bin_width_mismatch": (
+        lambda f: f["neural/spikes"].attrs.__setitem__("bin_width", 0.1),
+        "does not match the session frame rate",
+    ),
+    "video_dtype": (
+        lambda f: (
+            f["video"].__delitem__("frames"),
+            f["video"].create_dataset("frames", data=np.zeros((400, 8, 8, 1), np.float32)),
+        ),
+        "/video/frames: expected uint8",
+    ),
+    "sequence_label_count": (
+        lambda f: (
+            f["labels/sequence"].__delitem__("cond"),
+            f["labels/sequence"].create_dataset("cond", data=np.zeros(3, np.int32)),
+            f["labels/sequence/cond"].attrs.__setitem__("vocabulary", ["a"]),
+        ),
+        "one value per trial (8)",
+    ),
     "pose_inf": (lambda f: f["pose/keypoints"].__setitem__((5, 0, 0, 0), np.inf), "infinite values"),
     "fps_zero": (lambda f: f.attrs.__setitem__("fps", 0.0), "positive frame rate"),
 }
@@ -139,8 +180,7 @@ def test_writer_refuses_bad_session_and_leaves_nothing(tmp_path):
 
 
 def test_writer_length_mismatch(tmp_path):
-    s = Session("bad", 10.0, pose=Pose(np.zeros((10, 1, 2, 2)), ["a", "b"]),
-                behavior=Behavior(np.zeros(9), ["speed"]))
+    s = Session("bad", 10.0, pose=Pose(np.zeros((10, 1, 2, 2)), ["a", "b"]), behavior=Behavior(np.zeros(9), ["speed"]))
     with pytest.raises(FormatError, match="/behavior/values: has 9 frames but the session has n_frames=10"):
         write_session(s, tmp_path / "x.h5")
     assert not any(tmp_path.iterdir())
@@ -154,8 +194,7 @@ def test_writer_refuses_overwrite(small_session):
 
 
 def test_frame_labels_only_session_is_valid(tmp_path):
-    p = write_session(Session("l", 5.0, frame_labels={"b": FrameLabel(np.zeros(10, int), ["x"])}),
-                      tmp_path / "l.h5")
+    p = write_session(Session("l", 5.0, frame_labels={"b": FrameLabel(np.zeros(10, int), ["x"])}), tmp_path / "l.h5")
     assert validate_file(p)["frame_labels"] == ["b"]
 
 

@@ -20,14 +20,20 @@ def _write(path, session_id, n_frames=200, spikes=True, pose=False, behavior=Tru
     latent = np.stack([np.sin(t), np.cos(t)], 1).astype(np.float32)
     bounds = np.linspace(0, n_frames, n_trials + 1).astype(int)
     s = Session(
-        session_id=session_id, fps=20.0,
+        session_id=session_id,
+        fps=20.0,
         spikes=Spikes(rng.poisson(np.exp(latent @ rng.normal(size=(2, 6)))).astype(np.uint16), bin_width=0.05)
-        if spikes else None,
+        if spikes
+        else None,
         behavior=Behavior(latent * 10 + 3, ["pos.0", "pos.1"]) if behavior else None,
-        pose=Pose(rng.normal(size=(n_frames, 1, 3, 2)).astype(np.float32) + latent[:, None, None], ["a", "b", "c"],
-                  ["m"]) if pose else None,
+        pose=Pose(
+            rng.normal(size=(n_frames, 1, 3, 2)).astype(np.float32) + latent[:, None, None], ["a", "b", "c"], ["m"]
+        )
+        if pose
+        else None,
         frame_labels={"state": FrameLabel((latent[:, 0] > 0).astype(int), ["low", "high"])} if spikes else {},
-        trials=np.stack([bounds[:-1], bounds[1:]], 1))
+        trials=np.stack([bounds[:-1], bounds[1:]], 1),
+    )
     return write_session(s, path, overwrite=True)
 
 
@@ -44,8 +50,9 @@ def test_two_inputs_from_one_file_normalised_each(tmp_path):
     for name in ("spikes", "behavior"):  # z-scored with each input's own training statistics
         np.testing.assert_allclose(train.inputs[name].mean(0), 0, atol=1e-4)
         assert dm.normalizers[0][name]["kind"] == "zscore"
-    np.testing.assert_allclose(dm.normalizers[0]["behavior"]["mean"],
-                               dm.readers[0].read("behavior")[train.frame_index].mean(0), rtol=1e-5)
+    np.testing.assert_allclose(
+        dm.normalizers[0]["behavior"]["mean"], dm.readers[0].read("behavior")[train.frame_index].mean(0), rtol=1e-5
+    )
     # a window batch carries every input
     from behavenet.data.datasets import WindowDataset
 
@@ -55,10 +62,12 @@ def test_two_inputs_from_one_file_normalised_each(tmp_path):
 
 
 def test_files_joined_by_session_id(tmp_path):
-    files = [_write(tmp_path / "x_neural.h5", "x", seed=1), _write(tmp_path / "x_pose.h5", "x", spikes=False,
-                                                                     behavior=False, pose=True, seed=1),
-             _write(tmp_path / "y_neural.h5", "y", seed=2), _write(tmp_path / "y_pose.h5", "y", spikes=False,
-                                                                     behavior=False, pose=True, seed=2)]
+    files = [
+        _write(tmp_path / "x_neural.h5", "x", seed=1),
+        _write(tmp_path / "x_pose.h5", "x", spikes=False, behavior=False, pose=True, seed=1),
+        _write(tmp_path / "y_neural.h5", "y", seed=2),
+        _write(tmp_path / "y_pose.h5", "y", spikes=False, behavior=False, pose=True, seed=2),
+    ]
     dm = SessionDataModule([str(f) for f in files], inputs=["spikes", "pose"], labels=["state"], splits="3;1;1;1")
     dm.setup()
     assert dm.session_ids == ["x", "y"] and dm.files == [str(files[0]), str(files[2])]

@@ -13,8 +13,11 @@ from behavenet.data.synthetic import SyntheticDataModule, multimodal, place_cell
 
 
 def test_place_cells_seeded_and_tuned():
-    a, b, c = place_cells(seed=1, n_frames=3000, n_neurons=30), place_cells(seed=1, n_frames=3000, n_neurons=30), \
-        place_cells(seed=2, n_frames=3000, n_neurons=30)
+    a, b, c = (
+        place_cells(seed=1, n_frames=3000, n_neurons=30),
+        place_cells(seed=1, n_frames=3000, n_neurons=30),
+        place_cells(seed=2, n_frames=3000, n_neurons=30),
+    )
     np.testing.assert_array_equal(a.spikes.counts, b.spikes.counts)
     assert not np.array_equal(a.spikes.counts, c.spikes.counts)
     z = a.behavior.values
@@ -24,7 +27,7 @@ def test_place_cells_seeded_and_tuned():
     from sklearn.linear_model import LinearRegression
 
     x = gaussian_filter1d(a.spikes.counts.astype(float), 5, axis=0)
-    feats = np.c_[x, x ** 2]
+    feats = np.c_[x, x**2]
     assert LinearRegression().fit(feats, z).score(feats, z) > 0.5
 
 
@@ -55,21 +58,27 @@ def test_social_labels_match_geometry():
     assert s.sequence_labels["condition"].values.shape == (4,)
     cond = s.sequence_labels["condition"].values
     speed = np.linalg.norm(np.diff(centre[:, 0], axis=0), axis=1)
-    per_seq = [speed[k * 200:(k + 1) * 200 - 1].mean() for k in range(4)]
+    per_seq = [speed[k * 200 : (k + 1) * 200 - 1].mean() for k in range(4)]
     assert set(cond) == {0, 1}  # seed 0 has both conditions
     assert np.mean([p for p, c in zip(per_seq, cond) if c == 1]) > np.mean([p for p, c in zip(per_seq, cond) if c == 0])
 
 
 def test_synthetic_datamodule_generates_once(tmp_path):
-    dm = SyntheticDataModule("social", generator={"n_sequences": 10, "sequence_length": 60, "seed": 0},
-                             cache_dir=str(tmp_path), input="pose", labels=["contact", "condition", "day"],
-                             splits="4;1;1;1")
+    dm = SyntheticDataModule(
+        "social",
+        generator={"n_sequences": 10, "sequence_length": 60, "seed": 0},
+        cache_dir=str(tmp_path),
+        input="pose",
+        labels=["contact", "condition", "day"],
+        splits="4;1;1;1",
+    )
     dm.setup()
     path = Path(dm.files[0])
     assert path.exists() and validate_file(path)["n_trials"] == 10
     mtime = path.stat().st_mtime
-    dm2 = SyntheticDataModule("social", generator={"n_sequences": 10, "sequence_length": 60, "seed": 0},
-                              cache_dir=str(tmp_path), input="pose")
+    dm2 = SyntheticDataModule(
+        "social", generator={"n_sequences": 10, "sequence_length": 60, "seed": 0}, cache_dir=str(tmp_path), input="pose"
+    )
     dm2.setup()
     assert path.stat().st_mtime == mtime
     assert dm.spec["labels"]["day"]["kind"] == "continuous"
@@ -78,12 +87,28 @@ def test_synthetic_datamodule_generates_once(tmp_path):
 def test_make_synthetic_script(tmp_path):
     root = Path(__file__).resolve().parents[2]
     out = tmp_path / "pc.h5"
-    res = subprocess.run([sys.executable, str(root / "scripts/make_synthetic.py"), "place_cells", str(out),
-                          "--set", "n_frames=500", "--set", "n_neurons=10"], capture_output=True, text=True)
+    res = subprocess.run(
+        [
+            sys.executable,
+            str(root / "scripts/make_synthetic.py"),
+            "place_cells",
+            str(out),
+            "--set",
+            "n_frames=500",
+            "--set",
+            "n_neurons=10",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert res.returncode == 0, res.stderr
     assert validate_file(out)["n_frames"] == 500
-    again = subprocess.run([sys.executable, str(root / "scripts/make_synthetic.py"), "place_cells", str(out)],
-                           capture_output=True, text=True)
+    again = subprocess.run(
+        [sys.executable, str(root / "scripts/make_synthetic.py"), "place_cells", str(out)],
+        capture_output=True,
+        text=True,
+    )
     assert again.returncode == 2 and "Traceback" not in again.stderr
-    assert again.stderr.strip() == (f"make_synthetic.py: error: {out}: output file exists; "
-                                    "pass overwrite=True (--overwrite) to replace it")
+    assert again.stderr.strip() == (
+        f"make_synthetic.py: error: {out}: output file exists; pass overwrite=True (--overwrite) to replace it"
+    )

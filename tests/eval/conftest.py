@@ -67,9 +67,7 @@ def make_fixture(
     rng = np.random.default_rng(seed)
     ids = _ids(rng, n_clips)
     order = rng.permutation(n_clips)  # frame-map order differs from the id order
-    lengths = (
-        rng.integers(clip_len // 2, clip_len * 2, n_clips) if variable_lengths else np.full(n_clips, clip_len)
-    )
+    lengths = rng.integers(clip_len // 2, clip_len * 2, n_clips) if variable_lengths else np.full(n_clips, clip_len)
     fmap: dict = {}
     pos = 0
     for i in order:
@@ -153,9 +151,7 @@ def make_fixture(
     )
     split_p.write_text(json.dumps(split))
     tasks_p.write_text(json.dumps(tasks))
-    return Fixture(
-        directory, sub_p, lab_p, split_p, tasks_p, emb, label_array, vocab, ttype, fmap, split, tasks
-    )
+    return Fixture(directory, sub_p, lab_p, split_p, tasks_p, emb, label_array, vocab, ttype, fmap, split, tasks)
 
 
 @pytest.fixture

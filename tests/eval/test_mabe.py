@@ -229,9 +229,7 @@ def test_order_of_split_list_matters(make_mabe):
     changed = evaluate(emb, labels, sorted_split, tasks)
     assert_rows_close(changed.rows, direct_protocol(fx, split=sorted_split))
     diffs = [
-        tid
-        for (tid, a), (_, b) in zip(base.rows, changed.rows)
-        if abs(a["Private Score"] - b["Private Score"]) > 1e-12
+        tid for (tid, a), (_, b) in zip(base.rows, changed.rows) if abs(a["Private Score"] - b["Private Score"]) > 1e-12
     ]
     assert len(diffs) >= 3  # the 90% subsets differ, so (almost) every task's score moves
 
@@ -289,11 +287,51 @@ def test_ill_defined_f1_is_zero(make_mabe):
 
 def test_summary_formula():
     rows = [
-        ("a", {"Metric": "mean_mse", "Private Score": 0.1, "Sequence Level Task": True, **{f"Score Alpha {x}": 0.1 + i * 0.01 for i, x in enumerate(ALPHAS)}}),
-        ("b", {"Metric": "mean_mse", "Private Score": 0.3, "Sequence Level Task": False, **{f"Score Alpha {x}": 0.3 for x in ALPHAS}}),
-        ("c", {"Metric": "f1_score", "Private Score": 0.8, "Sequence Level Task": True, **{f"Score Alpha {x}": 0.8 for x in ALPHAS}}),
-        ("d", {"Metric": "f1_score", "Private Score": 0.2, "Sequence Level Task": False, **{f"Score Alpha {x}": 0.2 + i * 0.1 for i, x in enumerate(ALPHAS)}}),
-        ("e", {"Metric": "f1_score", "Private Score": 0.4, "Sequence Level Task": False, **{f"Score Alpha {x}": 0.4 for x in ALPHAS}}),
+        (
+            "a",
+            {
+                "Metric": "mean_mse",
+                "Private Score": 0.1,
+                "Sequence Level Task": True,
+                **{f"Score Alpha {x}": 0.1 + i * 0.01 for i, x in enumerate(ALPHAS)},
+            },
+        ),
+        (
+            "b",
+            {
+                "Metric": "mean_mse",
+                "Private Score": 0.3,
+                "Sequence Level Task": False,
+                **{f"Score Alpha {x}": 0.3 for x in ALPHAS},
+            },
+        ),
+        (
+            "c",
+            {
+                "Metric": "f1_score",
+                "Private Score": 0.8,
+                "Sequence Level Task": True,
+                **{f"Score Alpha {x}": 0.8 for x in ALPHAS},
+            },
+        ),
+        (
+            "d",
+            {
+                "Metric": "f1_score",
+                "Private Score": 0.2,
+                "Sequence Level Task": False,
+                **{f"Score Alpha {x}": 0.2 + i * 0.1 for i, x in enumerate(ALPHAS)},
+            },
+        ),
+        (
+            "e",
+            {
+                "Metric": "f1_score",
+                "Private Score": 0.4,
+                "Sequence Level Task": False,
+                **{f"Score Alpha {x}": 0.4 for x in ALPHAS},
+            },
+        ),
     ]
     s = summarize(rows)
     assert s["All-MSE"] == pytest.approx(0.2)
@@ -343,8 +381,21 @@ def test_raw_matrix_submission_accepted(mouse_fixture, tmp_path):
 def test_cli_writes_json_and_csv(mouse_fixture, tmp_path, capsys):
     fx = mouse_fixture
     out_json, out_csv = tmp_path / "r.json", tmp_path / "r.csv"
-    args = ["mabe-eval", "--submission", str(fx.submission), "--labels", str(fx.labels), "--split", str(fx.split),
-            "--tasks", str(fx.tasks), "--json", str(out_json), "--csv", str(out_csv)]
+    args = [
+        "mabe-eval",
+        "--submission",
+        str(fx.submission),
+        "--labels",
+        str(fx.labels),
+        "--split",
+        str(fx.split),
+        "--tasks",
+        str(fx.tasks),
+        "--json",
+        str(out_json),
+        "--csv",
+        str(out_csv),
+    ]
     assert main(args) == 0
     data = json.loads(out_json.read_text())
     assert set(data) >= {"scores", "summary"}

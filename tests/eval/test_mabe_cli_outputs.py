@@ -12,8 +12,20 @@ from behavenet.errors import FormatError
 
 
 def _args(fx, out_json, out_csv=None):
-    args = ["mabe-eval", "--submission", str(fx.submission), "--labels", str(fx.labels), "--split", str(fx.split),
-            "--tasks", str(fx.tasks), "--json", str(out_json), "--quiet"]
+    args = [
+        "mabe-eval",
+        "--submission",
+        str(fx.submission),
+        "--labels",
+        str(fx.labels),
+        "--split",
+        str(fx.split),
+        "--tasks",
+        str(fx.tasks),
+        "--json",
+        str(out_json),
+        "--quiet",
+    ]
     return args + (["--csv", str(out_csv)] if out_csv is not None else [])
 
 

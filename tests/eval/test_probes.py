@@ -56,7 +56,7 @@ def _direct(X, clip, y, train, test, kind, seq=False, alphas=DEFAULT_ALPHAS, hea
         for s in SEEDS:
             tr_clips, _ = train_test_split(list(train), test_size=0.1, random_state=s)
             tr = _frames(clip, tr_clips) & ~missing
-            m = (RidgeClassifier(class_weight="balanced", alpha=a) if kind == "classification" else Ridge(alpha=a))
+            m = RidgeClassifier(class_weight="balanced", alpha=a) if kind == "classification" else Ridge(alpha=a)
             m.fit(X[tr].astype(np.float64), y[tr])
             preds.append(m.predict(Xte))
             if kind == "classification" and classes.size > 2:
@@ -97,7 +97,9 @@ def _direct(X, clip, y, train, test, kind, seq=False, alphas=DEFAULT_ALPHAS, hea
                     else:
                         t_.append(int(yte[sel].mean() >= 0.5))
                         p_.append(int(merged[sel].mean() >= 0.5))
-                out["pooled"] = mean_squared_error(t_, p_) if kind == "regression" else f1_score(t_, p_, zero_division=0.0)
+                out["pooled"] = (
+                    mean_squared_error(t_, p_) if kind == "regression" else f1_score(t_, p_, zero_division=0.0)
+                )
     return out
 
 
@@ -147,8 +149,14 @@ def test_ridge_matches_direct_sklearn(data):
 def test_knn_matches_sklearn(data):
     X, clip, lab, train, test = data
     res = evaluate_tasks(
-        X, clip, [TaskSpec("beh3", lab["beh3"]), TaskSpec("speed", lab["speed"], kind="regression")],
-        train, test, knn_neighbors=7, knn_max_train=10**9, knn_max_test=None,
+        X,
+        clip,
+        [TaskSpec("beh3", lab["beh3"]), TaskSpec("speed", lab["speed"], kind="regression")],
+        train,
+        test,
+        knn_neighbors=7,
+        knn_max_train=10**9,
+        knn_max_test=None,
     )
     y = lab["beh3"]
     tr = _frames(clip, train) & (y != -1)
@@ -196,7 +204,9 @@ def test_label_encodings_and_clip_bounds(data):
 def test_missing_task_and_bad_inputs(data):
     X, clip, lab, train, test = data
     empty = np.full(len(clip), np.nan)
-    res = evaluate_tasks(X, clip, [TaskSpec("none", empty), TaskSpec("binary", lab["binary"])], train, test, knn_neighbors=None)
+    res = evaluate_tasks(
+        X, clip, [TaskSpec("none", empty), TaskSpec("binary", lab["binary"])], train, test, knn_neighbors=None
+    )
     assert "error" in res["none"] and "ridge" not in res["none"]
     assert "ridge" in res["binary"]
     with pytest.raises(FormatError, match="not in clip_index"):
@@ -210,10 +220,16 @@ def test_missing_task_and_bad_inputs(data):
 def test_table_and_plot(data, tmp_path):
     X, clip, lab, train, test = data
     res = evaluate_tasks(
-        X, clip,
-        [TaskSpec("binary", lab["binary"]), TaskSpec("genotype", lab["genotype"], level="sequence"),
-         TaskSpec("speed", lab["speed"], kind="regression")],
-        train, test, knn_max_train=500,
+        X,
+        clip,
+        [
+            TaskSpec("binary", lab["binary"]),
+            TaskSpec("genotype", lab["genotype"], level="sequence"),
+            TaskSpec("speed", lab["speed"], kind="regression"),
+        ],
+        train,
+        test,
+        knn_max_train=500,
     )
     table = results_table(res)
     assert list(table.index) == ["binary", "genotype", "speed"]

@@ -190,7 +190,10 @@ def _bad_cases():
         "missing sequence": (dict(ok(), frame_number_map=missing), "'seqC' of the official map is missing"),
         "shifted sequence": (dict(ok(), frame_number_map=shifted), "shifted sequence"),
         "clip length": (dict(ok(), frame_number_map=short), "spans 4 frames but the clip has 5"),
-        "list values": (dict(ok(), frame_number_map={k: list(v) for k, v in FMAP.items()}), "compares (start, end) tuples"),
+        "list values": (
+            dict(ok(), frame_number_map={k: list(v) for k, v in FMAP.items()}),
+            "compares (start, end) tuples",
+        ),
         "wrong dtype": (dict(ok(), embeddings=np.zeros((10, 4), np.float64)), "dtype must be float32, found float64"),
         "float16": (dict(ok(), embeddings=np.zeros((10, 4), np.float16)), "dtype must be float32"),
         "1-D": (dict(ok(), embeddings=np.zeros(40, np.float32)), "expected a 2-D array"),
@@ -236,8 +239,18 @@ def test_clip_lengths_file(tmp_path, capsys):
     p = _save(tmp_path, _valid_obj())
     lengths = tmp_path / "lengths.json"
     lengths.write_text(json.dumps({"seqA": 3, "seqB": 6, "seqC": 2}))
-    rc = main(["validate-submission", str(p), "--species", "mouse", "--frame-map", str(_map_file(tmp_path)),
-               "--clip-lengths", str(lengths)])
+    rc = main(
+        [
+            "validate-submission",
+            str(p),
+            "--species",
+            "mouse",
+            "--frame-map",
+            str(_map_file(tmp_path)),
+            "--clip-lengths",
+            str(lengths),
+        ]
+    )
     assert rc == 2
     assert "spans 5 frames but the clip has 6" in capsys.readouterr().err
 

@@ -11,8 +11,15 @@ ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "data"
 
 
-def make_video(path: Path, n_frames: int = 40, size=(48, 64), fps: int = 10, codec: str = "libx264",
-               gop: int = 12, pix_fmt: str = "yuv420p") -> Path:
+def make_video(
+    path: Path,
+    n_frames: int = 40,
+    size=(48, 64),
+    fps: int = 10,
+    codec: str = "libx264",
+    gop: int = 12,
+    pix_fmt: str = "yuv420p",
+) -> Path:
     """Write a small video whose frame i shows a flat grey level 5 * i (plus a moving bar)."""
     import av
 

@@ -14,10 +14,16 @@ from behavenet.data.reader import open_session
 
 # input (under data/), extra CLI arguments, expected (frames, animals, keypoints, fps, modalities)
 REAL = [
-    ("dlc-openfield/m3v1mp4_DLC_predictions_from_ethome.csv", ["--video", "dlc-openfield/m3v1mp4.mp4"],
-     (2330, 1, 4, 30.0, ["pose", "video"])),
-    ("dlc-openfield/m3v1mp4_DLC_predictions_from_ethome.nwb", ["--video", "dlc-openfield/m3v1mp4.mp4"],
-     (2330, 1, 4, 30.0, ["pose", "video"])),
+    (
+        "dlc-openfield/m3v1mp4_DLC_predictions_from_ethome.csv",
+        ["--video", "dlc-openfield/m3v1mp4.mp4"],
+        (2330, 1, 4, 30.0, ["pose", "video"]),
+    ),
+    (
+        "dlc-openfield/m3v1mp4_DLC_predictions_from_ethome.nwb",
+        ["--video", "dlc-openfield/m3v1mp4.mp4"],
+        (2330, 1, 4, 30.0, ["pose", "video"]),
+    ),
     ("dlc-openfield/CollectedData_Pranav.csv", [], (116, 1, 4, 1.0, ["pose"])),
     ("dlc-openfield/CollectedData_Pranav.h5", [], (116, 1, 4, 1.0, ["pose"])),
     ("dlc-openfield/m3v1mp4.mp4", [], (2330, None, None, 30.0, ["video"])),
@@ -67,13 +73,38 @@ def test_list_sources(h, capsys):
 
 def test_options_reach_the_loader(tmp_path, data_dir, h):
     out = tmp_path / "pred.h5"
-    assert h.run_cli("convert", data_dir / "sleap-flies-clip/clip.predictions.slp", out, "--instances", "predicted",
-                     "-o", "video_index=0", "--session-id", "flies 1", "--species", "Drosophila melanogaster") == 0
+    assert (
+        h.run_cli(
+            "convert",
+            data_dir / "sleap-flies-clip/clip.predictions.slp",
+            out,
+            "--instances",
+            "predicted",
+            "-o",
+            "video_index=0",
+            "--session-id",
+            "flies 1",
+            "--species",
+            "Drosophila melanogaster",
+        )
+        == 0
+    )
     with open_session(out) as s:
         assert s.session_id == "flies_1" and s.species == "Drosophila melanogaster"
     out2 = tmp_path / "multi.h5"
-    assert h.run_cli("convert", data_dir / "deepof-dlc-sleap-tables/testDLC_h5_table_multi.h5", out2,
-                     "--no-split-animals", "--threshold", "0.99", "--fps", "25") == 0
+    assert (
+        h.run_cli(
+            "convert",
+            data_dir / "deepof-dlc-sleap-tables/testDLC_h5_table_multi.h5",
+            out2,
+            "--no-split-animals",
+            "--threshold",
+            "0.99",
+            "--fps",
+            "25",
+        )
+        == 0
+    )
     with open_session(out2) as s:
         assert s.shape("pose") == (100, 1, 28, 2)
         kp, conf = s.read("pose"), s.read("pose_confidence")
@@ -90,7 +121,9 @@ def test_several_inputs_become_trials(tmp_path, data_dir, h, capsys):
         assert s.trials.tolist() == [[0, 100], [100, 197]]
         assert s.trial_names == ["testDLC_h5_table", "testDLC_csv_table"]
     bad = tmp_path / "bad.h5"
-    assert h.run_cli("convert", a, data_dir / "deepof-dlc-sleap-tables/testDLC_h5_table_madlc.h5", bad, "--fps", "25") == 2
+    assert (
+        h.run_cli("convert", a, data_dir / "deepof-dlc-sleap-tables/testDLC_h5_table_madlc.h5", bad, "--fps", "25") == 2
+    )
     assert "animals differ" in h.error_line(capsys)
     assert not bad.exists() and h.leftovers(tmp_path) == []
 
@@ -103,8 +136,11 @@ def test_errors_leave_nothing_behind(tmp_path, data_dir, h, capsys):
     line = h.error_line(capsys)
     assert line.startswith("behavenet convert: error: ") and "unknown format" in line
     # truncated inputs of several kinds
-    for rel in ("dlc-openfield/CollectedData_Pranav.h5", "sleap-flies-clip/clip.slp",
-                "dlc-openfield/m3v1mp4_DLC_predictions_from_ethome.csv"):
+    for rel in (
+        "dlc-openfield/CollectedData_Pranav.h5",
+        "sleap-flies-clip/clip.slp",
+        "dlc-openfield/m3v1mp4_DLC_predictions_from_ethome.csv",
+    ):
         src = (data_dir / rel).read_bytes()
         cut = tmp_path / ("cut_" + os.path.basename(rel))
         cut.write_bytes(src[: len(src) // 2])
@@ -112,8 +148,10 @@ def test_errors_leave_nothing_behind(tmp_path, data_dir, h, capsys):
         assert "cut_" in h.error_line(capsys)
     # a video shorter than the pose
     short = h.make_video(tmp_path / "short.mp4", n_frames=10)
-    assert h.run_cli("convert", data_dir / "dlc-openfield/m3v1mp4_DLC_predictions_from_ethome.csv", out,
-                     "--video", short) == 2
+    assert (
+        h.run_cli("convert", data_dir / "dlc-openfield/m3v1mp4_DLC_predictions_from_ethome.csv", out, "--video", short)
+        == 2
+    )
     assert "shorter than the pose" in h.error_line(capsys)
     # bad option syntax, unknown source, option a loader does not take
     assert h.run_cli("convert", junk, out, "-o", "novalue") == 2
@@ -140,16 +178,32 @@ def test_existing_output_needs_overwrite(tmp_path, data_dir, h, capsys):
 def test_convert_in_a_subprocess(tmp_path, data_dir):
     out = tmp_path / "reach.h5"
     env = dict(os.environ, PYTHONWARNINGS="ignore")
-    proc = subprocess.run([sys.executable, "-m", "behavenet.cli", "convert",
-                           str(data_dir / "dlc-reaching-labels/CollectedData_Mackenzie.h5"), str(out)],
-                          capture_output=True, text=True, env=env, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "behavenet.cli",
+            "convert",
+            str(data_dir / "dlc-reaching-labels/CollectedData_Mackenzie.h5"),
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "55 frames" in proc.stdout
     from behavenet.cli import main
 
     assert main(["validate", str(out)]) == 0
-    proc = subprocess.run([sys.executable, "-m", "behavenet.cli", "convert", str(tmp_path / "nope.csv"),
-                           str(tmp_path / "x.h5")], capture_output=True, text=True, env=env, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "behavenet.cli", "convert", str(tmp_path / "nope.csv"), str(tmp_path / "x.h5")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "file not found" in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -190,8 +244,10 @@ def test_output_folder_must_exist_and_name_end_in_h5(tmp_path, data_dir, h, caps
     for name, got in (("out.csv", "not '.csv'"), ("out", "it has none"), ("out.h5.tmp", "not '.tmp'")):
         out = tmp_path / name
         assert h.run_cli("convert", src, out) == 2
-        assert h.error_line(capsys) == (f"behavenet convert: error: {out}: expected an output name ending in .h5 "
-                                        f"or .hdf5 (a session file is HDF5); {got}")
+        assert h.error_line(capsys) == (
+            f"behavenet convert: error: {out}: expected an output name ending in .h5 "
+            f"or .hdf5 (a session file is HDF5); {got}"
+        )
         assert not out.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["plain.txt"]
     # the same check in Python; .hdf5 and upper case are fine

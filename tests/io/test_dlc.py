@@ -13,13 +13,28 @@ from behavenet.errors import DependencyError, FormatError
 from behavenet.io.dlc import read_dlc_table
 
 DEEPOF = "deepof-dlc-sleap-tables"
-DEEPOF_PARTS = ["Nose", "Left_ear", "Right_ear", "Spine_1", "Center", "Spine_2", "Tail_base", "Tail_1",
-                "Tail_2", "Tail_tip", "Left_bhip", "Right_bhip", "Left_fhip", "Right_fhip"]
+DEEPOF_PARTS = [
+    "Nose",
+    "Left_ear",
+    "Right_ear",
+    "Spine_1",
+    "Center",
+    "Spine_2",
+    "Tail_base",
+    "Tail_1",
+    "Tail_2",
+    "Tail_tip",
+    "Left_bhip",
+    "Right_bhip",
+    "Left_fhip",
+    "Right_fhip",
+]
 
 
 def test_openfield_predictions_with_video(data_dir):
-    s = io.load(data_dir / "dlc-openfield/m3v1mp4_DLC_predictions_from_ethome.csv",
-                video=data_dir / "dlc-openfield/m3v1mp4.mp4")
+    s = io.load(
+        data_dir / "dlc-openfield/m3v1mp4_DLC_predictions_from_ethome.csv", video=data_dir / "dlc-openfield/m3v1mp4.mp4"
+    )
     assert s.pose.keypoints.shape == (2330, 1, 4, 2)
     assert s.pose.keypoint_names == ["snout", "leftear", "rightear", "tailbase"]
     assert s.pose.confidence.shape == (2330, 1, 4)
@@ -128,7 +143,9 @@ def test_h5py_reader_matches_pandas(data_dir, name):
     assert [str(i) for i in a.index] == [str(i) for i in b.index]
 
 
-@pytest.mark.parametrize("rel", ["dlc-openfield/CollectedData_Pranav.h5", "dlc-reaching-labels/CollectedData_Mackenzie.h5"])
+@pytest.mark.parametrize(
+    "rel", ["dlc-openfield/CollectedData_Pranav.h5", "dlc-reaching-labels/CollectedData_Mackenzie.h5"]
+)
 def test_h5py_reader_matches_pandas_table_format(data_dir, rel):
     pytest.importorskip("tables")
     a, b = read_dlc_table(data_dir / rel, engine="h5py"), read_dlc_table(data_dir / rel, engine="pandas")
@@ -151,16 +168,23 @@ def _csv(path, header, rows):
 
 
 def test_mangled_scorer_and_multi_column_index(tmp_path):
-    header = [["scorer", "", "", "Unnamed: 3_level_0", "me.1", "me", "me"],
-              ["bodyparts", "", "", "nose", "nose", "tail", "tail"],
-              ["coords", "", "", "x", "y", "x", "y"]]
-    rows = [["labeled-data", "vid1", "img001.png", "1", "2", "3", "4"],
-            ["labeled-data", "vid1", "img007.png", "5", "", "7", "8"],
-            ["labeled-data", "vid2", "img002.png", "9", "10", "11", "12"]]
+    header = [
+        ["scorer", "", "", "Unnamed: 3_level_0", "me.1", "me", "me"],
+        ["bodyparts", "", "", "nose", "nose", "tail", "tail"],
+        ["coords", "", "", "x", "y", "x", "y"],
+    ]
+    rows = [
+        ["labeled-data", "vid1", "img001.png", "1", "2", "3", "4"],
+        ["labeled-data", "vid1", "img007.png", "5", "", "7", "8"],
+        ["labeled-data", "vid2", "img002.png", "9", "10", "11", "12"],
+    ]
     s = io.load(_csv(tmp_path / "CollectedData_me.csv", header, rows))
     assert s.attrs["scorer"] == "me"
-    assert s.attrs["image_paths"] == ["labeled-data/vid1/img001.png", "labeled-data/vid1/img007.png",
-                                      "labeled-data/vid2/img002.png"]
+    assert s.attrs["image_paths"] == [
+        "labeled-data/vid1/img001.png",
+        "labeled-data/vid1/img007.png",
+        "labeled-data/vid2/img002.png",
+    ]
     assert s.trial_names == ["labeled-data/vid1", "labeled-data/vid2"]
     assert s.trial_bounds().tolist() == [[0, 2], [2, 3]]
     assert np.isnan(s.pose.keypoints[1, 0, 0, 1]) and s.pose.keypoints[2, 0, 1, 1] == 12
@@ -193,10 +217,12 @@ def test_bad_csvs_are_one_line_errors(tmp_path, data_dir, h):
 
 
 def test_all_nan_animal_is_an_error(tmp_path, h):
-    header = [["scorer", "n", "n", "n", "n", "n", "n", "n", "n"],
-              ["individuals", "m1", "m1", "m1", "m1", "m2", "m2", "m2", "m2"],
-              ["bodyparts", "a", "a", "b", "b", "a", "a", "b", "b"],
-              ["coords", "x", "y", "x", "y", "x", "y", "x", "y"]]
+    header = [
+        ["scorer", "n", "n", "n", "n", "n", "n", "n", "n"],
+        ["individuals", "m1", "m1", "m1", "m1", "m2", "m2", "m2", "m2"],
+        ["bodyparts", "a", "a", "b", "b", "a", "a", "b", "b"],
+        ["coords", "x", "y", "x", "y", "x", "y", "x", "y"],
+    ]
     rows = [[str(i), "1", "2", "3", "4", "", "", "", ""] for i in range(3)]
     path = _csv(tmp_path / "ma.csv", header, rows)
     with pytest.raises(FormatError) as exc:

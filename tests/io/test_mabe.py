@@ -47,8 +47,10 @@ def test_mouse_triplets(tmp_path, h):
     assert s.pose.animal_names == ["mouse0", "mouse1", "mouse2"]
     assert s.fps == 30 and s.species == "mouse" and s.attrs["fps_source"] == "format default"
     assert np.isnan(s.pose.keypoints[5, 1, 3]).all() and np.isnan(s.pose.keypoints[65, 1, 3]).all()
-    np.testing.assert_array_equal(s.pose.keypoints[60:120][~np.isnan(s.pose.keypoints[60:120])],
-                                  seqs[ids[1]]["keypoints"][seqs[ids[1]]["keypoints"] != 0])
+    np.testing.assert_array_equal(
+        s.pose.keypoints[60:120][~np.isnan(s.pose.keypoints[60:120])],
+        seqs[ids[1]]["keypoints"][seqs[ids[1]]["keypoints"] != 0],
+    )
     # lights is constant per sequence -> sequence label; chases varies -> frame label
     lights = s.sequence_labels["lights"]
     assert lights.kind == "discrete" and lights.values.tolist() == [0, 1, 0]
@@ -80,12 +82,18 @@ def test_flies_with_nan_padding(tmp_path):
     for s, n_flies in enumerate((9, 10)):
         kp = rng.normal(size=(45, 11, 24, 2)).astype(np.float32) * 10
         kp[:, n_flies:] = np.nan  # padding to 11 flies
-        seqs[f"fly{s:017d}"] = {"keypoints": kp,
-                                "annotations": np.stack([np.full(45, np.nan), rng.integers(0, 2, 45).astype(float),
-                                                         np.full(45, 1.0)]).astype(np.float32)}
+        seqs[f"fly{s:017d}"] = {
+            "keypoints": kp,
+            "annotations": np.stack(
+                [np.full(45, np.nan), rng.integers(0, 2, 45).astype(float), np.full(45, 1.0)]
+            ).astype(np.float32),
+        }
     path = tmp_path / "fly_group_train.npy"
-    np.save(path, {"keypoint_vocabulary": vocab, "vocabulary": ["female", "perframe_chase", "control"],
-                   "sequences": seqs}, allow_pickle=True)
+    np.save(
+        path,
+        {"keypoint_vocabulary": vocab, "vocabulary": ["female", "perframe_chase", "control"], "sequences": seqs},
+        allow_pickle=True,
+    )
     s = io.load(path)
     assert s.fps == 150 and s.species == "fly" and s.pose.units == "mm"
     assert s.pose.keypoint_names == vocab
@@ -107,10 +115,17 @@ def _calms21(path, T=(30, 20)):
         for k, n in enumerate(T):
             name = f"task1/train/mouse{k:03d}_{g}"
             kp = rng.uniform(0, 1000, size=(n, 2, 2, 7))
-            vocab = {"attack": 0, "investigation": 1, "mount": 2, "other": 3} if ann_id == 0 else {"other": 0, "approach": 1}
-            data[g][name] = {"keypoints": kp.tolist(), "scores": rng.uniform(size=(n, 2, 7)).tolist(),
-                             "annotations": rng.integers(0, len(vocab), n).tolist(),
-                             "metadata": {"annotator-id": ann_id, "vocab": vocab}}
+            vocab = (
+                {"attack": 0, "investigation": 1, "mount": 2, "other": 3}
+                if ann_id == 0
+                else {"other": 0, "approach": 1}
+            )
+            data[g][name] = {
+                "keypoints": kp.tolist(),
+                "scores": rng.uniform(size=(n, 2, 7)).tolist(),
+                "annotations": rng.integers(0, len(vocab), n).tolist(),
+                "metadata": {"annotator-id": ann_id, "vocab": vocab},
+            }
     path.write_text(json.dumps(data))
     return path, data
 
@@ -142,11 +157,20 @@ def test_calms21_json(tmp_path, h):
 
 def test_aicrowd_mabe2021_npy(tmp_path):
     rng = np.random.default_rng(3)
-    seqs = {f"{i:05d}abc": {"keypoints": rng.uniform(1, 1000, size=(25, 2, 2, 7)),
-                            "annotations": rng.integers(0, 4, 25), "annotator_id": i % 2} for i in range(3)}
+    seqs = {
+        f"{i:05d}abc": {
+            "keypoints": rng.uniform(1, 1000, size=(25, 2, 2, 7)),
+            "annotations": rng.integers(0, 4, 25),
+            "annotator_id": i % 2,
+        }
+        for i in range(3)
+    }
     path = tmp_path / "task1_train_data.npy"
-    np.save(path, {"vocabulary": {"attack": 0, "investigation": 1, "mount": 2, "other": 3}, "sequences": seqs},
-            allow_pickle=True)
+    np.save(
+        path,
+        {"vocabulary": {"attack": 0, "investigation": 1, "mount": 2, "other": 3}, "sequences": seqs},
+        allow_pickle=True,
+    )
     s = io.load(path)
     assert s.pose.keypoints.shape == (75, 2, 7, 2) and s.pose.animal_names == ["resident", "intruder"]
     assert s.frame_labels["behavior"].vocabulary == ["attack", "investigation", "mount", "other"]
@@ -165,8 +189,9 @@ class _Evil:
 def test_pickle_that_runs_code_is_refused(tmp_path, h):
     marker = tmp_path / "pwned.txt"
     path = tmp_path / "evil.npy"
-    np.save(path, {"sequences": {"a": {"keypoints": np.zeros((2, 3, 12, 2))}}, "x": _Evil(str(marker))},
-            allow_pickle=True)
+    np.save(
+        path, {"sequences": {"a": {"keypoints": np.zeros((2, 3, 12, 2))}}, "x": _Evil(str(marker))}, allow_pickle=True
+    )
     assert io.infer_source(path) == "mabe"
     with pytest.raises(FormatError) as exc:
         io.load(path)
@@ -212,8 +237,16 @@ def test_bad_mabe_files(tmp_path, h):
     with pytest.raises(FormatError, match="not valid JSON"):
         io.load(bad_json, source="calms21")
     ragged = tmp_path / "ragged.npy"
-    np.save(ragged, {"sequences": {"a": {"keypoints": np.zeros((5, 3, 12, 2)) + 1},
-                                   "b": {"keypoints": np.zeros((5, 2, 12, 2)) + 1}}}, allow_pickle=True)
+    np.save(
+        ragged,
+        {
+            "sequences": {
+                "a": {"keypoints": np.zeros((5, 3, 12, 2)) + 1},
+                "b": {"keypoints": np.zeros((5, 2, 12, 2)) + 1},
+            }
+        },
+        allow_pickle=True,
+    )
     with pytest.raises(FormatError, match="different"):
         io.load(ragged)
 

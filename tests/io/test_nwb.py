@@ -60,14 +60,20 @@ def test_units_are_binned(data_dir):
 def _synthetic_nwb(path, with_pose=True, fps=20.0, n=200):
     from ndx_pose import PoseEstimation, PoseEstimationSeries, Skeleton, Skeletons
 
-    nwb = pynwb.NWBFile(session_description="synthetic", identifier="syn1",
-                        session_start_time=datetime(2024, 1, 1, tzinfo=timezone.utc))
+    nwb = pynwb.NWBFile(
+        session_description="synthetic", identifier="syn1", session_start_time=datetime(2024, 1, 1, tzinfo=timezone.utc)
+    )
     nwb.subject = pynwb.file.Subject(species="Mus musculus", subject_id="m1")
     beh = nwb.create_processing_module("behavior", "behaviour")
     t_pos = np.arange(0, n / fps, 1 / 60.0)  # 60 Hz position, faster than the frames
     pos = pynwb.behavior.Position(name="Position")
-    pos.create_spatial_series(name="led", data=np.stack([t_pos * 10, t_pos * -2], axis=1), timestamps=t_pos,
-                              reference_frame="arena", unit="cm")
+    pos.create_spatial_series(
+        name="led",
+        data=np.stack([t_pos * 10, t_pos * -2], axis=1),
+        timestamps=t_pos,
+        reference_frame="arena",
+        unit="cm",
+    )
     beh.add(pos)
     bts = pynwb.behavior.BehavioralTimeSeries(name="BehavioralTimeSeries")
     bts.create_timeseries(name="speed", data=np.linspace(0, 1, n // 2), rate=fps / 2, unit="m/s")
@@ -78,9 +84,17 @@ def _synthetic_nwb(path, with_pose=True, fps=20.0, n=200):
     if with_pose:
         sk = Skeleton(name="mouse", nodes=["nose", "tail"], edges=np.array([[0, 1]], dtype=np.uint8))
         beh.add(Skeletons(skeletons=[sk]))
-        series = [PoseEstimationSeries(name=k, data=rng.normal(size=(n, 2)), confidence=rng.uniform(size=n),
-                                       reference_frame="top left", rate=fps, starting_time=0.0)
-                  for k in ("nose", "tail")]
+        series = [
+            PoseEstimationSeries(
+                name=k,
+                data=rng.normal(size=(n, 2)),
+                confidence=rng.uniform(size=n),
+                reference_frame="top left",
+                rate=fps,
+                starting_time=0.0,
+            )
+            for k in ("nose", "tail")
+        ]
         beh.add(PoseEstimation(name="PoseEstimation", pose_estimation_series=series, skeleton=sk))
     nwb.add_trial(start_time=1.0, stop_time=3.0)
     nwb.add_trial(start_time=4.0, stop_time=6.0)

@@ -96,8 +96,9 @@ def test_unknown_option_is_rejected(data_dir, h):
 def test_custom_loader_registration(tmp_path):
     marker = b"MYFORMAT\n"
 
-    @io.register_loader("myformat", suffixes=(".my",), sniff=lambda p: p.read_bytes().startswith(marker),
-                        description="test format")
+    @io.register_loader(
+        "myformat", suffixes=(".my",), sniff=lambda p: p.read_bytes().startswith(marker), description="test format"
+    )
     def load_my(path, *, fps=10.0, scale=1.0):
         kp = np.arange(20, dtype=np.float32).reshape(5, 2, 2) * scale
         return Session(session_id=path.stem, fps=fps, pose=Pose(keypoints=kp, keypoint_names=["a", "b"]))
@@ -131,11 +132,14 @@ def test_loader_crash_on_bad_content_becomes_one_line(tmp_path, h):
     assert "bad.slp" in h.one_line(exc.value)
 
 
-@pytest.mark.parametrize("module,rel,extra", [
-    ("sleap_io", "sleap-flies-clip/clip.slp", "sleap"),
-    ("pynwb", "pynapple-units-suite2p/A8604-211122.nwb", "nwb"),
-    ("av", "dlc-openfield/m3v1mp4.mp4", "video"),
-])
+@pytest.mark.parametrize(
+    "module,rel,extra",
+    [
+        ("sleap_io", "sleap-flies-clip/clip.slp", "sleap"),
+        ("pynwb", "pynapple-units-suite2p/A8604-211122.nwb", "nwb"),
+        ("av", "dlc-openfield/m3v1mp4.mp4", "video"),
+    ],
+)
 def test_missing_optional_dependency_is_one_line(data_dir, monkeypatch, h, module, rel, extra):
     import sys
 
@@ -147,15 +151,18 @@ def test_missing_optional_dependency_is_one_line(data_dir, monkeypatch, h, modul
     assert f"behavenet[{extra}]" in h.one_line(exc.value)
 
 
-@pytest.mark.parametrize("rel,source,expected", [
-    ("dlc-openfield/CollectedData_Pranav.csv", "sleap", "not a SLEAP file"),
-    ("sleap-flies-clip/clip.slp", "dlc", "not a DeepLabCut table"),
-    ("pynapple-units-suite2p/F.npy", "mabe", "not a MABe file"),
-    ("dlc-openfield/m3v1mp4.mp4", "nwb", "not an NWB file"),
-    ("pynapple-units-suite2p/A8604-211122.nwb", "video", "not a video file"),
-    ("dlc-openfield/CollectedData_Pranav.h5", "behavenet-v1", "not a BehaveNet v1 file"),
-    ("dlc-openfield", "suite2p", "not suite2p output"),
-])
+@pytest.mark.parametrize(
+    "rel,source,expected",
+    [
+        ("dlc-openfield/CollectedData_Pranav.csv", "sleap", "not a SLEAP file"),
+        ("sleap-flies-clip/clip.slp", "dlc", "not a DeepLabCut table"),
+        ("pynapple-units-suite2p/F.npy", "mabe", "not a MABe file"),
+        ("dlc-openfield/m3v1mp4.mp4", "nwb", "not an NWB file"),
+        ("pynapple-units-suite2p/A8604-211122.nwb", "video", "not a video file"),
+        ("dlc-openfield/CollectedData_Pranav.h5", "behavenet-v1", "not a BehaveNet v1 file"),
+        ("dlc-openfield", "suite2p", "not suite2p output"),
+    ],
+)
 def test_each_loader_validates_its_input(data_dir, h, rel, source, expected):
     with pytest.raises(FormatError) as exc:
         io.load(data_dir / rel, source=source)
@@ -185,7 +192,9 @@ def _cut(data_dir, tmp_path, rel, n=100_000, name=None):
 @pytest.mark.parametrize("rel,source", TRUNCATED, ids=[r for r, _ in TRUNCATED])
 def test_truncated_hdf5_is_reported_as_truncated(tmp_path, data_dir, h, rel, source):
     cut, n, full = _cut(data_dir, tmp_path, rel)
-    expected = f"{cut}: not a readable HDF5 file (truncated or corrupt?): the file has {n} bytes, its HDF5 header says {full}"
+    expected = (
+        f"{cut}: not a readable HDF5 file (truncated or corrupt?): the file has {n} bytes, its HDF5 header says {full}"
+    )
     with pytest.raises(FormatError) as exc:  # detected source
         io.infer_source(cut)
     assert h.one_line(exc.value) == expected

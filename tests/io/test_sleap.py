@@ -12,8 +12,21 @@ from behavenet.errors import ConfigError, FormatError
 
 sio = pytest.importorskip("sleap_io")
 
-FLY_NODES = ["head", "thorax", "abdomen", "wingL", "wingR", "forelegL4", "forelegR4", "midlegL4", "midlegR4",
-             "hindlegL4", "hindlegR4", "eyeL", "eyeR"]
+FLY_NODES = [
+    "head",
+    "thorax",
+    "abdomen",
+    "wingL",
+    "wingR",
+    "forelegL4",
+    "forelegR4",
+    "midlegL4",
+    "midlegR4",
+    "hindlegL4",
+    "hindlegR4",
+    "eyeL",
+    "eyeR",
+]
 
 
 def test_flies_user_labels(data_dir):
@@ -74,14 +87,23 @@ def _synthetic(path, tracked=True):
     v = sio.Video(filename="elsewhere/vid.mp4", open_backend=False)
     lfs = []
     for i in range(5):
-        user = sio.Instance.from_numpy(np.array([[1, 2], [3, 4], [np.nan, np.nan]]) + i, skeleton=sk,
-                                       track=t1 if tracked else None)
-        pred1 = sio.PredictedInstance.from_numpy(np.array([[10, 20], [30, 40], [50, 60]]) + i, skeleton=sk,
-                                                 point_scores=np.array([.5, .6, .7]), score=.9,
-                                                 track=t1 if tracked else None)
-        pred2 = sio.PredictedInstance.from_numpy(np.array([[11, 21], [31, 41], [51, 61]]) + i, skeleton=sk,
-                                                 point_scores=np.array([.1, .2, .3]), score=.9,
-                                                 track=t2 if tracked else None)
+        user = sio.Instance.from_numpy(
+            np.array([[1, 2], [3, 4], [np.nan, np.nan]]) + i, skeleton=sk, track=t1 if tracked else None
+        )
+        pred1 = sio.PredictedInstance.from_numpy(
+            np.array([[10, 20], [30, 40], [50, 60]]) + i,
+            skeleton=sk,
+            point_scores=np.array([0.5, 0.6, 0.7]),
+            score=0.9,
+            track=t1 if tracked else None,
+        )
+        pred2 = sio.PredictedInstance.from_numpy(
+            np.array([[11, 21], [31, 41], [51, 61]]) + i,
+            skeleton=sk,
+            point_scores=np.array([0.1, 0.2, 0.3]),
+            score=0.9,
+            track=t2 if tracked else None,
+        )
         insts = [pred1, pred2] + ([user] if i % 2 == 0 else [])
         lfs.append(sio.LabeledFrame(video=v, frame_idx=2 * i, instances=insts))
     sio.save_slp(sio.Labels(labeled_frames=lfs), str(path))
@@ -132,8 +154,10 @@ def test_given_video_replacing_the_stored_one_is_warned(data_dir, caplog, h):
     with caplog.at_level("WARNING", logger="behavenet.io"):
         s = io.load(clip, video=other)
     messages = [r.getMessage() for r in caplog.records]
-    assert (f"{clip}: video={other} (2330 frames, 30 fps) replaces the video the labels were made on, "
-            f"{data_dir / 'sleap-flies-clip/clip.mp4'} (1500 frames, 25 fps); the session follows the given video") in messages
+    assert (
+        f"{clip}: video={other} (2330 frames, 30 fps) replaces the video the labels were made on, "
+        f"{data_dir / 'sleap-flies-clip/clip.mp4'} (1500 frames, 25 fps); the session follows the given video"
+    ) in messages
     assert "clip: the video has 2330 frames, the pose 1500; the last 830 frames have no pose" in messages
     assert s.n_frames == 2330 and s.fps == 30 and s.attrs["pose_padded_to_video"] == 830
     assert np.isnan(s.pose.keypoints[1500:]).all()
@@ -154,8 +178,14 @@ def test_stored_video_reference_absolute_only_when_stored_absolute(tmp_path, dat
     # a file that stores an absolute path, found there: written absolute
     sk = sio.Skeleton(nodes=["a", "b"])
     v = sio.Video(filename=str(small_video), open_backend=False)
-    lfs = [sio.LabeledFrame(video=v, frame_idx=i, instances=[
-        sio.Instance.from_numpy(np.array([[1.0, 2.0], [3.0, 4.0]]) + i, skeleton=sk)]) for i in range(40)]
+    lfs = [
+        sio.LabeledFrame(
+            video=v,
+            frame_idx=i,
+            instances=[sio.Instance.from_numpy(np.array([[1.0, 2.0], [3.0, 4.0]]) + i, skeleton=sk)],
+        )
+        for i in range(40)
+    ]
     slp = tmp_path / "abs.slp"
     sio.save_slp(sio.Labels(labeled_frames=lfs), str(slp))
     out = io.convert(slp, tmp_path / "sub" / "abs.h5")

@@ -73,8 +73,13 @@ def test_longer_video_pads_the_pose(tmp_path, h):
 
 @pytest.mark.slow  # decodes 1500 frames of 1024 x 1024
 def test_sleap_session_can_embed_its_video(tmp_path, data_dir, h):
-    out = io.convert(data_dir / "sleap-flies-clip/clip.predictions.slp", tmp_path / "flies.h5",
-                     embed_frames=True, resize="32x32", grayscale=True)
+    out = io.convert(
+        data_dir / "sleap-flies-clip/clip.predictions.slp",
+        tmp_path / "flies.h5",
+        embed_frames=True,
+        resize="32x32",
+        grayscale=True,
+    )
     h.assert_valid(out)
     with h5py.File(out) as f:
         assert f["video/frames"].shape == (1500, 32, 32, 1)
@@ -95,8 +100,7 @@ def test_behavenet_v1_images_are_embedded(tmp_path, h):
     images = rng.integers(0, 255, size=(30, 1, 16, 20), dtype=np.uint8)
     neural = rng.poisson(2, size=(30, 5)).astype(np.float64)
     labels = rng.normal(size=(30, 6))
-    src = write_behavenet_v1(tmp_path / "v1.hdf5", images=images, neural=neural, labels=labels,
-                             trial_lengths=[10, 20])
+    src = write_behavenet_v1(tmp_path / "v1.hdf5", images=images, neural=neural, labels=labels, trial_lengths=[10, 20])
     assert io.infer_source(src) == "behavenet-v1"
     out = io.convert(src, tmp_path / "v1_session.h5", fps=20)
     h.assert_valid(out)
@@ -120,7 +124,9 @@ def test_longer_video_warns_for_every_source(tmp_path, data_dir, h, caplog, rel,
     with caplog.at_level("WARNING", logger="behavenet.io"):
         s = io.load(data_dir / rel, video=video)
     padded = [r.getMessage() for r in caplog.records if "frames have no pose" in r.getMessage()]
-    assert padded == [f"{sid}: the video has 130 frames, the pose {n_pose}; the last {130 - n_pose} frames have no pose"]
+    assert padded == [
+        f"{sid}: the video has 130 frames, the pose {n_pose}; the last {130 - n_pose} frames have no pose"
+    ]
     assert s.n_frames == 130 and s.attrs["pose_padded_to_video"] == 130 - n_pose
     assert np.isnan(s.pose.keypoints[n_pose:]).all() and np.isfinite(s.pose.keypoints[:n_pose]).any()
     # the assumed rate (these files store none) is replaced by the video's; a given rate must match it
@@ -139,12 +145,27 @@ def test_longer_video_warning_on_the_command_line(tmp_path, data_dir, h):
 
     video = h.make_video(tmp_path / "long.mp4", n_frames=130, fps=10)
     out = tmp_path / "slp.h5"
-    proc = subprocess.run([sys.executable, "-m", "behavenet.cli", "convert",
-                           str(data_dir / "deepof-dlc-sleap-tables/testDLC_sleap.slp"), str(out), "--video", str(video)],
-                          capture_output=True, text=True, env=dict(os.environ, PYTHONWARNINGS="ignore"), timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "behavenet.cli",
+            "convert",
+            str(data_dir / "deepof-dlc-sleap-tables/testDLC_sleap.slp"),
+            str(out),
+            "--video",
+            str(video),
+        ],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHONWARNINGS="ignore"),
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
-    assert ("behavenet convert: warning: testDLC_sleap: the video has 130 frames, the pose 101; "
-            "the last 29 frames have no pose") in proc.stderr.splitlines()
+    assert (
+        "behavenet convert: warning: testDLC_sleap: the video has 130 frames, the pose 101; "
+        "the last 29 frames have no pose"
+    ) in proc.stderr.splitlines()
     assert f"wrote {out}: 130 frames @ 10 fps" in proc.stdout
 
 
@@ -204,5 +225,7 @@ def test_replacing_a_known_non_user_rate_is_warned(tmp_path, data_dir, h, caplog
     faster = h.make_video(tmp_path / "v25.mp4", n_frames=100, fps=25)
     with caplog.at_level("WARNING", logger="behavenet.io"):
         s = io.load(first, video=faster)  # the session's rate came from its first video, not the user
-    assert "testDLC_csv_table: using the video's frame rate 25 fps instead of 10 fps (video)" in [r.getMessage() for r in caplog.records]
+    assert "testDLC_csv_table: using the video's frame rate 25 fps instead of 10 fps (video)" in [
+        r.getMessage() for r in caplog.records
+    ]
     assert s.fps == 25

@@ -33,12 +33,14 @@ def test_from_dict_validates_types_and_fills_defaults():
     assert cfg.offsets == [1, 2] and cfg.names == ["a", "b"]
     assert Toy.from_dict({"offsets": 3}).offsets == 3
     assert Toy.from_dict({}).learning_rate == 0.5 and Toy().optimizer == "adam"
-    for key, value, expected in [("width", "abc", "expected an integer, got 'abc'"),
-                                 ("width", 2.5, "expected an integer"),
-                                 ("flag", 1, "expected true or false"),
-                                 ("scale", None, "expected a number"),
-                                 ("offsets", [1, "x"], "expected an integer or a list"),
-                                 ("names", "ab", "expected a list or null")]:
+    for key, value, expected in [
+        ("width", "abc", "expected an integer, got 'abc'"),
+        ("width", 2.5, "expected an integer"),
+        ("flag", 1, "expected true or false"),
+        ("scale", None, "expected a number"),
+        ("offsets", [1, "x"], "expected an integer or a list"),
+        ("names", "ab", "expected a list or null"),
+    ]:
         with pytest.raises(ConfigError) as err:
             Toy.from_dict({key: value})
         assert str(err.value).startswith(f"config model.{key}: {expected}"), str(err.value)

@@ -32,8 +32,16 @@ from behavenet.train import run
 
 ROOT = Path(__file__).resolve().parents[2]
 FAMILIES = list_families()
-FAST = ["trainer.enable_progress_bar=false", "logger=none", "trainer.max_steps=6", "trainer.val_check_interval=3",
-        "trainer.limit_val_batches=2", "trainer.limit_test_batches=2", "callbacks=none", "eval=none"]
+FAST = [
+    "trainer.enable_progress_bar=false",
+    "logger=none",
+    "trainer.max_steps=6",
+    "trainer.val_check_interval=3",
+    "trainer.limit_val_batches=2",
+    "trainer.limit_test_batches=2",
+    "callbacks=none",
+    "eval=none",
+]
 
 
 def _overrides(name: str) -> list[str]:
@@ -43,8 +51,9 @@ def _overrides(name: str) -> list[str]:
 
 def _python(code: str, timeout: int = 300) -> dict:
     """Run ``code`` in a fresh interpreter; it prints one JSON line last."""
-    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
-                          cwd=str(ROOT), timeout=timeout)
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, cwd=str(ROOT), timeout=timeout
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -71,8 +80,10 @@ def test_hyperparameters_are_declared_once(name, make_cfg):
     # conf/model/<family>.yaml: exactly the config's fields (plus `family`), values of the right types
     raw = yaml.safe_load((ROOT / "conf" / "model" / f"{fam.yaml_name}.yaml").read_text())
     assert raw.pop("family") == name
-    assert set(raw) == set(fields), (f"conf/model/{fam.yaml_name}.yaml differs from {config_cls.__name__}: "
-                                     f"missing {sorted(set(fields) - set(raw))}, extra {sorted(set(raw) - set(fields))}")
+    assert set(raw) == set(fields), (
+        f"conf/model/{fam.yaml_name}.yaml differs from {config_cls.__name__}: "
+        f"missing {sorted(set(fields) - set(raw))}, extra {sorted(set(raw) - set(fields))}"
+    )
     composed = OmegaConf.to_container(make_cfg([f"model={fam.yaml_name}"]).model, resolve=True)
     config = config_cls.from_dict({k: v for k, v in composed.items() if k != "family"})
     # the estimator's parameters: the config's fields less those set from the data, plus its options
@@ -105,8 +116,14 @@ def test_train_py_run_reloads_in_a_fresh_process_and_is_seeded(name, make_cfg, t
         runs[key] = load_embeddings(out / "embeddings.h5")[0].embedding
     assert metrics["model"] == name
     out = tmp_path / "a"
-    for f in ("config.yaml", "checkpoints/last.ckpt", "embeddings.h5", "metrics.json", "normalization.json",
-              "status.json"):
+    for f in (
+        "config.yaml",
+        "checkpoints/last.ckpt",
+        "embeddings.h5",
+        "metrics.json",
+        "normalization.json",
+        "status.json",
+    ):
         assert (out / f).exists(), f
     assert np.array_equal(runs["a"], runs["b"]), "the same seed must give bit-identical CPU results"
     assert np.isfinite(runs["a"]).all()
@@ -157,8 +174,13 @@ def test_estimator_fit_save_load_in_a_fresh_process(name, tmp_path):
 @pytest.mark.parametrize("name", FAMILIES)
 def test_ddp_sim_runs(name, tmp_path):
     run_dir = tmp_path / "hrun"
-    res = subprocess.run([sys.executable, str(ROOT / "train.py"), f"hydra.run.dir={run_dir}", *_overrides(name),
-                          "trainer=ddp_sim"], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    res = subprocess.run(
+        [sys.executable, str(ROOT / "train.py"), f"hydra.run.dir={run_dir}", *_overrides(name), "trainer=ddp_sim"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
     assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["model"] == name and (run_dir / "embeddings.h5").exists()

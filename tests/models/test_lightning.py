@@ -30,13 +30,24 @@ def _data(T=600, seed=0):
     return x, z
 
 
-SPEC = {"input": "spikes", "input_shapes": [[30]], "session_ids": ["a"],
-        "labels": {"pos": {"kind": "continuous", "dim": 2}}, "fps": 20.0}
+SPEC = {
+    "input": "spikes",
+    "input_shapes": [[30]],
+    "session_ids": ["a"],
+    "labels": {"pos": {"kind": "continuous", "dim": 2}},
+    "fps": 20.0,
+}
 
 
 def _trainer(**kw):
-    opts = dict(logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-                num_sanity_val_steps=0, limit_val_batches=0)
+    opts = dict(
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
+    )
     opts.update(kw)
     return L.Trainer(**opts)
 
@@ -48,12 +59,27 @@ def test_fit_logs_metrics_and_checkpoint_reloads(tmp_path):
     model = FamilyModule("contrastive", dict(batch_size=32, val_batches=2, hybrid=True), SPEC)
     tl = DataLoader(model.make_dataset([train], "train", 0), batch_size=None)
     vl = DataLoader(model.make_dataset([val], "val", 1), batch_size=None)
-    trainer = _trainer(max_steps=6, val_check_interval=3, check_val_every_n_epoch=None, limit_val_batches=None,
-                       logger=L.pytorch.loggers.CSVLogger(tmp_path), log_every_n_steps=1)
+    trainer = _trainer(
+        max_steps=6,
+        val_check_interval=3,
+        check_val_every_n_epoch=None,
+        limit_val_batches=None,
+        logger=L.pytorch.loggers.CSVLogger(tmp_path),
+        log_every_n_steps=1,
+    )
     trainer.fit(model, tl, vl)
     keys = set(trainer.logged_metrics)
-    for k in ["train/loss", "train/align", "train/uniform", "train/temperature", "train/gof_bits",
-              "train/loss_behavior", "train/loss_time", "val/loss", "val/gof_bits"]:
+    for k in [
+        "train/loss",
+        "train/align",
+        "train/uniform",
+        "train/temperature",
+        "train/gof_bits",
+        "train/loss_behavior",
+        "train/loss_time",
+        "val/loss",
+        "val/gof_bits",
+    ]:
         assert k in keys, k
     assert len(model.loss_history()) == 6
     ckpt = tmp_path / "m.ckpt"
@@ -67,9 +93,18 @@ def test_fit_logs_metrics_and_checkpoint_reloads(tmp_path):
 def test_plain_loop_matches_a_lightning_fit():
     x, z = _data(600)
     split = SplitData("s0", {"spikes": x}, {"pos": z}, {"pos": "continuous"})
-    kwargs = dict(batch_size=24, model_architecture="offset5", output_dimension=4, num_hidden_units=8,
-                  hybrid=True, temperature_mode="auto", learning_rate=1e-2, weight_decay=1e-4,
-                  lr_schedule="cosine", warmup_steps=2)
+    kwargs = dict(
+        batch_size=24,
+        model_architecture="offset5",
+        output_dimension=4,
+        num_hidden_units=8,
+        hybrid=True,
+        temperature_mode="auto",
+        learning_rate=1e-2,
+        weight_decay=1e-4,
+        lr_schedule="cosine",
+        warmup_steps=2,
+    )
     torch.manual_seed(5)
     module = FamilyModule("contrastive", kwargs, SPEC)
     torch.manual_seed(5)

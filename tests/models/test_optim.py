@@ -19,11 +19,14 @@ def _params():
 
 def test_optimizer_by_name_with_options():
     assert optimizer_class("AdamW") is torch.optim.AdamW and optimizer_class("sgd") is torch.optim.SGD
-    opt = make_optimizer(_params(), TrainingConfig(optimizer="sgd", learning_rate=0.1,
-                                                   optimizer_options={"momentum": 0.9, "nesterov": True}))
+    opt = make_optimizer(
+        _params(),
+        TrainingConfig(optimizer="sgd", learning_rate=0.1, optimizer_options={"momentum": 0.9, "nesterov": True}),
+    )
     assert isinstance(opt, torch.optim.SGD) and opt.defaults["momentum"] == 0.9 and opt.defaults["nesterov"]
-    opt = make_optimizer(_params(), TrainingConfig(optimizer="adamw", weight_decay=0.01,
-                                                   optimizer_options={"betas": [0.9, 0.98]}))
+    opt = make_optimizer(
+        _params(), TrainingConfig(optimizer="adamw", weight_decay=0.01, optimizer_options={"betas": [0.9, 0.98]})
+    )
     assert isinstance(opt, torch.optim.AdamW) and opt.defaults["betas"] == (0.9, 0.98)
     assert opt.defaults["fused"] is True  # fused kernels where the device has them
     with pytest.raises(ConfigError, match="unknown torch optimiser 'adamm'"):

@@ -78,8 +78,7 @@ def test_temp_path_is_removed(tmp_path):
 def test_text_and_json_helpers(tmp_path, umask_027):
     t = atomic_write_text(tmp_path / "a.csv", "x,y\r\n1,2\n")
     assert t.read_bytes() == b"x,y\r\n1,2\n" and _mode(t) == 0o640
-    j = write_json(tmp_path / "m.json", {"a": np.float32(0.5), "b": np.arange(2), "nan": math.nan,
-                                        "p": tmp_path})
+    j = write_json(tmp_path / "m.json", {"a": np.float32(0.5), "b": np.arange(2), "nan": math.nan, "p": tmp_path})
     assert j.read_text().endswith("}\n") and _mode(j) == 0o640
     got = json.loads(j.read_text())
     assert got["a"] == 0.5 and got["b"] == [0, 1] and math.isnan(got["nan"])
@@ -93,13 +92,17 @@ def test_embeddings_and_probe_plot_get_the_plain_mode(tmp_path, umask_027):
     from behavenet.eval.probes import plot_task_scores
 
     n = 6
-    split = SimpleNamespace(fps=10.0, frame_index=np.arange(n), trial_index=np.zeros(n, dtype=int),
-                            labels={"y": np.arange(n, dtype=np.float32)},
-                            label_kinds={"y": "continuous"})
-    datamodule = SimpleNamespace(files=[str(tmp_path / "s.h5")],
-                                 iter_full_sessions=lambda: iter([("s", split, ["train"] * n)]))
-    model = SimpleNamespace(family="fake", embedding_dim=2,
-                            embed_split=lambda sp: np.ones((n, 2), dtype=np.float32))
+    split = SimpleNamespace(
+        fps=10.0,
+        frame_index=np.arange(n),
+        trial_index=np.zeros(n, dtype=int),
+        labels={"y": np.arange(n, dtype=np.float32)},
+        label_kinds={"y": "continuous"},
+    )
+    datamodule = SimpleNamespace(
+        files=[str(tmp_path / "s.h5")], iter_full_sessions=lambda: iter([("s", split, ["train"] * n)])
+    )
+    model = SimpleNamespace(family="fake", embedding_dim=2, embed_split=lambda sp: np.ones((n, 2), dtype=np.float32))
     emb = export_embeddings(model, datamodule, tmp_path / "embeddings.h5")
     assert _mode(emb) == 0o640 and load_embeddings(emb)[0].embedding.shape == (n, 2)
     scores = {"t": {"metric": "f1", "ridge": 0.5, "knn": 0.4}}

@@ -13,12 +13,27 @@ class _Version(str):
 
 
 def test_to_plain_converts_numpy_torch_and_containers():
-    obj = {1: np.float32(1.5), "t": (np.int64(2), np.bool_(True)), "x": torch.tensor(3.5),
-           "v": torch.ones(2), "a": np.arange(3), "z": np.array(2.0), "s": _Version("2.13"),
-           "n": None}
+    obj = {
+        1: np.float32(1.5),
+        "t": (np.int64(2), np.bool_(True)),
+        "x": torch.tensor(3.5),
+        "v": torch.ones(2),
+        "a": np.arange(3),
+        "z": np.array(2.0),
+        "s": _Version("2.13"),
+        "n": None,
+    }
     out = to_plain(obj)
-    assert out == {"1": 1.5, "t": [2, True], "x": 3.5, "v": [1.0, 1.0], "a": [0, 1, 2], "z": 2.0,
-                   "s": "2.13", "n": None}
+    assert out == {
+        "1": 1.5,
+        "t": [2, True],
+        "x": 3.5,
+        "v": [1.0, 1.0],
+        "a": [0, 1, 2],
+        "z": 2.0,
+        "s": "2.13",
+        "n": None,
+    }
     assert type(out["s"]) is str and type(out["t"][1]) is bool and type(out["t"][0]) is int
     json.dumps(out)
 

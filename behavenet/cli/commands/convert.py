@@ -15,30 +15,55 @@ DESCRIPTION = (
 
 
 def register(parser):
-    parser.add_argument("paths", nargs="*", metavar="PATH",
-                        help="INPUT [INPUT ...] OUTPUT.h5 (the last path is the output)")
+    parser.add_argument(
+        "paths", nargs="*", metavar="PATH", help="INPUT [INPUT ...] OUTPUT.h5 (the last path is the output)"
+    )
     parser.add_argument("--source", "-s", help="input format (see --list-sources); detected when omitted")
     parser.add_argument("--list-sources", action="store_true", help="list the supported sources and exit")
     parser.add_argument("--fps", type=float, help="frame rate of the input (when the file stores none)")
-    parser.add_argument("--video", metavar="PATH", help="video file to attach to pose data (frame count and rate are checked)")
+    parser.add_argument(
+        "--video", metavar="PATH", help="video file to attach to pose data (frame count and rate are checked)"
+    )
     parser.add_argument("--embed-frames", action="store_true", help="copy the video frames into the session file")
     parser.add_argument("--resize", metavar="HxW", help="with --embed-frames: resize frames, e.g. 240x320")
     parser.add_argument("--grayscale", action="store_true", help="with --embed-frames: store grey frames")
-    parser.add_argument("--threshold", type=float, metavar="T",
-                        help="set keypoints whose confidence/likelihood is below T to NaN (confidence kept)")
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        metavar="T",
+        help="set keypoints whose confidence/likelihood is below T to NaN (confidence kept)",
+    )
     parser.add_argument("--bin-width", type=float, metavar="S", help="spike bin width in seconds (NWB units, Trodes)")
-    parser.add_argument("--instances", choices=("both", "user", "predicted"), help="SLEAP .slp: which instances to import")
-    parser.add_argument("--split-animals", dest="split_prefix", action="store_const", const=True,
-                        help="DLC: split prefixed body parts (B_Nose, W_Nose) into animals")
-    parser.add_argument("--no-split-animals", dest="split_prefix", action="store_const", const=False,
-                        help="DLC: never split body-part prefixes into animals")
+    parser.add_argument(
+        "--instances", choices=("both", "user", "predicted"), help="SLEAP .slp: which instances to import"
+    )
+    parser.add_argument(
+        "--split-animals",
+        dest="split_prefix",
+        action="store_const",
+        const=True,
+        help="DLC: split prefixed body parts (B_Nose, W_Nose) into animals",
+    )
+    parser.add_argument(
+        "--no-split-animals",
+        dest="split_prefix",
+        action="store_const",
+        const=False,
+        help="DLC: never split body-part prefixes into animals",
+    )
     parser.add_argument("--drop-empty-animals", action="store_true", help="drop animals without any valid keypoint")
     parser.add_argument("--session-id", help="session id written to the file (default: the input's name)")
     parser.add_argument("--species", help="species written to the file")
     parser.add_argument("--description", help="description written to the file")
-    parser.add_argument("--option", "-o", action="append", default=[], metavar="KEY=VALUE",
-                        help="other loader option (repeatable); VALUE is parsed as JSON when possible, e.g. "
-                             "-o instances=user -o sequences=10 -o video_root=videos/")
+    parser.add_argument(
+        "--option",
+        "-o",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="other loader option (repeatable); VALUE is parsed as JSON when possible, e.g. "
+        "-o instances=user -o sequences=10 -o video_root=videos/",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace OUTPUT.h5 if it exists")
     parser.add_argument("--quiet", "-q", action="store_true", help="print nothing on success")
 
@@ -87,8 +112,9 @@ def run(args) -> int:
 
     from behavenet.errors import ConfigError
 
-    logging.basicConfig(level=logging.ERROR if args.quiet else logging.WARNING,
-                        format="behavenet convert: warning: %(message)s")
+    logging.basicConfig(
+        level=logging.ERROR if args.quiet else logging.WARNING, format="behavenet convert: warning: %(message)s"
+    )
     from behavenet import io
 
     if args.list_sources:
@@ -103,9 +129,18 @@ def run(args) -> int:
     *inputs, out = args.paths
     _check_output(out)
     options = dict(_parse_option(o) for o in args.option)
-    flags = {"fps": args.fps, "video": args.video, "threshold": args.threshold, "bin_width": args.bin_width,
-             "instances": args.instances, "split_prefix": args.split_prefix, "session_id": args.session_id,
-             "species": args.species, "description": args.description, "resize": args.resize}
+    flags = {
+        "fps": args.fps,
+        "video": args.video,
+        "threshold": args.threshold,
+        "bin_width": args.bin_width,
+        "instances": args.instances,
+        "split_prefix": args.split_prefix,
+        "session_id": args.session_id,
+        "species": args.species,
+        "description": args.description,
+        "resize": args.resize,
+    }
     for key, value in flags.items():
         if value is not None:
             options[key] = value

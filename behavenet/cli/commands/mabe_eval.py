@@ -17,16 +17,37 @@ DESCRIPTION = (
 
 def register(parser: argparse.ArgumentParser) -> None:
     """Add the command's arguments."""
-    parser.add_argument("--submission", required=True, help="submission .npy (pickled dict, or a raw float32 matrix in frame-map order)")
-    parser.add_argument("--labels", required=True, help="labels .npy (label_array, vocabulary, task_type, frame_number_map)")
+    parser.add_argument(
+        "--submission", required=True, help="submission .npy (pickled dict, or a raw float32 matrix in frame-map order)"
+    )
+    parser.add_argument(
+        "--labels", required=True, help="labels .npy (label_array, vocabulary, task_type, frame_number_map)"
+    )
     parser.add_argument("--split", required=True, help="split .json (SubmissionTrain, publicTest, privateTest)")
     parser.add_argument("--tasks", required=True, help="tasks .json (seeds, task_id_list, sequence_level_tasks)")
     parser.add_argument("--json", required=True, dest="json_out", help="write the scores and summary here (JSON)")
     parser.add_argument("--csv", dest="csv_out", default=None, help="also write the official results table (CSV)")
-    parser.add_argument("--official-compat", action="store_true", help="reproduce the official misaligned 'Pooled Score'")
-    parser.add_argument("--species", choices=["mouse", "fly"], default=None, help="default: fly if the task list has per-fly slot rows, else mouse")
-    parser.add_argument("--method", choices=["fast", "reference"], default="fast", help="fast: sufficient statistics (default); reference: literal sklearn fits")
-    parser.add_argument("--precision", choices=["float64", "float32"], default="float64", help="reference method only: float32 hands sklearn the float32 matrix like the official code")
+    parser.add_argument(
+        "--official-compat", action="store_true", help="reproduce the official misaligned 'Pooled Score'"
+    )
+    parser.add_argument(
+        "--species",
+        choices=["mouse", "fly"],
+        default=None,
+        help="default: fly if the task list has per-fly slot rows, else mouse",
+    )
+    parser.add_argument(
+        "--method",
+        choices=["fast", "reference"],
+        default="fast",
+        help="fast: sufficient statistics (default); reference: literal sklearn fits",
+    )
+    parser.add_argument(
+        "--precision",
+        choices=["float64", "float32"],
+        default="float64",
+        help="reference method only: float32 hands sklearn the float32 matrix like the official code",
+    )
     parser.add_argument("--quiet", action="store_true", help="do not print the results table")
 
 
@@ -40,8 +61,12 @@ def _check_outputs(args: argparse.Namespace) -> None:
     outputs = [("--json", args.json_out)] + ([("--csv", args.csv_out)] if args.csv_out else [])
     inputs = {
         os.path.realpath(p): opt
-        for opt, p in (("--submission", args.submission), ("--labels", args.labels),
-                       ("--split", args.split), ("--tasks", args.tasks))
+        for opt, p in (
+            ("--submission", args.submission),
+            ("--labels", args.labels),
+            ("--split", args.split),
+            ("--tasks", args.tasks),
+        )
     }
     for opt, path in outputs:
         check_output_path(path, opt)
@@ -77,7 +102,9 @@ def run(args: argparse.Namespace) -> int:
         result.write_csv(args.csv_out)
     if not args.quiet:
         for tid, cols in result.rows:
-            print(f"{tid:40s} {cols['Metric']:9s} private {cols['Private Score']:.4f}  public {cols['Public Score']:.4f}")
+            print(
+                f"{tid:40s} {cols['Metric']:9s} private {cols['Private Score']:.4f}  public {cols['Public Score']:.4f}"
+            )
         s = result.summary
         parts = [f"{k} {s[k]:.4f}" for k in ("All-F1", "Frame-F1", "Sequence-F1", "All-MSE") if s.get(k) is not None]
         print("summary: " + ", ".join(parts))

@@ -52,11 +52,17 @@ def run(args) -> int:
             rows[name] = sess.trial_embedding(name)
     missing = [k for k in fmap if k not in rows]
     if missing:
-        raise FormatError(args.data[0], "trial names", f"{len(missing)} sequences of the frame map are in none "
-                          f"of the sessions (first: {missing[0]!r}); convert every test sequence")
+        raise FormatError(
+            args.data[0],
+            "trial names",
+            f"{len(missing)} sequences of the frame map are in none "
+            f"of the sessions (first: {missing[0]!r}); convert every test sequence",
+        )
     for k, (a, b) in fmap.items():
         if len(rows[k]) != b - a:
-            raise FormatError(args.data[0], f"sequence {k}", f"has {len(rows[k])} frames, the frame map expects {b - a}")
+            raise FormatError(
+                args.data[0], f"sequence {k}", f"has {len(rows[k])} frames, the frame map expects {b - a}"
+            )
     write_submission(args.out, fmap, lambda k: rows[k], zscore=args.zscore, pca_dim=args.pca, species=args.species)
     validate_submission(args.out, args.species, frame_map=fmap)
     width = next(iter(rows.values())).shape[1] if not args.pca else args.pca

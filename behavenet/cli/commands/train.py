@@ -41,7 +41,10 @@ def run_hydra(argv: list[str]) -> int:
 
     cdir = conf_dir()
     if not (cdir / "train.yaml").exists():
-        raise ConfigError("BEHAVENET_CONF", f"no train.yaml in {cdir}; run from a behavenet checkout, install behavenet from a wheel, or set BEHAVENET_CONF")
+        raise ConfigError(
+            "BEHAVENET_CONF",
+            f"no train.yaml in {cdir}; run from a behavenet checkout, install behavenet from a wheel, or set BEHAVENET_CONF",
+        )
 
     @hydra.main(version_base="1.3", config_path=str(cdir), config_name="train")
     def _main(cfg):

@@ -29,8 +29,10 @@ def run(args) -> int:
         summaries.append(summary)
         if not args.json:
             mods = ", ".join(summary["modalities"]) or "labels only"
-            print(f"{path}: ok (format {summary['format_version']}, {summary['n_frames']} frames, "
-                  f"{summary['n_trials']} trials; {mods})")
+            print(
+                f"{path}: ok (format {summary['format_version']}, {summary['n_frames']} frames, "
+                f"{summary['n_trials']} trials; {mods})"
+            )
     if args.json:
         print(json.dumps(summaries, indent=2))
     return status

@@ -18,7 +18,9 @@ def register(parser: argparse.ArgumentParser) -> None:
     """Add the command's arguments."""
     parser.add_argument("file", help="submission .npy")
     parser.add_argument("--species", choices=["mouse", "fly"], required=True)
-    parser.add_argument("--frame-map", default=None, help="official frame map (.npy or .json); default: bundled (mouse only)")
+    parser.add_argument(
+        "--frame-map", default=None, help="official frame map (.npy or .json); default: bundled (mouse only)"
+    )
     parser.add_argument("--clip-lengths", default=None, help="optional clip-lengths .json (clip_lengths_*.json)")
 
 

@@ -28,8 +28,10 @@ class AutoencoderCore(Core):
         names = list(config.inputs) if config.inputs else list(specs)
         for name in names:
             if name not in specs:
-                raise ConfigError("model.inputs", f"the data offer no input {name!r} (inputs: "
-                                  f"{', '.join(specs) or 'none'}); set data.inputs")
+                raise ConfigError(
+                    "model.inputs",
+                    f"the data offer no input {name!r} (inputs: {', '.join(specs) or 'none'}); set data.inputs",
+                )
         if not names:
             raise ConfigError("model.inputs", "expected at least one input")
         for key in ("output_dimension", "window"):
@@ -43,8 +45,10 @@ class AutoencoderCore(Core):
         for name in names:
             sizes = {int(np.prod(s)) for s in specs[name].get("shapes") or []}
             if len(sizes) != 1:
-                raise ConfigError("model", f"the autoencoder needs one size of input {name!r} in every "
-                                  f"session, got {sorted(sizes) or 'none'}")
+                raise ConfigError(
+                    "model",
+                    f"the autoencoder needs one size of input {name!r} in every session, got {sorted(sizes) or 'none'}",
+                )
             self.sizes[name] = sizes.pop() * self.window
         d, h = int(config.output_dimension), int(config.hidden_units)
         self.encoders = nn.ModuleDict({n: _net(self.sizes[n], d, h) for n in names})

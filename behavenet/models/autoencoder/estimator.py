@@ -1,8 +1,8 @@
 """The multi-input autoencoder on plain arrays::
 
-    from behavenet.models.autoencoder import Autoencoder
-    ae = Autoencoder(output_dimension=4, max_iterations=500)
-    z = ae.fit_transform({"spikes": spikes, "behavior": position})   # (T, 4)
+from behavenet.models.autoencoder import Autoencoder
+ae = Autoencoder(output_dimension=4, max_iterations=500)
+z = ae.fit_transform({"spikes": spikes, "behavior": position})   # (T, 4)
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ class Autoencoder(TransformerMixin, ArrayEstimator):
 
         rng = np.random.default_rng(seed)
         z = rng.normal(size=(200, 2)).astype(np.float32)
-        data = {"spikes": z @ rng.normal(size=(2, 10)).astype(np.float32),
-                "behavior": z @ rng.normal(size=(2, 3)).astype(np.float32)}
+        data = {
+            "spikes": z @ rng.normal(size=(2, 10)).astype(np.float32),
+            "behavior": z @ rng.normal(size=(2, 3)).astype(np.float32),
+        }
         return dict(output_dimension=2, max_iterations=5, batch_size=32, seed=seed), (data,), data

@@ -54,8 +54,15 @@ log = logging.getLogger(__name__)
 # CEBRA's conditional names that mean one of ours
 _CONDITIONAL_ALIASES = {"delta_normal": "delta"}
 
-_STAGES = {"train": "train", "fit": "train", "val": "val", "validate": "val", "validation": "val",
-           "test": "test", "predict": "test"}
+_STAGES = {
+    "train": "train",
+    "fit": "train",
+    "val": "val",
+    "validate": "val",
+    "validation": "val",
+    "test": "test",
+    "predict": "test",
+}
 _MATERIALISE_BYTES = 1 << 30  # lazily read inputs up to this size are loaded into memory
 
 
@@ -74,8 +81,15 @@ class ContrastiveStream(IterableDataset):
     yields_batches = True
     augment_keys: list[str] = []  # batches hold indices; ContrastiveModel augments the gathered windows
 
-    def __init__(self, sampler: ContrastiveSampler, batch_size: int, seed: int = 0,
-                 n_batches: int | None = None, rank: int = 0, world_size: int = 1):
+    def __init__(
+        self,
+        sampler: ContrastiveSampler,
+        batch_size: int,
+        seed: int = 0,
+        n_batches: int | None = None,
+        rank: int = 0,
+        world_size: int = 1,
+    ):
         self.sampler = sampler
         self.batch_size = int(batch_size)
         self.seed = int(seed)
@@ -147,8 +161,13 @@ def _sparse_pair(x):
     Products with the CSR copies replace the dense products of a conv encoder's first layer
     (about 3x faster for 5 % non-zeros); the results agree to float rounding.
     """
-    if not (isinstance(x, torch.Tensor) and x.device.type == "cpu" and x.dim() == 2
-            and x.dtype == torch.float32 and x.numel() > 0):
+    if not (
+        isinstance(x, torch.Tensor)
+        and x.device.type == "cpu"
+        and x.dim() == 2
+        and x.dtype == torch.float32
+        and x.numel() > 0
+    ):
         return None
     nnz = int(torch.count_nonzero(x))
     if nnz > _SPARSE_DENSITY * x.numel():
@@ -189,12 +208,43 @@ class ContrastiveCore(Core):
         super().__init__(config, data_spec)
         c = config
         spec = self.data_spec
-        (model_architecture, num_hidden_units, output_dimension, conditional, time_offsets, distance,
-         temperature_mode, temperature, min_temperature, delta, hybrid, prior, labels, batch_size,
-         frame_encoder, frame_features, frame_layout) = (
-            c.model_architecture, c.num_hidden_units, c.output_dimension, c.conditional, c.time_offsets,
-            c.distance, c.temperature_mode, c.temperature, c.min_temperature, c.delta, c.hybrid, c.prior,
-            c.labels, c.batch_size, c.frame_encoder, c.frame_features, c.frame_layout)
+        (
+            model_architecture,
+            num_hidden_units,
+            output_dimension,
+            conditional,
+            time_offsets,
+            distance,
+            temperature_mode,
+            temperature,
+            min_temperature,
+            delta,
+            hybrid,
+            prior,
+            labels,
+            batch_size,
+            frame_encoder,
+            frame_features,
+            frame_layout,
+        ) = (
+            c.model_architecture,
+            c.num_hidden_units,
+            c.output_dimension,
+            c.conditional,
+            c.time_offsets,
+            c.distance,
+            c.temperature_mode,
+            c.temperature,
+            c.min_temperature,
+            c.delta,
+            c.hybrid,
+            c.prior,
+            c.labels,
+            c.batch_size,
+            c.frame_encoder,
+            c.frame_features,
+            c.frame_layout,
+        )
         self.output_dimension = int(output_dimension)
         self.delta = delta
         self.prior = prior
@@ -205,8 +255,9 @@ class ContrastiveCore(Core):
         if distance not in DISTANCES:
             raise ConfigError("model.distance", f"expected one of {', '.join(DISTANCES)}, got {distance!r}")
         if temperature_mode not in TEMPERATURE_MODES:
-            raise ConfigError("model.temperature_mode",
-                              f"expected one of {', '.join(TEMPERATURE_MODES)}, got {temperature_mode!r}")
+            raise ConfigError(
+                "model.temperature_mode", f"expected one of {', '.join(TEMPERATURE_MODES)}, got {temperature_mode!r}"
+            )
         if prior not in PRIORS:
             raise ConfigError("model.prior", f"expected one of {', '.join(PRIORS)}, got {prior!r}")
         if int(batch_size) < 2:
@@ -223,7 +274,9 @@ class ContrastiveCore(Core):
         names = list(label_spec) if labels is None else list(labels)
         for n in names:
             if n not in label_spec:
-                raise ConfigError("model.labels", f"unknown label {n!r}; the data offers {sorted(label_spec) or 'none'}")
+                raise ConfigError(
+                    "model.labels", f"unknown label {n!r}; the data offers {sorted(label_spec) or 'none'}"
+                )
         for n in names:
             kind = label_spec[n].get("kind")
             if kind not in ("continuous", "discrete"):
@@ -234,13 +287,17 @@ class ContrastiveCore(Core):
         cond = auto_conditional(has_cont, has_disc) if conditional in (None, "auto", "none") else conditional
         cond = _CONDITIONAL_ALIASES.get(cond, cond)
         if cond not in CONDITIONALS:
-            raise ConfigError("model.conditional", f"expected one of {', '.join(CONDITIONALS)} or null, got {conditional!r}")
+            raise ConfigError(
+                "model.conditional", f"expected one of {', '.join(CONDITIONALS)} or null, got {conditional!r}"
+            )
         if cond in ("time_delta", "delta", "mixed") and not has_cont:
-            raise ConfigError("model.conditional", f"{cond!r} needs a continuous label; the selected labels are "
-                              f"{names or 'none'}")
+            raise ConfigError(
+                "model.conditional", f"{cond!r} needs a continuous label; the selected labels are {names or 'none'}"
+            )
         if cond in ("discrete", "mixed") and not has_disc:
-            raise ConfigError("model.conditional", f"{cond!r} needs a discrete label; the selected labels are "
-                              f"{names or 'none'}")
+            raise ConfigError(
+                "model.conditional", f"{cond!r} needs a discrete label; the selected labels are {names or 'none'}"
+            )
         if cond == "delta" and not (delta is not None and float(delta) > 0):
             raise ConfigError("model.delta", f"conditional 'delta' needs delta > 0, got {delta!r}")
         self.conditional = cond
@@ -251,8 +308,7 @@ class ContrastiveCore(Core):
         specs = input_specs(spec)
         name = c.input or spec.get("input") or next(iter(specs), None)
         if name not in specs:
-            raise ConfigError("model.input", f"the data offer no input {name!r} (inputs: "
-                              f"{', '.join(specs) or 'none'})")
+            raise ConfigError("model.input", f"the data offer no input {name!r} (inputs: {', '.join(specs) or 'none'})")
         self.input_name = str(name)
         shapes = specs[self.input_name].get("shapes") or []
         if not shapes:
@@ -268,15 +324,19 @@ class ContrastiveCore(Core):
             shape = [int(v) for v in shape]
             if self.is_video:
                 if len(shape) != 3:
-                    raise ConfigError("model.frame_encoder", f"a frame encoder needs (H, W, C) frames, got shape {shape}")
+                    raise ConfigError(
+                        "model.frame_encoder", f"a frame encoder needs (H, W, C) frames, got shape {shape}"
+                    )
                 hwc = shape if frame_layout == "HWC" else [shape[1], shape[2], shape[0]]
                 fe = FrameConvEncoder(hwc, features=int(frame_features), layout=frame_layout)
-                temporal = make_encoder(self.model_architecture, int(frame_features), int(num_hidden_units),
-                                        int(output_dimension))
+                temporal = make_encoder(
+                    self.model_architecture, int(frame_features), int(num_hidden_units), int(output_dimension)
+                )
                 encoders.append(VideoEncoder(fe, temporal))
             else:
-                encoders.append(make_encoder(self.model_architecture, _prod(shape), int(num_hidden_units),
-                                             int(output_dimension)))
+                encoders.append(
+                    make_encoder(self.model_architecture, _prod(shape), int(num_hidden_units), int(output_dimension))
+                )
         self.encoders = nn.ModuleList(encoders)
         try:
             self.criterion = InfoNCE(distance, temperature_mode, float(temperature), float(min_temperature))
@@ -341,11 +401,25 @@ class ContrastiveCore(Core):
         sessions = [SessionFrames.from_split(s, left, right, self.label_names) for s in splits]
         if self.conditional != "time" and not self.label_names:
             raise ConfigError("model.conditional", f"{self.conditional!r} needs labels")
-        return ContrastiveSampler(sessions, self.conditional, self.time_offsets, delta=self.delta,
-                                  hybrid=self.hybrid, prior=self.prior, nn_backend=self.nn_backend)
+        return ContrastiveSampler(
+            sessions,
+            self.conditional,
+            self.time_offsets,
+            delta=self.delta,
+            hybrid=self.hybrid,
+            prior=self.prior,
+            nn_backend=self.nn_backend,
+        )
 
-    def make_dataset(self, splits: list[SplitData], stage: str, seed: int = 0, rank: int = 0,
-                     world_size: int = 1, n_batches: int | None = None):
+    def make_dataset(
+        self,
+        splits: list[SplitData],
+        stage: str,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+        n_batches: int | None = None,
+    ):
         """Infinite stream of index batches for ``"train"``; ``n_batches`` (default
         ``val_batches``) fixed-seed batches for ``"val"``/``"test"``. The splits' inputs are kept
         on the core for the steps of that stage. ``rank``/``world_size``: this process's share
@@ -355,8 +429,11 @@ class ContrastiveCore(Core):
             return None
         for s in splits:
             if not 0 <= s.session_index < len(self.encoders):
-                raise ConfigError("data", f"split of session {s.session_id!r} has session_index "
-                                  f"{s.session_index}, but the model has {len(self.encoders)} session encoder(s)")
+                raise ConfigError(
+                    "data",
+                    f"split of session {s.session_id!r} has session_index "
+                    f"{s.session_index}, but the model has {len(self.encoders)} session encoder(s)",
+                )
         try:
             sampler = self.sampler_for(splits)
         except ConfigError as err:
@@ -428,8 +505,7 @@ class ContrastiveCore(Core):
                 # gather the windows, transform each one (e.g. a random rotation), then encode
                 rel = torch.arange(-enc.left, enc.right, device=device)
                 flat = (centers[:, None] + rel[None, :]).reshape(-1)
-                windows = inputs[s].index_select(0, flat).view(len(centers), enc.window_length,
-                                                               *inputs[s].shape[1:])
+                windows = inputs[s].index_select(0, flat).view(len(centers), enc.window_length, *inputs[s].shape[1:])
                 emb = enc(transform(windows))
             else:
                 emb = enc.forward_indexed(inputs[s], centers, sparse=sparse[s])
@@ -470,8 +546,7 @@ class ContrastiveCore(Core):
         if pos_time is None:
             loss, align, uniform = self.criterion(ref, pos, neg)
             return StepLoss(loss, align, uniform)
-        lb, ab, ub = self.criterion(self._behavior_slice(ref), self._behavior_slice(pos),
-                                    self._behavior_slice(neg))
+        lb, ab, ub = self.criterion(self._behavior_slice(ref), self._behavior_slice(pos), self._behavior_slice(neg))
         lt, at, ut = self.criterion(ref, pos_time, neg)
         return StepLoss(lb + lt, ab + at, ub + ut, lb, lt)
 
@@ -482,9 +557,13 @@ class ContrastiveCore(Core):
         n_neg = len(batch["ref"][0])
         hybrid = out.behavior is not None
         loss = out.total.detach()
-        metrics = {"loss": loss, "align": out.align.detach(), "uniform": out.uniform.detach(),
-                   "temperature": self.criterion.temperature,
-                   "gof_bits": goodness_of_fit_bits(loss / (2 if hybrid else 1), n_neg, n_sessions)}
+        metrics = {
+            "loss": loss,
+            "align": out.align.detach(),
+            "uniform": out.uniform.detach(),
+            "temperature": self.criterion.temperature,
+            "gof_bits": goodness_of_fit_bits(loss / (2 if hybrid else 1), n_neg, n_sessions),
+        }
         if hybrid:
             metrics.update(loss_behavior=out.behavior.detach(), loss_time=out.time.detach())
         return metrics
@@ -517,7 +596,7 @@ class ContrastiveCore(Core):
             rf = left + right
             if self.is_video:
                 chunk = max(1, min(int(batch_size), 1024))
-                feats = torch.cat([enc.frame_encoder(t[i:i + chunk]) for i in range(0, n, chunk)])
+                feats = torch.cat([enc.frame_encoder(t[i : i + chunk]) for i in range(0, n, chunk)])
                 seq, net = feats, enc.temporal
             else:
                 seq, net = t, enc
@@ -526,7 +605,7 @@ class ContrastiveCore(Core):
             step = max(1, int(batch_size))
             for start in range(0, n, step):
                 stop = min(n, start + step)
-                y = net(padded[start:stop + rf - 1][None])
+                y = net(padded[start : stop + rf - 1][None])
                 out.append(y.reshape(-1, y.shape[-1]))
             return torch.cat(out)
         finally:

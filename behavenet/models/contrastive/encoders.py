@@ -86,7 +86,7 @@ class TemporalConv(nn.Module):
         elif out_len == 1 and x.is_contiguous():
             taps = x  # the whole window is the single tap vector: a view, no copy
         else:
-            taps = torch.cat([x[:, j:j + out_len] for j in range(k)], dim=2)
+            taps = torch.cat([x[:, j : j + out_len] for j in range(k)], dim=2)
         y = torch.addmm(self.bias, taps.reshape(b * out_len, k * c), self._kernel())
         return y.view(b, out_len, self.out_channels)
 
@@ -102,7 +102,7 @@ class TemporalConv(nn.Module):
         z = z.view(z.shape[0], z.shape[1], k, o)
         y = z[:, 0:out_len, 0] + self.bias
         for j in range(1, k):
-            y = y + z[:, j:j + out_len, j]
+            y = y + z[:, j : j + out_len, j]
         return y
 
 
@@ -134,7 +134,7 @@ class _SkipBlockFn(torch.autograd.Function):
         out_len = length - 2
         o = weight.shape[0]
         kernel = weight.permute(2, 1, 0).reshape(3 * c, o)
-        taps = torch.cat([a[:, 0:out_len], a[:, 1:out_len + 1], a[:, 2:]], dim=2).reshape(b * out_len, 3 * c)
+        taps = torch.cat([a[:, 0:out_len], a[:, 1 : out_len + 1], a[:, 2:]], dim=2).reshape(b * out_len, 3 * c)
         u = torch.addmm(bias, taps, kernel)
         out = torch.nn.functional.gelu(u).view(b, out_len, o)
         out += a[:, 1:-1]
@@ -156,8 +156,8 @@ class _SkipBlockFn(torch.autograd.Function):
         da = torch.empty(b, length, c, dtype=grad_out.dtype, device=grad_out.device)
         da[:, :out_len] = dtaps[:, :, 0]
         da[:, out_len:] = 0
-        da[:, 1:out_len + 1] += dtaps[:, :, 1]
-        da[:, 1:out_len + 1] += grad_out
+        da[:, 1 : out_len + 1] += dtaps[:, :, 1]
+        da[:, 1 : out_len + 1] += grad_out
         da[:, 2:] += dtaps[:, :, 2]
         return da, grad_weight, grad_bias
 
@@ -256,8 +256,9 @@ class MLPEncoder(_Encoder):
 class ConvEncoder(_Encoder):
     """Temporal convolution stack (see the module docstring)."""
 
-    def __init__(self, in_dim: int, hidden: int, out_dim: int, n_blocks: int, last_kernel: int = 3,
-                 normalize: bool = True):
+    def __init__(
+        self, in_dim: int, hidden: int, out_dim: int, n_blocks: int, last_kernel: int = 3, normalize: bool = True
+    ):
         super().__init__()
         self.first = TemporalConv(in_dim, hidden, 2)
         self.blocks = nn.ModuleList(TemporalConv(hidden, hidden, 3) for _ in range(n_blocks))
@@ -291,14 +292,18 @@ class ConvEncoder(_Encoder):
         are mostly zeros (spike counts); they replace the dense products of the first layer.
         """
         n_slots = len(centers) * self.window_length
-        if (isinstance(data, torch.Tensor) and data.dtype.is_floating_point and data.dim() == 2
-                and data.shape[0] <= n_slots):
+        if (
+            isinstance(data, torch.Tensor)
+            and data.dtype.is_floating_point
+            and data.dim() == 2
+            and data.shape[0] <= n_slots
+        ):
             rel = torch.arange(-self.left, self.right, device=centers.device)
             flat = (centers[:, None] + rel[None, :]).reshape(-1)
             first = self.first
             w = first.weight.permute(1, 2, 0).reshape(first.in_channels, 2 * first.out_channels)
             if _use_fused(data):
-                x, xt = (sparse if sparse is not None else (data, None))
+                x, xt = sparse if sparse is not None else (data, None)
                 h = _FrameProjectGeluFn.apply(w, first.bias, x, xt, flat, len(centers))
                 return self._body(h, activated=True)[:, 0]
             # no gradients, or autocast: plain ops (dense data under autocast: CSR products with
@@ -317,8 +322,13 @@ class FrameConvEncoder(nn.Module):
     grid and a linear layer. uint8 frames are scaled by 1/255.
     """
 
-    def __init__(self, frame_shape: tuple[int, int, int] | list[int], features: int = 32,
-                 channels: tuple[int, int, int] = (16, 32, 32), layout: str = "HWC"):
+    def __init__(
+        self,
+        frame_shape: tuple[int, int, int] | list[int],
+        features: int = 32,
+        channels: tuple[int, int, int] = (16, 32, 32),
+        layout: str = "HWC",
+    ):
         super().__init__()
         h, w, c = (int(v) for v in frame_shape)
         self.frame_shape = (h, w, c)
@@ -327,10 +337,15 @@ class FrameConvEncoder(nn.Module):
         self.layout = layout
         c1, c2, c3 = channels
         self.net = nn.Sequential(
-            nn.Conv2d(c, c1, 5, stride=2, padding=2), nn.GELU(),
-            nn.Conv2d(c1, c2, 3, stride=2, padding=1), nn.GELU(),
-            nn.Conv2d(c2, c3, 3, stride=2, padding=1), nn.GELU(),
-            nn.AdaptiveAvgPool2d(4), nn.Flatten(), nn.Linear(c3 * 16, features),
+            nn.Conv2d(c, c1, 5, stride=2, padding=2),
+            nn.GELU(),
+            nn.Conv2d(c1, c2, 3, stride=2, padding=1),
+            nn.GELU(),
+            nn.Conv2d(c2, c3, 3, stride=2, padding=1),
+            nn.GELU(),
+            nn.AdaptiveAvgPool2d(4),
+            nn.Flatten(),
+            nn.Linear(c3 * 16, features),
         )
         self.features = features
         # pixel normalisation (mean image and one scale), set from training frames
@@ -391,7 +406,13 @@ _ARCHITECTURES: dict[str, tuple[Callable[..., _Encoder], str]] = {}
 _ALIASES: dict[str, str] = {}
 
 _CONV_DEPTHS = {  # receptive field -> (number of residual blocks, output kernel)
-    5: (1, 2), 10: (3, 3), 15: (6, 2), 20: (8, 3), 36: (16, 3), 40: (18, 3), 50: (23, 3),
+    5: (1, 2),
+    10: (3, 3),
+    15: (6, 2),
+    20: (8, 3),
+    36: (16, 3),
+    40: (18, 3),
+    50: (23, 3),
 }
 
 
@@ -405,6 +426,7 @@ def _mlp(normalize: bool, wide: bool):
     def factory(in_dim: int, hidden: int, out_dim: int) -> _Encoder:
         widths = [30 * out_dim, 30 * out_dim, 10 * out_dim] if wide else [hidden, hidden, max(1, hidden // 2)]
         return MLPEncoder(in_dim, widths, out_dim, normalize=normalize)
+
     return factory
 
 
@@ -413,19 +435,25 @@ def _conv(rf: int, normalize: bool):
 
     def factory(in_dim: int, hidden: int, out_dim: int) -> _Encoder:
         return ConvEncoder(in_dim, hidden, out_dim, blocks, last, normalize=normalize)
+
     return factory
 
 
 _register("offset1", _mlp(True, False), "frame-wise MLP, L2-normalised", "offset1-model")
-_register("offset1-mse", _mlp(False, True), "wide frame-wise MLP (30D-30D-10D), not normalised",
-          "offset1-model-mse")
+_register("offset1-mse", _mlp(False, True), "wide frame-wise MLP (30D-30D-10D), not normalised", "offset1-model-mse")
 for _rf, (_blocks, _last) in _CONV_DEPTHS.items():
-    _register(f"offset{_rf}", _conv(_rf, True),
-              f"conv, receptive field {_rf} ({_blocks} residual blocks), L2-normalised",
-              f"offset{_rf}-model")
-    _register(f"offset{_rf}-mse", _conv(_rf, False),
-              f"conv, receptive field {_rf} ({_blocks} residual blocks), not normalised",
-              f"offset{_rf}-model-mse")
+    _register(
+        f"offset{_rf}",
+        _conv(_rf, True),
+        f"conv, receptive field {_rf} ({_blocks} residual blocks), L2-normalised",
+        f"offset{_rf}-model",
+    )
+    _register(
+        f"offset{_rf}-mse",
+        _conv(_rf, False),
+        f"conv, receptive field {_rf} ({_blocks} residual blocks), not normalised",
+        f"offset{_rf}-model-mse",
+    )
 
 
 def resolve_architecture(name: str) -> str:
@@ -434,8 +462,9 @@ def resolve_architecture(name: str) -> str:
     if key not in _ARCHITECTURES:
         from behavenet.errors import ConfigError
 
-        raise ConfigError("model_architecture",
-                          f"unknown architecture {name!r}; choose one of {', '.join(list_architectures())}")
+        raise ConfigError(
+            "model_architecture", f"unknown architecture {name!r}; choose one of {', '.join(list_architectures())}"
+        )
     return key
 
 

@@ -73,13 +73,25 @@ class ContrastiveEmbedding(TransformerMixin, FamilyEstimator):
     family = "contrastive"
     Options = ContrastiveOptions
     config_exclude = ("labels", "input", "val_batches", "frame_encoder", "frame_layout")
-    fitted_attributes = ("input_kind_", "input_scale_", "feature_shapes_", "label_info_", "label_vocab_",
-                         "num_sessions_", "multi_session_", "n_features_in_", "conditional_", "seed_")
+    fitted_attributes = (
+        "input_kind_",
+        "input_scale_",
+        "feature_shapes_",
+        "label_info_",
+        "label_vocab_",
+        "num_sessions_",
+        "multi_session_",
+        "n_features_in_",
+        "conditional_",
+        "seed_",
+    )
 
     # ------------------------------------------------------------------ input handling
     def _input_kind(self, x: np.ndarray, what: str) -> str:
         if self.input_type not in _INPUT_TYPES:
-            raise EstimatorInputError("input_type", f"expected one of {', '.join(_INPUT_TYPES)}, got {self.input_type!r}")
+            raise EstimatorInputError(
+                "input_type", f"expected one of {', '.join(_INPUT_TYPES)}, got {self.input_type!r}"
+            )
         if x.ndim < 2:
             raise EstimatorInputError(what, f"expected at least 2 dimensions (time, features), got shape {x.shape}")
         if self.input_type != "auto":
@@ -90,9 +102,12 @@ class ContrastiveEmbedding(TransformerMixin, FamilyEstimator):
             return "neural"
         if x.ndim in (3, 4) and x.shape[-1] in (2, 3) and np.issubdtype(x.dtype, np.floating):
             return "pose"
-        raise EstimatorInputError(what, f"cannot tell the input type of an array of shape {x.shape} and dtype "
-                                  f"{x.dtype}: expected (T, N) features, (T, [A,] K, 2|3) float keypoints or "
-                                  "(T, H, W[, C]) uint8 video; or set input_type")
+        raise EstimatorInputError(
+            what,
+            f"cannot tell the input type of an array of shape {x.shape} and dtype "
+            f"{x.dtype}: expected (T, N) features, (T, [A,] K, 2|3) float keypoints or "
+            "(T, H, W[, C]) uint8 video; or set input_type",
+        )
 
     def _features(self, x, what: str, kind: str | None = None, scale: float | None = None):
         """``(features array, kind, scale)`` for one session's input."""
@@ -124,13 +139,15 @@ class ContrastiveEmbedding(TransformerMixin, FamilyEstimator):
                 raise EstimatorInputError(what, "keypoints contain infinite values (NaN marks a missing keypoint)")
             feats = _pose_features(x)
             if scale is None:
-                rms = float(np.sqrt(np.mean(feats ** 2))) if feats.size else 1.0
+                rms = float(np.sqrt(np.mean(feats**2))) if feats.size else 1.0
                 scale = rms if rms > 0 else 1.0
             return (feats / scale).astype(np.float32), kind, scale
         x = x.reshape(len(x), -1).astype(np.float32)
         if not np.isfinite(x).all():
             bad = int((~np.isfinite(x)).any(axis=1).sum())
-            raise EstimatorInputError(what, f"contains NaN or infinite values ({bad} frames); clean or impute them first")
+            raise EstimatorInputError(
+                what, f"contains NaN or infinite values ({bad} frames); clean or impute them first"
+            )
         return x, kind, 1.0
 
     def _labels(self, y, i: int, session: int | None, n_frames: int) -> tuple[np.ndarray, str]:
@@ -142,8 +159,9 @@ class ContrastiveEmbedding(TransformerMixin, FamilyEstimator):
         if types is not None:
             types = [types] if isinstance(types, str) else list(types)
         if types is not None and i >= len(types):
-            raise EstimatorInputError("label_types", f"gives {len(types)} type(s) but label {i} was passed too; "
-                                      "give one type per label")
+            raise EstimatorInputError(
+                "label_types", f"gives {len(types)} type(s) but label {i} was passed too; give one type per label"
+            )
         kind = types[i] if types is not None else None
         if kind is not None and kind not in _LABEL_TYPES:
             raise EstimatorInputError("label_types", f"expected 'continuous' or 'discrete', got {kind!r}")
@@ -153,8 +171,11 @@ class ContrastiveEmbedding(TransformerMixin, FamilyEstimator):
             if np.issubdtype(y.dtype, np.floating):
                 kind = "continuous"
             else:
-                raise EstimatorInputError(what, f"has dtype {y.dtype}; say whether it is continuous or discrete with "
-                                          "label_types=('discrete',) (or 'continuous'), one entry per label")
+                raise EstimatorInputError(
+                    what,
+                    f"has dtype {y.dtype}; say whether it is continuous or discrete with "
+                    "label_types=('discrete',) (or 'continuous'), one entry per label",
+                )
         if kind == "continuous":
             if not (np.issubdtype(y.dtype, np.number) or y.dtype == bool):
                 raise EstimatorInputError(what, f"continuous labels must be numeric, got dtype {y.dtype}")
@@ -170,8 +191,11 @@ class ContrastiveEmbedding(TransformerMixin, FamilyEstimator):
             if not np.isfinite(y).all():
                 raise EstimatorInputError(what, "contains NaN or infinite values")
             if not np.all(y == np.round(y)):
-                raise EstimatorInputError(what, "is declared discrete but has non-integer values; use "
-                                          "label_types=('continuous',) or pass class codes")
+                raise EstimatorInputError(
+                    what,
+                    "is declared discrete but has non-integer values; use "
+                    "label_types=('continuous',) or pass class codes",
+                )
             return y.astype(np.int64), kind
         if np.issubdtype(y.dtype, np.integer) or y.dtype == bool:
             return y.astype(np.int64), kind
@@ -193,15 +217,19 @@ class ContrastiveEmbedding(TransformerMixin, FamilyEstimator):
             if multi:
                 if not isinstance(lab, (list, tuple)) or len(lab) != n_sessions:
                     got = len(lab) if isinstance(lab, (list, tuple)) else "an array"
-                    raise EstimatorInputError(f"labels[{i}]", f"with {n_sessions} sessions, pass a list of "
-                                              f"{n_sessions} arrays (one per session), got {got}")
+                    raise EstimatorInputError(
+                        f"labels[{i}]",
+                        f"with {n_sessions} sessions, pass a list of {n_sessions} arrays (one per session), got {got}",
+                    )
                 labels_per.append(list(lab))
             else:
-                if (isinstance(lab, (list, tuple)) and len(lab) != len(xs[0])
-                        and all(np.ndim(a) >= 1 for a in lab)):
-                    raise EstimatorInputError(f"labels[{i}]", f"is a list of {len(lab)} arrays (one per "
-                                              "session?) but X is a single array; pass the label array "
-                                              "itself, or X as a list of sessions")
+                if isinstance(lab, (list, tuple)) and len(lab) != len(xs[0]) and all(np.ndim(a) >= 1 for a in lab):
+                    raise EstimatorInputError(
+                        f"labels[{i}]",
+                        f"is a list of {len(lab)} arrays (one per "
+                        "session?) but X is a single array; pass the label array "
+                        "itself, or X as a list of sessions",
+                    )
                 labels_per.append([lab])
         if fitting:
             kinds_in = [self._input_kind(np.asarray(x), f"X[{s}]" if multi else "X") for s, x in enumerate(xs)]
@@ -237,17 +265,21 @@ class ContrastiveEmbedding(TransformerMixin, FamilyEstimator):
                     raise EstimatorInputError(f"labels[{i}]", "has different types in different sessions")
                 kinds[name] = k
                 label_info[name] = {"kind": k, "dim": int(arr.shape[1]) if arr.ndim == 2 else 1}
-            splits.append(SplitData(session_id=f"session{s}", session_index=s, inputs={kind: f}, labels=labs,
-                                    label_kinds=lkinds))
+            splits.append(
+                SplitData(session_id=f"session{s}", session_index=s, inputs={kind: f}, labels=labs, label_kinds=lkinds)
+            )
         if fitting:
             for i in range(len(labels_per)):
                 name = f"label{i}"
                 if kinds.get(name) == "discrete":
                     classes = np.unique(np.concatenate([sp.labels[name] for sp in splits]))
                     if len(classes) < 2:
-                        raise EstimatorInputError(f"labels[{i}]", f"is discrete with a single class "
-                                                  f"({classes.tolist()}); positives and negatives would be drawn "
-                                                  "alike: give at least 2 classes or drop this label")
+                        raise EstimatorInputError(
+                            f"labels[{i}]",
+                            f"is discrete with a single class "
+                            f"({classes.tolist()}); positives and negatives would be drawn "
+                            "alike: give at least 2 classes or drop this label",
+                        )
         return splits, feats, kind, scale if scale is not None else 1.0, label_info, vocab, multi
 
     # ------------------------------------------------------------------ fit
@@ -259,8 +291,13 @@ class ContrastiveEmbedding(TransformerMixin, FamilyEstimator):
         splits, feats, kind, scale, label_info, vocab, multi = self._build(X, y, fitting=True)
         device = self._resolve_device()
         seed = self._seed()
-        spec = {"input": kind, "input_shapes": [list(f.shape[1:]) for f in feats],
-                "session_ids": [s.session_id for s in splits], "labels": label_info, "fps": None}
+        spec = {
+            "input": kind,
+            "input_shapes": [list(f.shape[1:]) for f in feats],
+            "session_ids": [s.session_id for s in splits],
+            "labels": label_info,
+            "fps": None,
+        }
         config = self._config(frame_encoder="conv" if kind == "video" else None)
         model = self._build_core(config, spec, seed)
         self._check_lengths(model, splits)
@@ -282,11 +319,15 @@ class ContrastiveEmbedding(TransformerMixin, FamilyEstimator):
 
     def _check_arguments(self, n_labels: int) -> None:
         """One-line errors for argument values that cannot train (before any data is touched)."""
+
         def integer(name, low):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-                extra = ("; full-batch training (CEBRA's batch_size=None) is not supported"
-                         if name == "batch_size" and value is None else "")
+                extra = (
+                    "; full-batch training (CEBRA's batch_size=None) is not supported"
+                    if name == "batch_size" and value is None
+                    else ""
+                )
                 raise EstimatorInputError(name, f"expected an integer >= {low}, got {value!r}{extra}")
 
         integer("max_iterations", 1)
@@ -306,23 +347,32 @@ class ContrastiveEmbedding(TransformerMixin, FamilyEstimator):
         if types is not None:
             types = [types] if isinstance(types, str) else list(types)
             if len(types) != n_labels:
-                raise EstimatorInputError("label_types", f"gives {len(types)} type(s) but fit got {n_labels} "
-                                          "label array(s); give one type per label")
+                raise EstimatorInputError(
+                    "label_types",
+                    f"gives {len(types)} type(s) but fit got {n_labels} label array(s); give one type per label",
+                )
         if self.hybrid and n_labels == 0:
-            raise EstimatorInputError("hybrid", "hybrid=True combines a label loss with the time loss; "
-                                      "pass labels to fit, or set hybrid=False")
+            raise EstimatorInputError(
+                "hybrid",
+                "hybrid=True combines a label loss with the time loss; pass labels to fit, or set hybrid=False",
+            )
 
     def _check_lengths(self, model, splits: list[SplitData]) -> None:
         left, right = model.receptive_field
-        need = left + right + (max(model.time_offsets) if model.conditional in ("time", "time_delta", "mixed")
-                               or model.hybrid else 0)
+        need = (
+            left
+            + right
+            + (max(model.time_offsets) if model.conditional in ("time", "time_delta", "mixed") or model.hybrid else 0)
+        )
         uses_offsets = model.conditional in ("time", "time_delta", "mixed") or model.hybrid
         for s in splits:
             if s.n_frames < need:
                 offsets = f" with time_offsets {model.time_offsets}" if uses_offsets else ""
-                raise EstimatorInputError(f"X[{s.session_index}]" if len(splits) > 1 else "X",
-                                          f"has {s.n_frames} frames; the {model.model_architecture} encoder "
-                                          f"(receptive field {left + right}){offsets} needs at least {need}")
+                raise EstimatorInputError(
+                    f"X[{s.session_index}]" if len(splits) > 1 else "X",
+                    f"has {s.n_frames} frames; the {model.model_architecture} encoder "
+                    f"(receptive field {left + right}){offsets} needs at least {need}",
+                )
 
     # ------------------------------------------------------------------ transform
     def transform(self, X, session_id: int | None = None, batch_size: int | None = None):
@@ -338,16 +388,22 @@ class ContrastiveEmbedding(TransformerMixin, FamilyEstimator):
             return [self.transform(x, session_id=i, batch_size=batch_size) for i, x in enumerate(X)]
         if session_id is None:
             if self.num_sessions_ > 1:
-                raise EstimatorInputError("session_id", f"the model has {self.num_sessions_} sessions; pass "
-                                          f"session_id=0..{self.num_sessions_ - 1}")
+                raise EstimatorInputError(
+                    "session_id",
+                    f"the model has {self.num_sessions_} sessions; pass session_id=0..{self.num_sessions_ - 1}",
+                )
             session_id = 0
         if not isinstance(session_id, (int, np.integer)) or not 0 <= int(session_id) < self.num_sessions_:
-            raise EstimatorInputError("session_id", f"expected an integer in 0..{self.num_sessions_ - 1}, got {session_id!r}")
+            raise EstimatorInputError(
+                "session_id", f"expected an integer in 0..{self.num_sessions_ - 1}, got {session_id!r}"
+            )
         feats, _, _ = self._features(X, "X", self.input_kind_, self.input_scale_)
         want = self.feature_shapes_[int(session_id)]
         if list(feats.shape[1:]) != want:
-            raise EstimatorInputError("X", f"has per-frame shape {list(feats.shape[1:])}, the model (session "
-                                      f"{session_id}) was fitted with {want}")
+            raise EstimatorInputError(
+                "X",
+                f"has per-frame shape {list(feats.shape[1:])}, the model (session {session_id}) was fitted with {want}",
+            )
         emb = self.model_.embed(feats, int(session_id), int(batch_size) if batch_size else 8192)
         return emb.cpu().numpy().astype(np.float32)
 
@@ -402,8 +458,7 @@ class ContrastiveEmbedding(TransformerMixin, FamilyEstimator):
         rng = np.random.default_rng(seed)
         z = np.cumsum(rng.normal(size=(300, 2)), 0).astype(np.float32) / 10
         x = rng.poisson(np.exp(np.sin(z @ rng.normal(size=(2, 12))))).astype(np.float32)
-        params = dict(max_iterations=5, batch_size=32, output_dimension=3, model_architecture="offset5",
-                      seed=seed)
+        params = dict(max_iterations=5, batch_size=32, output_dimension=3, model_architecture="offset5", seed=seed)
         return params, (x, z), x
 
 

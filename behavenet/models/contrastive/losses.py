@@ -38,8 +38,9 @@ DISTANCES = ("cosine", "euclidean")
 TEMPERATURE_MODES = ("constant", "auto")
 
 
-def similarities(ref: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor,
-                 distance: str = "cosine") -> tuple[torch.Tensor, torch.Tensor]:
+def similarities(
+    ref: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor, distance: str = "cosine"
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Unscaled similarities: ``(n,)`` reference-positive and ``(n, m)`` reference-negative."""
     if distance == "cosine":
         return (ref * pos).sum(-1), ref @ neg.T
@@ -52,8 +53,9 @@ def similarities(ref: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor,
     raise ValueError(f"distance must be one of {DISTANCES}, got {distance!r}")
 
 
-def infonce_from_similarities(pos_sim: torch.Tensor, neg_sim: torch.Tensor
-                              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def infonce_from_similarities(
+    pos_sim: torch.Tensor, neg_sim: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(total, align, uniform)`` from scaled similarities ``(n,)`` and ``(n, m)``."""
     shift = neg_sim.max(dim=1, keepdim=True).values.detach()
     align = -pos_sim.mean()
@@ -61,9 +63,13 @@ def infonce_from_similarities(pos_sim: torch.Tensor, neg_sim: torch.Tensor
     return align + uniform, align, uniform
 
 
-def infonce(ref: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor, distance: str = "cosine",
-            inverse_temperature: float | torch.Tensor = 1.0
-            ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def infonce(
+    ref: torch.Tensor,
+    pos: torch.Tensor,
+    neg: torch.Tensor,
+    distance: str = "cosine",
+    inverse_temperature: float | torch.Tensor = 1.0,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """InfoNCE of ``(n, D)`` references, ``(n, D)`` positives and ``(m, D)`` shared negatives."""
     pos_sim, neg_sim = similarities(ref, pos, neg, distance)
     return infonce_from_similarities(pos_sim * inverse_temperature, neg_sim * inverse_temperature)
@@ -91,8 +97,13 @@ class InfoNCE(nn.Module):
         ``>= min_temperature``.
     """
 
-    def __init__(self, distance: str = "cosine", temperature_mode: str = "constant",
-                 temperature: float = 1.0, min_temperature: float = 0.1):
+    def __init__(
+        self,
+        distance: str = "cosine",
+        temperature_mode: str = "constant",
+        temperature: float = 1.0,
+        min_temperature: float = 0.1,
+    ):
         super().__init__()
         if distance not in DISTANCES:
             raise ValueError(f"distance must be one of {DISTANCES}, got {distance!r}")
@@ -120,6 +131,7 @@ class InfoNCE(nn.Module):
     def temperature(self) -> torch.Tensor:
         return 1.0 / self.inverse_temperature.detach()
 
-    def forward(self, ref: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor
-                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(
+        self, ref: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         return infonce(ref, pos, neg, self.distance, self.inverse_temperature)

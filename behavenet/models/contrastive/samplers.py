@@ -90,10 +90,15 @@ class SessionFrames:
             self.discrete = np.asarray(self.discrete, dtype=np.int64).reshape(self.n_frames)
 
     @classmethod
-    def from_split(cls, split: SplitData, left: int, right: int,
-                   label_names: list[str] | None = None) -> SessionFrames:
-        return cls(split.n_frames, split.segments, left, right,
-                   split.continuous_labels(label_names), split.discrete_labels(label_names))
+    def from_split(cls, split: SplitData, left: int, right: int, label_names: list[str] | None = None) -> SessionFrames:
+        return cls(
+            split.n_frames,
+            split.segments,
+            left,
+            right,
+            split.continuous_labels(label_names),
+            split.discrete_labels(label_names),
+        )
 
     def time_centers(self, offset: int) -> np.ndarray:
         """Centres ``t`` whose window and the window at ``t + offset`` fit in one trial."""
@@ -149,7 +154,7 @@ class NearestNeighbourIndex:
         q = torch.as_tensor(queries, dtype=torch.float32, device=self._points.device)
         out = []
         for start in range(0, len(q), 4096):
-            out.append(torch.cdist(q[start:start + 4096], self._points).argmin(dim=1))
+            out.append(torch.cdist(q[start : start + 4096], self._points).argmin(dim=1))
         return torch.cat(out).cpu().numpy().astype(np.int64)
 
 
@@ -163,8 +168,7 @@ class _Prior:
             cls = classes[self.frames]
             order = np.argsort(cls, kind="stable")
             self._sorted = self.frames[order]
-            self._classes, self._starts, self._counts = np.unique(cls[order], return_index=True,
-                                                                  return_counts=True)
+            self._classes, self._starts, self._counts = np.unique(cls[order], return_index=True, return_counts=True)
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -207,9 +211,16 @@ class ContrastiveSampler:
     references. ``pos_time``: ``(S, n)`` same-session positives at ``t + offset`` (hybrid only).
     """
 
-    def __init__(self, sessions: list[SessionFrames], conditional: str, time_offsets=(1,),
-                 delta: float | None = None, hybrid: bool = False, prior: str = "auto",
-                 nn_backend: str = "auto"):
+    def __init__(
+        self,
+        sessions: list[SessionFrames],
+        conditional: str,
+        time_offsets=(1,),
+        delta: float | None = None,
+        hybrid: bool = False,
+        prior: str = "auto",
+        nn_backend: str = "auto",
+    ):
         if conditional not in CONDITIONALS:
             raise ConfigError("conditional", f"expected one of {', '.join(CONDITIONALS)}, got {conditional!r}")
         if prior not in PRIORS:
@@ -228,8 +239,11 @@ class ContrastiveSampler:
         self.nn_backend = nn_backend
         self._uses = (conditional in ("time_delta", "delta", "mixed"), conditional in ("discrete", "mixed"))
         if conditional == "time" and self.n_sessions > 1:
-            raise ConfigError("conditional", "time-contrastive learning cannot align several sessions; "
-                              "give labels (time_delta, delta, discrete or mixed) for multi-session training")
+            raise ConfigError(
+                "conditional",
+                "time-contrastive learning cannot align several sessions; "
+                "give labels (time_delta, delta, discrete or mixed) for multi-session training",
+            )
         needs_cont = conditional in ("time_delta", "delta", "mixed")
         needs_disc = conditional in ("discrete", "mixed")
         for si, s in enumerate(sessions):
@@ -268,9 +282,12 @@ class ContrastiveSampler:
                 neg_frames = centers
             if len(refs) == 0:
                 need = s.left + s.right + (self.max_offset if (cond == "time" or self.hybrid) else 0)
-                raise ConfigError("data", f"session {si}: no frame can be a reference (every trial is shorter than "
-                                  f"{need} frames or has no usable labels); use shorter time_offsets or a smaller "
-                                  "receptive field")
+                raise ConfigError(
+                    "data",
+                    f"session {si}: no frame can be a reference (every trial is shorter than "
+                    f"{need} frames or has no usable labels); use shorter time_offsets or a smaller "
+                    "receptive field",
+                )
             classes = s.discrete if cond in ("discrete", "mixed") else None
             self._priors.append(_Prior(refs, classes, balanced))
             self._neg_priors.append(_Prior(neg_frames, classes, balanced))
@@ -290,8 +307,10 @@ class ContrastiveSampler:
                     pool.append(d[np.isfinite(d).all(axis=1)])
             self._deltas = np.concatenate(pool) if pool else np.zeros((0, 1))
             if len(self._deltas) == 0:
-                raise ConfigError("time_offsets", f"no label changes over {self.offsets.tolist()} frames inside a "
-                                  "trial; use a smaller time offset")
+                raise ConfigError(
+                    "time_offsets",
+                    f"no label changes over {self.offsets.tolist()} frames inside a trial; use a smaller time offset",
+                )
 
         # nearest-neighbour indices over candidate positives
         self._nn: list = []
@@ -306,7 +325,7 @@ class ContrastiveSampler:
                 order = np.argsort(classes, kind="stable")
                 uniq, starts, counts = np.unique(classes[order], return_index=True, return_counts=True)
                 for c, a, k in zip(uniq, starts, counts):
-                    frames = cand[order[a:a + k]]
+                    frames = cand[order[a : a + k]]
                     if cond == "mixed":
                         per_class[int(c)] = (frames, NearestNeighbourIndex(s.continuous[frames], self.nn_backend))
                     else:

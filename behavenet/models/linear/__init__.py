@@ -13,18 +13,31 @@ from behavenet.models.registry import Family
 from behavenet.utils.lazy import lazy_exports
 
 FAMILIES = (
-    Family(name="pca", config="behavenet.models.linear.config:PCAConfig",
-           core="behavenet.models.linear.core:PCACore",
-           estimator="behavenet.models.linear.estimator:WindowPCA",
-           description="PCA of input windows (closed form): the linear floor"),
-    Family(name="random_projection", config="behavenet.models.linear.config:RandomProjectionConfig",
-           core="behavenet.models.linear.core:RandomProjectionCore",
-           estimator="behavenet.models.linear.estimator:WindowRandomProjection",
-           description="fixed Gaussian random projection of centred input windows", aliases=("random",)),
+    Family(
+        name="pca",
+        config="behavenet.models.linear.config:PCAConfig",
+        core="behavenet.models.linear.core:PCACore",
+        estimator="behavenet.models.linear.estimator:WindowPCA",
+        description="PCA of input windows (closed form): the linear floor",
+    ),
+    Family(
+        name="random_projection",
+        config="behavenet.models.linear.config:RandomProjectionConfig",
+        core="behavenet.models.linear.core:RandomProjectionCore",
+        estimator="behavenet.models.linear.estimator:WindowRandomProjection",
+        description="fixed Gaussian random projection of centred input windows",
+        aliases=("random",),
+    ),
 )
 
-_EXPORTS = {"PCAConfig": ".config", "RandomProjectionConfig": ".config", "PCACore": ".core",
-            "RandomProjectionCore": ".core", "WindowPCA": ".estimator", "WindowRandomProjection": ".estimator"}
+_EXPORTS = {
+    "PCAConfig": ".config",
+    "RandomProjectionConfig": ".config",
+    "PCACore": ".core",
+    "RandomProjectionCore": ".core",
+    "WindowPCA": ".estimator",
+    "WindowRandomProjection": ".estimator",
+}
 
 __all__ = ["FAMILIES", *sorted(_EXPORTS)]
 

@@ -41,8 +41,11 @@ class _WindowLinear(Core):
         for name, spec in specs.items():
             sizes = {int(np.prod(s)) for s in spec.get("shapes") or [[1]]}
             if len(sizes) != 1:
-                raise ConfigError("model", f"linear baselines need the same input size in every session; "
-                                  f"input {name!r} has sizes {sorted(sizes)}")
+                raise ConfigError(
+                    "model",
+                    f"linear baselines need the same input size in every session; "
+                    f"input {name!r} has sizes {sorted(sizes)}",
+                )
             per_frame += sizes.pop()
         self.window = window
         self.in_dim = per_frame * window
@@ -79,7 +82,7 @@ class _WindowLinear(Core):
         for split in splits:
             centers = valid_centers(split.segments, left, right)
             for start in range(0, len(centers), _CHUNK):
-                idx = centers[start:start + _CHUNK, None] + rel[None, :]
+                idx = centers[start : start + _CHUNK, None] + rel[None, :]
                 windows = {}
                 for name in self.input_names:
                     frames = frames_to_tensor(np.asarray(split.inputs[name][idx.reshape(-1)]))
@@ -95,8 +98,9 @@ class _WindowLinear(Core):
             if outer:
                 prod += block.T @ block
         if n < 1:
-            raise ConfigError("data", f"no training window of {self.window} frames: the training trials are "
-                              "shorter than model.window")
+            raise ConfigError(
+                "data", f"no training window of {self.window} frames: the training trials are shorter than model.window"
+            )
         return n, total, prod
 
     def loss(self, batch: dict, stage: str = "train"):
@@ -152,5 +156,5 @@ class RandomProjectionCore(_WindowLinear):
     def loss(self, batch: dict, stage: str = "train"):
         """Mean squared value of the centred windows (the projection reconstructs nothing)."""
         centred = self._flat(batch["inputs"]) - self.mean
-        err = ((centred ** 2).sum(1).mean() / max(1, self.in_dim)).float()
+        err = ((centred**2).sum(1).mean() / max(1, self.in_dim)).float()
         return err, {"loss": err}

@@ -1,7 +1,7 @@
 """scikit-learn style estimators of the linear baselines, on plain arrays::
 
-    from behavenet.models.linear import WindowPCA
-    z = WindowPCA(output_dimension=4, window=5).fit_transform(spikes)   # (T, 4)
+from behavenet.models.linear import WindowPCA
+z = WindowPCA(output_dimension=4, window=5).fit_transform(spikes)   # (T, 4)
 """
 
 from __future__ import annotations

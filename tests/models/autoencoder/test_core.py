@@ -32,8 +32,10 @@ def test_shared_latent_is_the_mean_of_the_inputs_encodings():
 def test_recovers_a_shared_low_dimensional_latent():
     rng = np.random.default_rng(0)
     z = rng.normal(size=(1000, 2)).astype(np.float32)
-    data = {"spikes": z @ rng.normal(size=(2, 10)).astype(np.float32),
-            "behavior": z @ rng.normal(size=(2, 3)).astype(np.float32)}
+    data = {
+        "spikes": z @ rng.normal(size=(2, 10)).astype(np.float32),
+        "behavior": z @ rng.normal(size=(2, 3)).astype(np.float32),
+    }
     est = Autoencoder(output_dimension=2, max_iterations=600, batch_size=128, learning_rate=1e-2, seed=0)
     emb = est.fit_transform(data)
     assert est.history_[-20:].mean() < 0.05 * est.history_[:5].mean()

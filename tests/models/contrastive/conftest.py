@@ -26,7 +26,7 @@ def place_cells(seed: int = 0, T: int = 1200, N: int = 30, smooth: float = 20.0)
     z = 2 * z / z.max(0) - 1
     centres = rng.uniform(-1, 1, size=(N, 2))
     d2 = ((z[:, None, :] - centres[None]) ** 2).sum(-1)
-    rate = 0.5 + 20.0 * np.exp(-d2 / (2 * 0.3 ** 2))
+    rate = 0.5 + 20.0 * np.exp(-d2 / (2 * 0.3**2))
     x = rng.poisson(rate * 0.05).astype(np.float32)
     return x, z.astype(np.float32)
 

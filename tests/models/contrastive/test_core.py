@@ -23,8 +23,13 @@ ROOT = Path(__file__).resolve().parents[3]
 
 def _spec(kinds=None, shapes=((30,),)):
     kinds = kinds or {}
-    return {"input": "spikes", "input_shapes": [list(s) for s in shapes], "session_ids": ["a"],
-            "labels": {k: {"kind": v, "dim": 2 if v == "continuous" else 1} for k, v in kinds.items()}, "fps": 20.0}
+    return {
+        "input": "spikes",
+        "input_shapes": [list(s) for s in shapes],
+        "session_ids": ["a"],
+        "labels": {k: {"kind": v, "dim": 2 if v == "continuous" else 1} for k, v in kinds.items()},
+        "fps": 20.0,
+    }
 
 
 def _core(spec, **kw) -> ContrastiveCore:
@@ -37,14 +42,19 @@ def _split(x, z, kinds, segments=None, session_index=0):
         labels["pos"], lk["pos"] = z, "continuous"
     if "cls" in kinds:
         labels["cls"], lk["cls"] = (z[:, 0] > 0).astype(np.float32), "discrete"  # float dtype, declared discrete
-    return SplitData(f"s{session_index}", {"spikes": x}, labels, lk, segments=segments,
-                     session_index=session_index)
+    return SplitData(f"s{session_index}", {"spikes": x}, labels, lk, segments=segments, session_index=session_index)
 
 
 def _run_python(code: str) -> dict:
     """Run ``code`` in a fresh interpreter (one torch thread); it prints one JSON line last."""
-    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
-                          cwd=str(ROOT), timeout=300, env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        cwd=str(ROOT),
+        timeout=300,
+        env={**__import__("os").environ, "OMP_NUM_THREADS": "1"},
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -56,14 +66,23 @@ def test_registered_and_conditional_from_declared_kinds():
     assert _core(_spec({"pos": "continuous"}), conditional=None).conditional == "time_delta"
     assert _core(_spec({"cls": "discrete"}), conditional=None).conditional == "discrete"
     assert _core(_spec({"pos": "continuous", "cls": "discrete"}), conditional=None).conditional == "mixed"
-    assert _core(_spec({"pos": "continuous", "cls": "discrete"}), conditional=None,
-                 labels=["pos"]).conditional == "time_delta"
+    assert (
+        _core(_spec({"pos": "continuous", "cls": "discrete"}), conditional=None, labels=["pos"]).conditional
+        == "time_delta"
+    )
     with pytest.raises(ConfigError) as err:
         _core(_spec(), conditional="time_delta")
     assert "\n" not in str(err.value) and "conditional" in str(err.value)
-    for bad in [dict(distance="l1"), dict(model_architecture="offset7"), dict(batch_size=1),
-                dict(time_offsets=0), dict(labels=["nope"]), dict(conditional="delta"), dict(input="video"),
-                dict(batch_size="many")]:
+    for bad in [
+        dict(distance="l1"),
+        dict(model_architecture="offset7"),
+        dict(batch_size=1),
+        dict(time_offsets=0),
+        dict(labels=["nope"]),
+        dict(conditional="delta"),
+        dict(input="video"),
+        dict(batch_size="many"),
+    ]:
         with pytest.raises(ConfigError):
             _core(_spec({"pos": "continuous"}), **bad)
 
@@ -93,8 +112,7 @@ def test_streams_and_embedding():
 def test_loss_parts_and_metrics():
     x, z = place_cells(T=400)
     split = _split(x, z, ["pos"])
-    core = _core(_spec({"pos": "continuous"}), batch_size=16, model_architecture="offset5", hybrid=True,
-                 val_batches=2)
+    core = _core(_spec({"pos": "continuous"}), batch_size=16, model_architecture="offset5", hybrid=True, val_batches=2)
     assert core.embedding_dim == 8 and core.receptive_field == (2, 3) and core.n_sessions == 1
     batches = list(core.make_dataset([split], "val", seed=1))
     assert len(batches) == 2
@@ -114,14 +132,15 @@ def test_multi_session_gradients_and_gof():
     x, z = place_cells(T=700)
     spec = _spec({"pos": "continuous"}, shapes=((30,), (20,)))
     core = _core(spec, batch_size=16, model_architecture="offset5")
-    splits = [_split(x[:350], z[:350], ["pos"], session_index=0),
-              _split(x[350:, :20], z[350:], ["pos"], session_index=1)]
+    splits = [
+        _split(x[:350], z[:350], ["pos"], session_index=0),
+        _split(x[350:, :20], z[350:], ["pos"], session_index=1),
+    ]
     batch = next(iter(core.make_dataset(splits, "train", 0)))
     loss, metrics = core.loss(batch, "train")
     loss.backward()
     assert all(p.grad is not None for p in core.encoders[1].parameters())
-    assert float(metrics["gof_bits"]) == pytest.approx((np.log(32) - float(loss.detach())) * np.log2(np.e),
-                                                       rel=1e-5)
+    assert float(metrics["gof_bits"]) == pytest.approx((np.log(32) - float(loss.detach())) * np.log2(np.e), rel=1e-5)
 
 
 def test_picks_one_of_several_inputs():
@@ -155,15 +174,23 @@ def test_video_split_from_a_lazy_reader_trains_and_embeds(monkeypatch):
     rng = np.random.default_rng(0)
     frames = rng.integers(0, 255, size=(120, 10, 12, 1), dtype=np.uint8)
     spec = {"input": "video", "input_shapes": [[10, 12, 1]], "session_ids": ["v"], "labels": {}, "fps": 25.0}
-    core = _core(spec, model_architecture="offset5", conditional="time", time_offsets=2, batch_size=8,
-                 frame_features=6, output_dimension=3)
+    core = _core(
+        spec,
+        model_architecture="offset5",
+        conditional="time",
+        time_offsets=2,
+        batch_size=8,
+        frame_features=6,
+        output_dimension=3,
+    )
     assert core.is_video
     split = SplitData("v", {"video": _LazyFrames(frames)}, segments=[[0, 60], [60, 120]])
     core.fit_data([split])  # the frame encoder's normalisation, from training frames
     assert bool(core.encoders[0].frame_encoder.normalization_set)
     expected = torch.from_numpy(frames[np.unique(np.linspace(0, 119, 1000).astype(np.int64))]).float()
-    torch.testing.assert_close(core.encoders[0].frame_encoder.pixel_mean.flatten(),
-                               expected.mean(0).flatten() / 255)  # frames scaled to [0, 1]
+    torch.testing.assert_close(
+        core.encoders[0].frame_encoder.pixel_mean.flatten(), expected.mean(0).flatten() / 255
+    )  # frames scaled to [0, 1]
     for limit in (1 << 30, 0):  # materialised, then read lazily batch by batch
         monkeypatch.setattr(mod, "_MATERIALISE_BYTES", limit)
         ds = core.make_dataset([split], "train", seed=0)

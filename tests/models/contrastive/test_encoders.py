@@ -13,8 +13,16 @@ from behavenet.models.contrastive.encoders import (
     make_encoder,
 )
 
-EXPECTED_RF = {"offset1": (0, 1), "offset5": (2, 3), "offset10": (5, 5), "offset36": (18, 18),
-               "offset15": (7, 8), "offset20": (10, 10), "offset40": (20, 20), "offset50": (25, 25)}
+EXPECTED_RF = {
+    "offset1": (0, 1),
+    "offset5": (2, 3),
+    "offset10": (5, 5),
+    "offset36": (18, 18),
+    "offset15": (7, 8),
+    "offset20": (10, 10),
+    "offset40": (20, 20),
+    "offset50": (25, 25),
+}
 
 
 @pytest.mark.parametrize("name", list_architectures())
@@ -62,7 +70,7 @@ def test_fully_convolutional_matches_windows():
     x = torch.randn(40, 6)
     with torch.no_grad():
         seq = enc(x[None])[0]  # (31, 3)
-        win = enc(torch.stack([x[t - 5:t + 5] for t in range(5, 36)]))
+        win = enc(torch.stack([x[t - 5 : t + 5] for t in range(5, 36)]))
     assert torch.allclose(seq, win, atol=1e-6)
 
 
@@ -131,7 +139,7 @@ def test_backward_under_bf16_autocast(name):
         enc.zero_grad()
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
             out = enc.forward_indexed(data, centers, sparse=_sparse_pair(data))
-            out2 = enc(torch.stack([data[c - enc.left:c + enc.right] for c in centers[:8]]))
+            out2 = enc(torch.stack([data[c - enc.left : c + enc.right] for c in centers[:8]]))
             loss = out.float().pow(2).sum() + out2.float().sum()
         loss.backward()
         grads[autocast] = torch.cat([p.grad.flatten() for p in enc.parameters()])

@@ -38,7 +38,8 @@ def test_fit_transform_time_and_time_delta(data):
     assert est2.conditional_ == "time_delta" and out.shape == (900, 4)
     assert len(est2.history_) == 15 and np.isfinite(est2.history_).all()
     assert est2.goodness_of_fit_score(x, z, num_batches=2) == pytest.approx(
-        est2.goodness_of_fit_score(x, z, num_batches=2))
+        est2.goodness_of_fit_score(x, z, num_batches=2)
+    )
     assert clone(est2).get_params() == est2.get_params()
 
 
@@ -117,8 +118,9 @@ def test_multi_session(data):
     hyb = ContrastiveEmbedding(model_architecture="offset5", hybrid=True, **FAST).fit(xs, zs)
     assert [e.shape for e in hyb.transform(xs)] == [(450, 4), (450, 4)]
     cls = [(zz[:, 0] > 0).astype(int) for zz in zs]
-    mixed = ContrastiveEmbedding(model_architecture="offset5", label_types=["continuous", "discrete"],
-                                 **FAST).fit(xs, zs, cls)
+    mixed = ContrastiveEmbedding(model_architecture="offset5", label_types=["continuous", "discrete"], **FAST).fit(
+        xs, zs, cls
+    )
     assert mixed.conditional_ == "mixed"
     disc = ContrastiveEmbedding(model_architecture="offset5", label_types=["discrete"], **FAST).fit(xs, cls)
     assert disc.conditional_ == "discrete"
@@ -141,19 +143,30 @@ def test_label_types_are_explicit(data):
     assert ContrastiveEmbedding(label_types=["discrete"], **FAST).fit(x, uint8).conditional_ == "discrete"
 
 
-@pytest.mark.parametrize("case,needle", [
-    ("length", "rows"), ("nan_x", "NaN"), ("nan_y", "NaN"), ("frac_discrete", "non-integer"),
-    ("string_continuous", "numeric"), ("too_short", "frames"), ("too_many_types", "label_types"),
-    ("bad_device", "device"), ("bad_arch", "model_architecture"), ("bad_cond", "conditional"),
-    ("features", "per-frame shape"), ("one_d", "dimensions"),
-    ("batch_none", "batch_size: expected an integer >= 2, got None"),
-    ("negative_lr", "learning_rate: expected a finite number > 0"),
-    ("min_temp", "min_temperature: expected a finite number > 0"),
-    ("too_few_types", "label_types: gives 2 type(s) but fit got 1"),
-    ("hybrid_no_labels", "hybrid: hybrid=True combines"),
-    ("one_class", "single class"),
-    ("list_label_single_session", "is a list of 1 arrays"),
-])
+@pytest.mark.parametrize(
+    "case,needle",
+    [
+        ("length", "rows"),
+        ("nan_x", "NaN"),
+        ("nan_y", "NaN"),
+        ("frac_discrete", "non-integer"),
+        ("string_continuous", "numeric"),
+        ("too_short", "frames"),
+        ("too_many_types", "label_types"),
+        ("bad_device", "device"),
+        ("bad_arch", "model_architecture"),
+        ("bad_cond", "conditional"),
+        ("features", "per-frame shape"),
+        ("one_d", "dimensions"),
+        ("batch_none", "batch_size: expected an integer >= 2, got None"),
+        ("negative_lr", "learning_rate: expected a finite number > 0"),
+        ("min_temp", "min_temperature: expected a finite number > 0"),
+        ("too_few_types", "label_types: gives 2 type(s) but fit got 1"),
+        ("hybrid_no_labels", "hybrid: hybrid=True combines"),
+        ("one_class", "single class"),
+        ("list_label_single_session", "is a list of 1 arrays"),
+    ],
+)
 def test_bad_input_errors_are_one_line(data, case, needle):
     x, z = data
     est = ContrastiveEmbedding(**FAST)
@@ -235,8 +248,9 @@ def test_synthetic_video_input(data):
     _, z = data
     rng = np.random.default_rng(0)
     frames = rng.integers(0, 255, size=(200, 12, 12), dtype=np.uint8)
-    est = ContrastiveEmbedding(model_architecture="offset5", max_iterations=5, batch_size=16, output_dimension=3,
-                               frame_features=8).fit(frames, z[:200])
+    est = ContrastiveEmbedding(
+        model_architecture="offset5", max_iterations=5, batch_size=16, output_dimension=3, frame_features=8
+    ).fit(frames, z[:200])
     assert est.input_kind_ == "video" and est.transform(frames).shape == (200, 3)
     chw = frames[:, None]  # (T, 1, H, W) is accepted too
     assert np.array_equal(est.transform(chw), est.transform(frames))
@@ -260,8 +274,9 @@ def _decode_clip(n_frames: int, size: int = 32) -> np.ndarray:
 def test_real_video_clip_time_contrastive():
     frames = _decode_clip(300)
     assert frames.shape == (300, 32, 32)
-    est = ContrastiveEmbedding(model_architecture="offset5", max_iterations=40, batch_size=32, output_dimension=4,
-                               time_offsets=2, seed=0).fit(frames)
+    est = ContrastiveEmbedding(
+        model_architecture="offset5", max_iterations=40, batch_size=32, output_dimension=4, time_offsets=2, seed=0
+    ).fit(frames)
     emb = est.transform(frames)
     assert emb.shape == (300, 4) and np.isfinite(emb).all()
     assert est.history_[-10:].mean() < est.history_[:10].mean()
@@ -282,15 +297,41 @@ def test_loads_files_written_before_the_family_contract(tmp_path, data):
     est = ContrastiveEmbedding(**FAST).fit(x, z)
     est.save(tmp_path / "new.pt")
     new = torch.load(tmp_path / "new.pt", weights_only=True)
-    old_keys = ["model_architecture", "num_hidden_units", "output_dimension", "conditional", "time_offsets",
-                "distance", "temperature_mode", "temperature", "min_temperature", "delta", "hybrid",
-                "hybrid_behavior_dims", "prior", "labels", "batch_size", "learning_rate", "weight_decay",
-                "val_batches", "frame_encoder", "frame_features", "frame_layout", "nn_backend"]
+    old_keys = [
+        "model_architecture",
+        "num_hidden_units",
+        "output_dimension",
+        "conditional",
+        "time_offsets",
+        "distance",
+        "temperature_mode",
+        "temperature",
+        "min_temperature",
+        "delta",
+        "hybrid",
+        "hybrid_behavior_dims",
+        "prior",
+        "labels",
+        "batch_size",
+        "learning_rate",
+        "weight_decay",
+        "val_batches",
+        "frame_encoder",
+        "frame_features",
+        "frame_layout",
+        "nn_backend",
+    ]
     fitted = {k.rstrip("_"): v for k, v in new["fitted"].items()}
     fitted["history"] = new["history"]
-    old = {"format": "behavenet.ContrastiveEmbedding", "format_version": 1, "args": new["args"],
-           "hparams": {**{k: new["config"][k] for k in old_keys}, "data_spec": new["data_spec"]},
-           "state_dict": new["state_dict"], "fitted": fitted, "versions": new["versions"]}
+    old = {
+        "format": "behavenet.ContrastiveEmbedding",
+        "format_version": 1,
+        "args": new["args"],
+        "hparams": {**{k: new["config"][k] for k in old_keys}, "data_spec": new["data_spec"]},
+        "state_dict": new["state_dict"],
+        "fitted": fitted,
+        "versions": new["versions"],
+    }
     torch.save(old, tmp_path / "old.pt")
     again = ContrastiveEmbedding.load(tmp_path / "old.pt")
     assert np.array_equal(again.transform(x), est.transform(x))

@@ -14,8 +14,18 @@ def _fit(path, augment, seed=0, spy=None):
     L.seed_everything(seed, verbose=False)
     dm = PoseDataModule(str(path), splits="4;1;1;1", augment=augment, seed=seed)
     dm.setup("fit")
-    model = FamilyModule("contrastive", dict(conditional="time", model_architecture="offset5", batch_size=16,
-                                             val_batches=2, num_hidden_units=8, output_dimension=3), dm.spec)
+    model = FamilyModule(
+        "contrastive",
+        dict(
+            conditional="time",
+            model_architecture="offset5",
+            batch_size=16,
+            val_batches=2,
+            num_hidden_units=8,
+            output_dimension=3,
+        ),
+        dm.spec,
+    )
     dm.attach_model(model)
     if spy is not None:
         real = dm.augment_pose
@@ -26,8 +36,15 @@ def _fit(path, augment, seed=0, spy=None):
             return y
 
         dm.augment_pose = recording
-    trainer = L.Trainer(max_steps=3, limit_val_batches=2, accelerator="cpu", logger=False,
-                        enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False)
+    trainer = L.Trainer(
+        max_steps=3,
+        limit_val_batches=2,
+        accelerator="cpu",
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+    )
     trainer.fit(model, datamodule=dm)
     return model, dm
 

@@ -187,7 +187,11 @@ def test_nn_backends_agree_and_errors():
 
 def test_session_frames_from_split_uses_declared_kinds():
     x = np.zeros((50, 3), np.float32)
-    split = SplitData("s", {"spikes": x}, labels={"a": np.arange(50.0)[:, None], "b": np.arange(50) % 2},
-                      label_kinds={"a": "continuous", "b": "discrete"})
+    split = SplitData(
+        "s",
+        {"spikes": x},
+        labels={"a": np.arange(50.0)[:, None], "b": np.arange(50) % 2},
+        label_kinds={"a": "continuous", "b": "discrete"},
+    )
     sf = SessionFrames.from_split(split, 0, 1)
     assert sf.continuous.shape == (50, 1) and sf.discrete.shape == (50,)

@@ -19,7 +19,7 @@ def _windows(x, segments, w):
     rows = []
     for a, b in segments:
         for t in range(a + left, b - right + 1):
-            rows.append(x[t - left:t + right].reshape(-1))
+            rows.append(x[t - left : t + right].reshape(-1))
     return np.array(rows, dtype=np.float64)
 
 
@@ -38,8 +38,9 @@ def test_pca_equals_batch_pca_of_every_training_window():
     np.testing.assert_allclose(dots, 1.0, atol=1e-8)
     # the embedding of frame t projects the window around t (edges replicate-padded)
     emb = core.embed(x).numpy()
-    np.testing.assert_allclose(emb[1], (x[0:3].reshape(-1) - core.mean.numpy()) @ core.components.numpy(),
-                               rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        emb[1], (x[0:3].reshape(-1) - core.mean.numpy()) @ core.components.numpy(), rtol=1e-4, atol=1e-5
+    )
     assert not core.trainable and core.configure_optimizers() == (None, None)
 
 
