@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# One prepared GPU check (for a lent accelerator with little time): each model a few hundred steps
-# on the GPU in bf16 with throughput printed, the contrastive estimator on the GPU, then the
+# One prepared GPU check (for a lent accelerator with little time): each model family a few hundred
+# steps on the GPU in bf16 with throughput printed, the contrastive estimator on the GPU, then the
 # gpu-marked tests. Prints one RESULT line per model. Usage: bash scripts/gpu_check.sh [STEPS]
 # On a machine without behavenet's pure-Python dependencies installed, put copies of hydra,
 # omegaconf and antlr4 in .gpu_site/ (git-ignored); the script puts it and the checkout on PYTHONPATH.
@@ -16,9 +16,11 @@ mkdir -p "$OUTDIR"
 $PY - <<PY
 import torch; print("torch", torch.__version__, "cuda", torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else "")
 PY
-for model in pca contrastive contrastive_time; do
+for model in pca contrastive contrastive_time autoencoder; do
+  extra=""
+  [ "$model" = autoencoder ] && extra="data.inputs=[spikes,behavior]"
   start=$(date +%s.%N)
-  $PY train.py model=$model trainer=gpu trainer.max_steps=$STEPS trainer.val_check_interval=$STEPS \
+  $PY train.py model=$model $extra trainer=gpu trainer.max_steps=$STEPS trainer.val_check_interval=$STEPS \
       logger=none trainer.enable_progress_bar=false hydra.run.dir=$OUTDIR/$model > "$OUTDIR/$model.log" 2>&1
   rc=$?
   end=$(date +%s.%N)
@@ -41,4 +43,4 @@ for cond, y in (("time_delta", (t.astype(np.float32),)), ("time", ())):
         dt = time.perf_counter() - s
     print(f"RESULT estimator conditional={cond} iters=1000 fit_s={dt:.2f} it_per_s={1000 / dt:.1f}")
 PY
-$PY -m pytest -m gpu -q -p no:cacheprovider tests/test_gpu.py 2>&1 | tail -15
+$PY -m pytest -m gpu -q -p no:cacheprovider tests/test_gpu.py tests/models/test_family_contract.py 2>&1 | tail -15
