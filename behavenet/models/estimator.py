@@ -191,6 +191,29 @@ class FamilyEstimator(BaseEstimator):
         except ConfigError as err:
             raise _as_input_error(err) from None
 
+    # ------------------------------------------------------------------ transform
+    def transform(self, X, session_id: int | None = None, batch_size: int | None = None):
+        """Embeddings ``(T, D)`` of one session's ``X`` (``session_id`` picks the session of a
+        multi-session fit), or, for a list with one ``X`` per session in fit order, a list of them."""
+        self._check_fitted()
+        n = int(self.num_sessions_)
+        if isinstance(X, (list, tuple)):
+            if session_id is not None:
+                raise EstimatorInputError("X", "pass one session with session_id, or a list of all sessions without it")
+            if len(X) != n:
+                raise EstimatorInputError("X", f"got {len(X)} sessions, the model was fitted on {n}")
+            return [self._transform_one(x, i, batch_size) for i, x in enumerate(X)]
+        if session_id is None:
+            if n > 1:
+                raise EstimatorInputError("session_id", f"the model has {n} sessions; pass session_id=0..{n - 1}")
+            session_id = 0
+        if isinstance(session_id, bool) or not isinstance(session_id, (int, np.integer)) or not 0 <= session_id < n:
+            raise EstimatorInputError("session_id", f"expected an integer in 0..{n - 1}, got {session_id!r}")
+        return self._transform_one(X, int(session_id), batch_size)
+
+    def _transform_one(self, X, session_index: int, batch_size: int | None):  # pragma: no cover - abstract
+        raise NotImplementedError
+
     # ------------------------------------------------------------------ persistence
     def to(self, device: str):
         """Move the fitted model to ``device`` (``"cpu"``, ``"cuda"``, ...); returns self."""
@@ -513,31 +536,18 @@ class ArrayEstimator(FamilyEstimator):
         """Values of ``config_exclude`` fields (default: none)."""
         return {}
 
-    def transform(self, X, session_id: int | None = None, batch_size: int | None = None):
-        """Embeddings ``(T, D)`` of one session (``session_id`` picks the session of a
-        multi-session fit), or a list of them for a list of sessions."""
-        self._check_fitted()
-        if isinstance(X, (list, tuple)):
-            if len(X) != self.num_sessions_:
-                raise EstimatorInputError("X", f"got {len(X)} sessions, the model was fitted on {self.num_sessions_}")
-            return [self.transform(x, session_id=i, batch_size=batch_size) for i, x in enumerate(X)]
-        if session_id is None:
-            if self.num_sessions_ > 1:
-                raise EstimatorInputError(
-                    "session_id",
-                    f"the model has {self.num_sessions_} sessions; pass session_id=0..{self.num_sessions_ - 1}",
-                )
-            session_id = 0
+    def _transform_one(self, X, session_index: int, batch_size: int | None):
+        """``(T, D)`` embedding of one session's ``X`` with the encoder of ``session_index``."""
         (arrays,), _ = self._sessions(X)
         if list(arrays) != list(self.input_names_):
             raise EstimatorInputError("X", f"has inputs {list(arrays)}, the model was fitted on {self.input_names_}")
-        want = self.feature_shapes_[int(session_id)]
+        want = self.feature_shapes_[session_index]
         for name, arr in arrays.items():
             if list(arr.shape[1:]) != want[name]:
                 raise EstimatorInputError(
                     "X",
                     f"input {name!r} has per-frame shape {list(arr.shape[1:])}, the "
-                    f"model (session {session_id}) was fitted with {want[name]}",
+                    f"model (session {session_index}) was fitted with {want[name]}",
                 )
-        emb = self.model_.embed(arrays, int(session_id), batch_size)
+        emb = self.model_.embed(arrays, session_index, batch_size)
         return emb.float().cpu().numpy()

@@ -375,36 +375,16 @@ class ContrastiveEmbedding(TransformerMixin, FamilyEstimator):
                 )
 
     # ------------------------------------------------------------------ transform
-    def transform(self, X, session_id: int | None = None, batch_size: int | None = None):
-        """Embed ``X`` (one session) into ``(T, output_dimension)``; ``session_id`` picks the
-        session encoder of a multi-session model. A list of arrays (one per session, in fit
-        order) returns a list of embeddings."""
-        self._check_fitted()
-        if isinstance(X, (list, tuple)):
-            if session_id is not None:
-                raise EstimatorInputError("X", "pass one array with session_id, or a list of all sessions without it")
-            if len(X) != self.num_sessions_:
-                raise EstimatorInputError("X", f"got {len(X)} sessions, the model was fitted on {self.num_sessions_}")
-            return [self.transform(x, session_id=i, batch_size=batch_size) for i, x in enumerate(X)]
-        if session_id is None:
-            if self.num_sessions_ > 1:
-                raise EstimatorInputError(
-                    "session_id",
-                    f"the model has {self.num_sessions_} sessions; pass session_id=0..{self.num_sessions_ - 1}",
-                )
-            session_id = 0
-        if not isinstance(session_id, (int, np.integer)) or not 0 <= int(session_id) < self.num_sessions_:
-            raise EstimatorInputError(
-                "session_id", f"expected an integer in 0..{self.num_sessions_ - 1}, got {session_id!r}"
-            )
+    def _transform_one(self, X, session_index: int, batch_size: int | None):
+        """Embed one session's ``X`` into ``(T, output_dimension)`` with its session encoder."""
         feats, _, _ = self._features(X, "X", self.input_kind_, self.input_scale_)
-        want = self.feature_shapes_[int(session_id)]
+        want = self.feature_shapes_[session_index]
         if list(feats.shape[1:]) != want:
             raise EstimatorInputError(
                 "X",
-                f"has per-frame shape {list(feats.shape[1:])}, the model (session {session_id}) was fitted with {want}",
+                f"has per-frame shape {list(feats.shape[1:])}, the model (session {session_index}) was fitted with {want}",
             )
-        emb = self.model_.embed(feats, int(session_id), int(batch_size) if batch_size else 8192)
+        emb = self.model_.embed(feats, session_index, int(batch_size) if batch_size else 8192)
         return emb.cpu().numpy().astype(np.float32)
 
     def fit_transform(self, X, *y, **fit_params):
