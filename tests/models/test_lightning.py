@@ -15,14 +15,6 @@ from behavenet.models.lightning import FamilyModule
 from behavenet.models.registry import build_core
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _data(T=600, seed=0):
     rng = np.random.default_rng(seed)
     z = np.cumsum(rng.normal(size=(T, 2)), 0).astype(np.float32) / 10

@@ -1,19 +1,9 @@
-"""Shared fixtures of the contrastive-model tests: one torch thread, small seeded data."""
+"""Shared fixtures of the contrastive-model tests: small seeded data (one torch thread: ../conftest.py)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One torch thread: faster on shared 2-core machines and bit-reproducible."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def place_cells(seed: int = 0, T: int = 1200, N: int = 30, smooth: float = 20.0):
