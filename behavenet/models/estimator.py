@@ -130,9 +130,6 @@ class FamilyEstimator(BaseEstimator):
                 out[name] = (defaults[name], hints.get(name, inspect.Parameter.empty), docs.get(name, ""))
         return out
 
-    def _options(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self.Options)}
-
     def _config(self, **from_data) -> FamilyConfig:
         """The family config from the estimator's parameters (and the ``config_exclude`` fields
         set from the data); one-line :class:`EstimatorInputError` for a bad value."""
