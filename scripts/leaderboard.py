@@ -156,7 +156,7 @@ def to_markdown(summary: dict, steps: int, seeds: list[int], total_s: float) -> 
         "training clips, headline alpha 1, OR / mean merge of the seeds; F1 of the positive class "
         "for binary tasks, macro F1 for multi-class tasks, MSE for regression; higher F1 and lower "
         "MSE are better). Each cell is the mean +- sd over training seeds "
-        f"{', '.join(map(str, seeds))}, every model trained for {steps} steps on CPU.",
+        f"{', '.join(map(str, seeds))}, learned models trained for {steps} steps on CPU (PCA and random projection are fitted in closed form).",
         "",
         "Regenerate with `python scripts/leaderboard.py` "
         f"(this table: {total_s / 60:.1f} min on {platform.processor() or platform.machine()}, "
