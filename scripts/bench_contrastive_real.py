@@ -12,9 +12,14 @@ data given **as a user gives it**:
   Position is the linearised track position in camera pixels (about 0..476 px), not normalised;
   ``right``/``left`` come from the session's ``direction`` frame label (rest frames are 0, 0).
 
-Split: by time, as in CEBRA's decoding demo. The recording is one trial, so the first 80 % of the
-frames train and the last 20 % are held out; the held-out frames are never seen in ``fit`` (they are
-embedded by a separate ``transform`` call, which pads at the edge and reads no training frame).
+Split (``--split``), frames held out of ``fit`` and embedded by separate ``transform`` calls:
+
+* ``blocks`` (default): the recording (one trial) is cut into 30 s pseudo-trials, as behavenet's
+  ``linear_track`` data config does, and every 5th pseudo-trial is held out (behavenet's
+  ``assign_splits`` with ``"4;0;1;0"``, 6 of 32 pseudo-trials, 18 % of the frames); 10 frames on
+  each side of a held-out pseudo-trial are used by neither side. ``fit`` gets the training frames
+  concatenated into one array (what a user without trial structure passes).
+* ``last``: the first 80 % of the frames train, the last 20 % are held out (CEBRA's decoding demo).
 
 Both sides: ``offset10-model``, ``conditional="time_delta"``, ``time_offsets=10``, batch 512,
 learning rate 3e-4, temperature 1, cosine similarity, output dimension 8 and the same number of
@@ -59,7 +64,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_contrastive import DEFAULT_CEBRA_PYTHON, ROOT, _maxrss_mb, machine_info, run_worker
 
 DEFAULT_DATA = ROOT / "data" / "linear_track.h5"
-TRAIN_FRACTION = 0.8
+TRAIN_FRACTION = 0.8  # split "last"
+BLOCK_FRAMES = 300  # split "blocks": 30 s pseudo-trials at 10 fps
+BUFFER = 10  # frames left out of training on each side of a held-out pseudo-trial
 WINDOW = (5, 5)  # receptive field of offset10: frames [t - 5, t + 5)
 K = 25
 #: per-fit metrics summarised as mean ± sd (key, label in the markdown table)
@@ -77,7 +84,47 @@ METRICS = [
 
 
 # ---------------------------------------------------------------------- data (orchestrator)
-def export_session(h5: Path, out: Path, train_fraction: float = TRAIN_FRACTION) -> dict:
+def split_roles(n: int, trials, split: str):
+    """Per-frame role: 1 = train, 2 = held out, 0 = unused (buffer).
+
+    ``"blocks"``: the trials are cut into 30 s pseudo-trials as ``conf/data/linear_track.yaml`` does
+    (``trial_seconds: 30``, :func:`behavenet.data.splits.chunk_trials`), and dealt out with
+    :func:`behavenet.data.splits.assign_splits` in blocks of 4 train + 1 held-out (``"4;0;1;0"``),
+    so every 5th pseudo-trial is held out (about 20 %). The ``BUFFER`` frames on each side of a
+    held-out pseudo-trial are used by neither side, so no training window (receptive field 10) and
+    no time-offset positive (10 frames) reaches a held-out frame.
+    ``"last"``: the first ``TRAIN_FRACTION`` of the frames train and the rest is held out (the split
+    of CEBRA's decoding demo).
+    """
+    import numpy as np
+
+    from behavenet.data.splits import assign_splits, chunk_trials
+
+    role = np.zeros(n, dtype=np.int8)
+    if split == "last":
+        cut = round(TRAIN_FRACTION * n)
+        role[:cut], role[cut:] = 1, 2
+        return role
+    chunks = chunk_trials(trials, BLOCK_FRAMES)
+    roles = assign_splits(len(chunks), "4;0;1;0")
+    for (a, b), r in zip(chunks, roles):
+        role[a:b] = 1 if r == "train" else 2 if r == "test" else 0
+    held = role == 2
+    near = np.convolve(held.astype(float), np.ones(2 * BUFFER + 1), mode="same") > 0
+    role[near & ~held] = 0
+    return role
+
+
+def segments(role, value: int) -> list[tuple[int, int]]:
+    """The ``[start, stop)`` runs of consecutive frames whose role is ``value``."""
+    import numpy as np
+
+    m = np.concatenate([[False], np.asarray(role) == value, [False]])
+    edges = np.flatnonzero(m[1:] != m[:-1])
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
+
+
+def export_session(h5: Path, out: Path, split: str = "blocks") -> dict:
     """Read the recording with behavenet's reader and save the arrays both workers use.
 
     Runs in behavenet's environment (needs h5py); the workers only need numpy.
@@ -95,13 +142,15 @@ def export_session(h5: Path, out: Path, train_fraction: float = TRAIN_FRACTION) 
         fps = float(s.fps)
     position = behavior[:, names.index("position")].astype(np.float32)
     n = len(spikes)
-    split = round(train_fraction * n)
+    role = split_roles(n, trials, split)
     out.parent.mkdir(parents=True, exist_ok=True)
     np.savez(out, spikes=spikes, position=position, direction=direction.astype(np.int64),
-             vocab=np.array(vocab), trials=trials, fps=fps, split=split)
+             vocab=np.array(vocab), trials=trials, fps=fps, role=role)
     return {"file": str(h5), "frames": n, "units": int(spikes.shape[1]), "fps": fps,
             "spikes_dtype": str(spikes.dtype), "trials": trials.tolist(), "direction_vocab": list(vocab),
-            "train_frames": split, "heldout_frames": n - split,
+            "split": split, "train_frames": int((role == 1).sum()), "heldout_frames": int((role == 2).sum()),
+            "unused_frames": int((role == 0).sum()), "train_segments": segments(role, 1),
+            "heldout_segments": segments(role, 2),
             "position_range_px": [round(float(position.min()), 1), round(float(position.max()), 1)],
             "direction_counts": np.bincount(direction, minlength=len(vocab)).tolist()}
 
@@ -117,14 +166,27 @@ def user_labels(position, direction, vocab):
 
 
 def load_arrays(path) -> dict:
+    """Train and held-out arrays. ``fit`` gets the training segments concatenated (one array, as a
+    user without trial structure passes it); ``seg_tr``/``seg_te`` are the segments, each of which
+    is embedded separately (so no window spans two segments)."""
     import numpy as np
 
     d = np.load(path)
-    split = int(d["split"])
+    role = d["role"]
     X, pos, direc = d["spikes"], d["position"], d["direction"]
     y = user_labels(pos, direc, d["vocab"])
-    return {"X_tr": X[:split], "X_te": X[split:], "y_tr": y[:split], "y_te": y[split:],
-            "pos_tr": pos[:split], "pos_te": pos[split:], "dir_tr": direc[:split], "dir_te": direc[split:]}
+    out = {"X": X, "seg_tr": segments(role, 1), "seg_te": segments(role, 2)}
+    for tag, value in (("tr", 1), ("te", 2)):
+        m = role == value
+        out.update({f"X_{tag}": X[m], f"y_{tag}": y[m], f"pos_{tag}": pos[m], f"dir_{tag}": direc[m]})
+    return out
+
+
+def embed(fn, X, segs):
+    """``fn`` applied to each segment of ``X`` separately, concatenated."""
+    import numpy as np
+
+    return np.concatenate([np.asarray(fn(X[a:b]), dtype=np.float32) for a, b in segs])
 
 
 def window_counts(X, left: int = WINDOW[0], right: int = WINDOW[1]):
@@ -191,8 +253,7 @@ def worker(args) -> dict:
     model.fit(d["X_tr"], d["y_tr"])
     fit_s, fit_cpu_s = time.perf_counter() - t0, time.process_time() - c0
 
-    emb_tr, emb_te = model.transform(d["X_tr"]), model.transform(d["X_te"])
-    emb_tr, emb_te = np.asarray(emb_tr, dtype=np.float32), np.asarray(emb_te, dtype=np.float32)
+    emb_tr, emb_te = embed(model.transform, d["X"], d["seg_tr"]), embed(model.transform, d["X"], d["seg_te"])
     if args.worker == "ours":
         losses = np.asarray(model.history_, dtype=np.float64)
         final = float(np.mean(losses[-50:]))
@@ -222,7 +283,7 @@ def worker(args) -> dict:
 def baseline(data_npz) -> dict:
     """The same decoders on the raw counts summed over the encoder's 10-frame window (no model)."""
     d = load_arrays(data_npz)
-    return decode_scores(window_counts(d["X_tr"]), window_counts(d["X_te"]),
+    return decode_scores(embed(window_counts, d["X"], d["seg_tr"]), embed(window_counts, d["X"], d["seg_te"]),
                          d["pos_tr"], d["pos_te"], d["dir_tr"], d["dir_te"])
 
 
@@ -316,6 +377,8 @@ def main(argv=None):
     p.add_argument("--worker", choices=["ours", "cebra"], help="run one fit in this process (internal)")
     p.add_argument("--data", default=str(DEFAULT_DATA),
                    help="the session file (orchestrator) or the exported .npz (worker)")
+    p.add_argument("--split", choices=["blocks", "last"], default="blocks",
+                   help="held-out frames: every 5th 30 s pseudo-trial (blocks) or the last 20 %% (last)")
     p.add_argument("--fits", type=int, default=8, help="fits per tool, seeds --seed, --seed+1, ...")
     p.add_argument("--iters", type=int, default=2000)
     p.add_argument("--threads", type=int, default=1)
@@ -342,13 +405,14 @@ def main(argv=None):
 
     out = Path(args.out)
     data_npz = out.with_suffix(".data.npz")
-    data_info = export_session(Path(args.data), data_npz)
+    data_info = export_session(Path(args.data), data_npz, args.split)
     base = baseline(data_npz)
     pythons = {"ours": args.ours_python, "cebra": args.cebra_python}
     results: list[dict] = []
     t_start = time.perf_counter()
 
     def record(res: dict) -> None:
+        res["split"] = args.split
         results.append(res)
         print(json.dumps({k: v for k, v in res.items() if k != "loss_curve"}), flush=True)
 

@@ -52,17 +52,24 @@ def _check_run(r, impl):
     assert r["embedding_finite"] is True and r["loss_curve"]
 
 
-def test_labels_are_raw_units_and_split_by_time(tmp_path):
+def test_labels_raw_units_and_splits(tmp_path):
     mod = _load()
-    info = mod.export_session(mod.DEFAULT_DATA, tmp_path / "d.npz")
-    assert info["units"] == 31 and info["train_frames"] == round(0.8 * info["frames"])
+    info = mod.export_session(mod.DEFAULT_DATA, tmp_path / "d.npz", "blocks")
+    assert info["units"] == 31
+    assert info["train_frames"] + info["heldout_frames"] + info["unused_frames"] == info["frames"]
+    # every 5th 30 s pseudo-trial held out, 10-frame buffers on each side left unused
+    assert info["heldout_segments"][:2] == [(1200, 1500), (2700, 3000)]
+    assert info["train_segments"][:2] == [(0, 1190), (1510, 2690)]
     d = mod.load_arrays(tmp_path / "d.npz")
     assert d["X_tr"].dtype == np.uint16  # raw counts, passed on unchanged
-    assert len(d["X_tr"]) + len(d["X_te"]) == info["frames"]
+    assert len(d["X_te"]) == info["heldout_frames"] == 1800
     y = np.concatenate([d["y_tr"], d["y_te"]])
     assert y.dtype == np.float32 and y.shape[1] == 3
     assert y[:, 0].max() > 400  # position in px, not normalised
     assert set(np.unique(y[:, 1:])) <= {0.0, 1.0} and (y[:, 1:].sum(1) <= 1).all()
+
+    last = mod.export_session(mod.DEFAULT_DATA, tmp_path / "l.npz", "last")
+    assert last["train_segments"] == [(0, round(0.8 * last["frames"]))] and last["unused_frames"] == 0
     # windowed counts: frame t sums frames [t - 5, t + 5)
     X = np.arange(20, dtype=np.float32)[:, None]
     assert mod.window_counts(X)[10, 0] == X[5:15].sum()
