@@ -183,6 +183,20 @@ def _maxrss_mb() -> float:
 
 
 # ---------------------------------------------------------------------- orchestration
+def run_worker(cmd: list[str], threads: int, what: str) -> dict:
+    """Run one worker subprocess with ``threads`` OpenMP/MKL threads and return its ``RESULT`` JSON
+    line as a dict, with the 1-minute load average at the start added as ``loadavg_start``."""
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    load_before = os.getloadavg()[0]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=str(ROOT))
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    if proc.returncode != 0 or not lines:
+        raise RuntimeError(f"{what} failed (rc={proc.returncode}):\n{proc.stderr[-3000:]}")
+    res = json.loads(lines[-1][len("RESULT ") :])
+    res["loadavg_start"] = round(load_before, 2)
+    return res
+
+
 def _run(python: str, impl: str, conditional: str, threads: int, seed: int, iters: int, batch: int) -> dict:
     cmd = [
         python,
@@ -200,15 +214,7 @@ def _run(python: str, impl: str, conditional: str, threads: int, seed: int, iter
         "--batch-size",
         str(batch),
     ]
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-    load_before = os.getloadavg()[0]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=str(ROOT))
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
-    if proc.returncode != 0 or not lines:
-        raise RuntimeError(f"{impl} {conditional} failed (rc={proc.returncode}):\n{proc.stderr[-3000:]}")
-    res = json.loads(lines[-1][len("RESULT ") :])
-    res["loadavg_start"] = round(load_before, 2)
-    return res
+    return run_worker(cmd, threads, f"{impl} {conditional}")
 
 
 def _median(rows: list[dict], key: str):
@@ -310,17 +316,21 @@ def main(argv=None):
                     results.append(res)
                     print(json.dumps(res), flush=True)
     summary = summarise(results)
-    machine = {
-        "cpu": _cpu_model(),
-        "cores": os.cpu_count(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-    }
+    machine = machine_info()
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(
         json.dumps({"machine": machine, "args": vars(args), "results": results, "summary": summary}, indent=1)
     )
     print(markdown(results, summary))
+
+
+def machine_info() -> dict:
+    return {
+        "cpu": _cpu_model(),
+        "cores": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+    }
 
 
 def _cpu_model() -> str:
