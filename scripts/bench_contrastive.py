@@ -84,21 +84,78 @@ def _scores(emb_tr, emb_te, z_tr, z_te) -> dict:
     }
 
 
+def import_impl(which: str) -> str:
+    """Import one side (``ours``: behavenet's estimator; ``cebra``) and return its version; the
+    caller times it."""
+    if which == "ours":
+        import behavenet
+        import behavenet.models.contrastive.estimator  # noqa: F401
+
+        return behavenet.__version__
+    import cebra
+
+    return cebra.__version__
+
+
+def settings(args, conditional: str, output_dimension: int = 8) -> dict:
+    """The estimator arguments both sides share (CEBRA's names)."""
+    return dict(
+        model_architecture="offset10-model",
+        batch_size=args.batch_size,
+        learning_rate=3e-4,
+        temperature=1.0,
+        output_dimension=output_dimension,
+        max_iterations=args.iters,
+        distance="cosine",
+        conditional=conditional,
+        time_offsets=10,
+        device="cpu",
+        verbose=False,
+    )
+
+
+def make_model(which: str, seed: int, **common):
+    """An unfitted estimator of one side. cebra 0.6.1 has no seed argument: every global
+    generator it could draw from is seeded instead (its samplers still draw their own seeds)."""
+    if which == "ours":
+        from behavenet.models.contrastive import ContrastiveEmbedding
+
+        return ContrastiveEmbedding(seed=seed, **common)
+    import random
+
+    import cebra
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    return cebra.CEBRA(**common)
+
+
+def training_losses(which: str, model, batch_size: int):
+    """``(losses per step, final = mean of the last 50, goodness of fit in bits)`` of a fit."""
+    import numpy as np
+
+    if which == "ours":
+        from behavenet.models.contrastive.losses import goodness_of_fit_bits
+
+        losses = np.asarray(model.history_, dtype=np.float64)
+        final = float(np.mean(losses[-50:]))
+        return losses, final, float(goodness_of_fit_bits(final, batch_size))
+    import cebra
+
+    losses = np.asarray(model.state_dict_["log"]["total"], dtype=np.float64)
+    final = float(np.mean(losses[-50:]))
+    return losses, final, float(cebra.sklearn.metrics.infonce_to_goodness_of_fit(final, model))
+
+
 def worker(args) -> dict:
     t_import = time.perf_counter()
     import numpy as np
     import torch
 
-    if args.worker == "ours":
-        import behavenet
-        from behavenet.models.contrastive import ContrastiveEmbedding
-        from behavenet.models.contrastive.losses import goodness_of_fit_bits
-
-        version = behavenet.__version__
-    else:
-        import cebra
-
-        version = cebra.__version__
+    version = import_impl(args.worker)
     t_import = time.perf_counter() - t_import
     torch.set_num_threads(args.threads)
     rss_import = _maxrss_mb()
@@ -106,25 +163,7 @@ def worker(args) -> dict:
     X, z = make_data(args.seed)
     split = int(0.8 * len(X))
     X_tr, X_te, z_tr, z_te = X[:split], X[split:], z[:split], z[split:]
-    common = dict(
-        model_architecture="offset10-model",
-        batch_size=args.batch_size,
-        learning_rate=3e-4,
-        temperature=1.0,
-        output_dimension=8,
-        max_iterations=args.iters,
-        distance="cosine",
-        conditional=args.conditional,
-        time_offsets=10,
-        device="cpu",
-        verbose=False,
-    )
-    if args.worker == "ours":
-        model = ContrastiveEmbedding(seed=args.seed, **common)
-    else:
-        torch.manual_seed(args.seed)
-        np.random.seed(args.seed)
-        model = cebra.CEBRA(**common)
+    model = make_model(args.worker, args.seed, **settings(args, args.conditional))
 
     t0, c0 = time.perf_counter(), time.process_time()
     if args.conditional == "time":
@@ -139,14 +178,7 @@ def worker(args) -> dict:
     transform_s = time.perf_counter() - t0
     rss_transform = _maxrss_mb()
 
-    if args.worker == "ours":
-        losses = model.history_
-        final = float(np.mean(losses[-50:]))
-        gof = float(goodness_of_fit_bits(final, args.batch_size))
-    else:
-        losses = model.state_dict_["log"]["total"]
-        final = float(np.mean(losses[-50:]))
-        gof = float(cebra.sklearn.metrics.infonce_to_goodness_of_fit(final, model))
+    _, final, gof = training_losses(args.worker, model, args.batch_size)
 
     out = dict(
         impl=args.worker,

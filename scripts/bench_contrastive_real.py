@@ -61,7 +61,17 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_contrastive import DEFAULT_CEBRA_PYTHON, ROOT, _maxrss_mb, machine_info, run_worker
+from bench_contrastive import (
+    DEFAULT_CEBRA_PYTHON,
+    ROOT,
+    _maxrss_mb,
+    import_impl,
+    machine_info,
+    make_model,
+    run_worker,
+    settings,
+    training_losses,
+)
 
 DEFAULT_DATA = ROOT / "data" / "linear_track.h5"
 TRAIN_FRACTION = 0.8  # split "last"
@@ -240,60 +250,22 @@ def decode_scores(emb_tr, emb_te, pos_tr, pos_te, dir_tr, dir_te, k: int = K) ->
 # ---------------------------------------------------------------------- one fit (worker)
 def worker(args) -> dict:
     t_import = time.perf_counter()
-    import random
-
     import numpy as np
     import torch
 
-    if args.worker == "ours":
-        import behavenet
-        from behavenet.models.contrastive import ContrastiveEmbedding
-        from behavenet.models.contrastive.losses import goodness_of_fit_bits
-
-        version = behavenet.__version__
-    else:
-        import cebra
-
-        version = cebra.__version__
+    version = import_impl(args.worker)
     t_import = time.perf_counter() - t_import
     torch.set_num_threads(args.threads)
 
     d = load_arrays(args.data)
-    common = dict(
-        model_architecture="offset10-model",
-        batch_size=args.batch_size,
-        learning_rate=3e-4,
-        temperature=1.0,
-        output_dimension=args.output_dimension,
-        max_iterations=args.iters,
-        distance="cosine",
-        conditional="time_delta",
-        time_offsets=10,
-        device="cpu",
-        verbose=False,
-    )
-    if args.worker == "ours":
-        model = ContrastiveEmbedding(seed=args.seed, **common)
-    else:
-        # cebra 0.6.1 has no seed argument; seed everything global it could draw from
-        random.seed(args.seed)
-        np.random.seed(args.seed)
-        torch.manual_seed(args.seed)
-        model = cebra.CEBRA(**common)
+    model = make_model(args.worker, args.seed, **settings(args, "time_delta", args.output_dimension))
 
     t0, c0 = time.perf_counter(), time.process_time()
     model.fit(d["X_tr"], d["y_tr"])
     fit_s, fit_cpu_s = time.perf_counter() - t0, time.process_time() - c0
 
     emb_tr, emb_te = embed(model.transform, d["X"], d["seg_tr"]), embed(model.transform, d["X"], d["seg_te"])
-    if args.worker == "ours":
-        losses = np.asarray(model.history_, dtype=np.float64)
-        final = float(np.mean(losses[-50:]))
-        gof = float(goodness_of_fit_bits(final, args.batch_size))
-    else:
-        losses = np.asarray(model.state_dict_["log"]["total"], dtype=np.float64)
-        final = float(np.mean(losses[-50:]))
-        gof = float(cebra.sklearn.metrics.infonce_to_goodness_of_fit(final, model))
+    losses, final, gof = training_losses(args.worker, model, args.batch_size)
     block = max(1, len(losses) // 20)
     curve = [round(float(losses[i : i + block].mean()), 4) for i in range(0, len(losses), block)]
 
