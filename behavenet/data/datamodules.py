@@ -567,12 +567,7 @@ class SessionDataModule(L.LightningDataModule):
     def spec(self) -> dict[str, Any]:
         """Plain-dict description of the inputs and labels, passed to models as ``data_spec``."""
         self.setup()
-        inputs = {}
-        for name in self.inputs:
-            inputs[name] = {
-                "shapes": [list(input_shape(s, name)) for s in self.full_data],
-                "normalization": self.normalizers[0][name]["kind"] if self.normalizers else None,
-            }
+        inputs = {name: {"shapes": [list(input_shape(s, name)) for s in self.full_data]} for name in self.inputs}
         spec = {
             "input": self.input,
             "input_shapes": inputs[self.input]["shapes"],
