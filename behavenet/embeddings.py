@@ -2,7 +2,9 @@
 
 Layout (format ``behavenet-embeddings`` 1.0)::
 
-    /                        attrs: format, format_version, model, embedding_dim, behavenet_version
+    /                        attrs: format, format_version, model, embedding_dim, behavenet_version,
+                             embedding_names (optional: a name per column, e.g. the MM-GPVAE's
+                             shared.0, spikes.0, ...)
     /sessions/<key>/         attrs: session_id, source_file, fps
         embedding            float32 (T, D): one row per frame of the session, in time order
         frame_index          int64 (T,): frame number in the session file
@@ -43,6 +45,9 @@ def export_embeddings(model, datamodule, path: str | os.PathLike) -> Path:
             f.attrs["format_version"] = "1.0"
             f.attrs["model"] = str(getattr(model, "family", type(model).__name__))
             f.attrs["embedding_dim"] = int(model.embedding_dim)
+            names = getattr(model, "embedding_names", None)
+            if names:
+                f.attrs["embedding_names"] = np.array([str(n) for n in names], dtype=h5py.string_dtype())
             f.attrs["behavenet_version"] = __version__
             sessions = f.create_group("sessions")
             for i, (sid, split, roles) in enumerate(datamodule.iter_full_sessions()):

@@ -101,7 +101,10 @@ class SessionDataModule(L.LightningDataModule):
     trial_seconds
         Cut trials longer than twice this into pseudo-trials of this length (``None``: keep).
     normalize
-        Standardise the input with training-frame statistics (z-score; one global scale for pose).
+        Standardise the inputs with training-frame statistics (z-score; one global scale for
+        pose): ``True``/``False`` for every input, or ``{input: bool}`` per input (inputs not
+        named are standardised), e.g. ``{spikes: false}`` to serve raw spike counts to a Poisson
+        likelihood.
     batch_size, num_workers
         DataLoader settings for models that serve windows or trials (the contrastive family
         samples its own batches).
@@ -137,7 +140,7 @@ class SessionDataModule(L.LightningDataModule):
         splits: str = "8;1;1;1",
         trial_seconds: float | None = None,
         split_seed: int | None = None,
-        normalize: bool = True,
+        normalize: bool | dict = True,
         batch_size: int = 256,
         num_workers: int = 0,
         inputs: list[str] | None = None,
@@ -171,7 +174,15 @@ class SessionDataModule(L.LightningDataModule):
         self.splits_spec = splits
         self.trial_seconds = trial_seconds
         self.split_seed = split_seed
-        self.normalize = normalize
+        if isinstance(normalize, bool) or normalize is None:
+            self.normalize = bool(normalize)
+        elif hasattr(normalize, "items"):
+            bad = {k: v for k, v in normalize.items() if not isinstance(v, bool)}
+            if bad:
+                raise ConfigError("data.normalize", f"expected true/false per input, got {dict(bad)}")
+            self.normalize = {str(k): bool(v) for k, v in normalize.items()}
+        else:
+            raise ConfigError("data.normalize", f"expected true, false or {{input: true/false}}, got {normalize!r}")
         self.batch_size = int(batch_size)
         self.num_workers = int(num_workers)
         self.persistent_workers = bool(persistent_workers and num_workers > 0)
@@ -393,6 +404,12 @@ class SessionDataModule(L.LightningDataModule):
         # all frames in time order, segmented by the ORIGINAL trials (continuous embeddings)
         self.full_data.append(make(orig, orig))
 
+    def _normalizes(self, name: str) -> bool:
+        """Whether input ``name`` is standardised (``normalize``: a bool or ``{input: bool}``)."""
+        if isinstance(self.normalize, dict):
+            return self.normalize.get(name, True)
+        return bool(self.normalize)
+
     def _given_state(self, si: int) -> dict | None:
         """``{input: statistics}`` given for session ``si`` (a run's ``normalization.json`` entry;
         a single statistics dict, as older runs wrote, applies to the first input)."""
@@ -444,7 +461,7 @@ class SessionDataModule(L.LightningDataModule):
             }
             self._pose_layout = layout
             norm = {"kind": "pose", "scale": 1.0, "origin_mean": None, "origin_scale": 1.0}
-            if self.normalize and (len(train_rows) or state):
+            if self._normalizes("pose") and (len(train_rows) or state):
                 pairs = feats[:, a * per_animal :]
                 if n_pairs:
                     if state and state.get("pairwise_mean") is not None:
@@ -479,8 +496,8 @@ class SessionDataModule(L.LightningDataModule):
             raise FormatError(reader.path, name, "input contains NaN or infinite values")
         if name == "behavior":
             arr = np.nan_to_num(arr)
-        norm = {"kind": "zscore" if self.normalize else "none"}
-        if self.normalize:
+        norm = {"kind": "zscore" if self._normalizes(name) else "none"}
+        if self._normalizes(name):
             if state and "mean" in state:
                 z = ZScore(np.asarray(state["mean"], np.float32), np.asarray(state["std"], np.float32))
                 if z.mean.shape[0] != arr.reshape(len(arr), -1).shape[1]:
@@ -567,7 +584,14 @@ class SessionDataModule(L.LightningDataModule):
     def spec(self) -> dict[str, Any]:
         """Plain-dict description of the inputs and labels, passed to models as ``data_spec``."""
         self.setup()
-        inputs = {name: {"shapes": [list(input_shape(s, name)) for s in self.full_data]} for name in self.inputs}
+        inputs = {
+            name: {
+                "shapes": [list(input_shape(s, name)) for s in self.full_data],
+                "normalized": name != "video" and self._normalizes(name),
+                "counts": name == "spikes" and not self._normalizes(name),
+            }
+            for name in self.inputs
+        }
         spec = {
             "input": self.input,
             "input_shapes": inputs[self.input]["shapes"],

@@ -88,7 +88,8 @@ class SessionBatchSampler(Sampler):
     Under distributed training (``world_size`` > 1) every rank builds the same seeded list of
     batches and takes every ``world_size``-th one, starting at its ``rank``. With ``even=True``
     (training) the list is cut to a multiple of ``world_size`` so that all ranks take the same
-    number of steps.
+    number of steps. A session with fewer items than ``batch_size * world_size`` is cut into
+    smaller batches, so that every rank gets one.
     """
 
     def __init__(
@@ -119,9 +120,14 @@ class SessionBatchSampler(Sampler):
             idx = np.flatnonzero(self.session_of == s)
             if self.shuffle:
                 idx = rng.permutation(idx)
-            for b in range(0, len(idx), self.batch_size):
-                chunk = idx[b : b + self.batch_size]
-                if self.drop_last and len(chunk) < self.batch_size:
+            size = self.batch_size
+            if self.world_size > 1 and len(idx) < size * self.world_size:
+                # fewer items than one batch per rank (e.g. a few whole trials): smaller batches,
+                # so that every rank gets one
+                size = max(1, len(idx) // self.world_size)
+            for b in range(0, len(idx), size):
+                chunk = idx[b : b + size]
+                if self.drop_last and len(chunk) < size:
                     continue
                 batches.append(chunk.tolist())
         if self.shuffle:

@@ -92,6 +92,11 @@ class Core(nn.Module):
         return (0, 1)
 
     @property
+    def embedding_names(self) -> list[str] | None:
+        """A name per embedding column (written to ``embeddings.h5``), or None."""
+        return None
+
+    @property
     def input_names(self) -> list[str]:
         """The data inputs this core reads (default: every input of the data spec)."""
         return list(input_specs(self.data_spec))

@@ -211,6 +211,12 @@ class FamilyEstimator(BaseEstimator):
     def _transform_one(self, X, session_index: int, batch_size: int | None):  # pragma: no cover - abstract
         raise NotImplementedError
 
+    @classmethod
+    def _contract_output(cls, output) -> np.ndarray:
+        """``transform``'s output as one ``(rows, D)`` array (for the contract test; families whose
+        ``transform`` returns several blocks override it)."""
+        return np.asarray(output)
+
     # ------------------------------------------------------------------ persistence
     def to(self, device: str):
         """Move the fitted model to ``device`` (``"cpu"``, ``"cuda"``, ...); returns self."""

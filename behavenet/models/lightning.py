@@ -75,6 +75,10 @@ class FamilyModule(L.LightningModule):
     def trainable(self) -> bool:
         return self.core.trainable
 
+    @property
+    def embedding_names(self) -> list[str] | None:
+        return self.core.embedding_names
+
     def embed(self, inputs, session_index: int = 0, batch_size: int | None = None) -> torch.Tensor:
         return self.core.embed(inputs, session_index, batch_size)
 
