@@ -47,6 +47,9 @@ class MMGPVAEConfig(TrainingConfig):
     kernel falls below 1e-3: 4 for rbf, 5.25/5.75/7 for matern52/32/12)."""
     hidden_units: int = 128
     """Width of every encoder's per-frame features and of the image decoders."""
+    image_network: str = "conv"
+    """Per-frame networks of image inputs: conv (strided convolutions in the encoder, transposed
+    convolutions in the decoder) | mlp (one hidden layer each way; several times faster on CPUs)."""
     conv_channels: list[int] = field(default_factory=lambda: [16, 32])
     """Channels of the strided convolutions of image encoders (reversed in image decoders)."""
     temporal_kernel: int = 5
@@ -56,6 +59,10 @@ class MMGPVAEConfig(TrainingConfig):
     decoder_hidden: int = 0
     """Hidden units of Gaussian/Bernoulli vector decoders (0: linear, GPFA-like, with the
     expected likelihood in closed form). Poisson decoders are always exp-linear."""
+    modality_dropout: float = 0.0
+    """Per training trial, probability of leaving each modality's evidence out of the posterior
+    (at least one kept; its likelihood still counts), so each modality alone infers the shared
+    latents well (e.g. behaviour predicted from spikes). 0: always combine every modality."""
     modality_weights: dict = field(default_factory=dict)
     """{input: weight} on each modality's likelihood term (default 1)."""
     max_length: int = 1000

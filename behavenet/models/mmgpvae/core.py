@@ -121,6 +121,10 @@ class MMGPVAECore(Core):
                 f"{config.min_lengthscale}, {config.lengthscale}, {config.max_lengthscale}",
             )
         self.max_length = _check_int("model.max_length", config.max_length, 2)
+        if not 0.0 <= float(config.modality_dropout) < 1.0:
+            raise ConfigError(
+                "model.modality_dropout", f"expected a probability in [0, 1), got {config.modality_dropout!r}"
+            )
 
         # latent layout
         self.n_shared = n_shared
@@ -155,6 +159,9 @@ class MMGPVAECore(Core):
         hidden = _check_int("model.hidden_units", config.hidden_units, 1)
         channels = [_check_int("model.conv_channels", c, 1) for c in config.conv_channels]
         dec_hidden = _check_int("model.decoder_hidden", config.decoder_hidden, 0)
+        if config.image_network not in ("conv", "mlp"):
+            raise ConfigError("model.image_network", f"expected conv or mlp, got {config.image_network!r}")
+        conv = config.image_network == "conv"
         self.likelihood, self.frame_shapes = {}, {}
         self.encoders, self.decoders = nn.ModuleDict(), nn.ModuleDict()
         self.log_vars = nn.ParameterDict()
@@ -184,11 +191,11 @@ class MMGPVAECore(Core):
             self.likelihood[n], self.frame_shapes[n] = lik, shape
             n_lat = len(offsets[n])
             self.encoders[n] = TrialEncoder(
-                shape, n_lat, hidden, channels, int(config.temporal_kernel), int(config.temporal_layers)
+                shape, n_lat, hidden, channels, int(config.temporal_kernel), int(config.temporal_layers), conv
             )
             n_out = int(np.prod(shape))
             if image:
-                self.decoders[n] = ImageDecoder(n_lat, shape, hidden, channels)
+                self.decoders[n] = ImageDecoder(n_lat, shape, hidden, channels, conv)
             elif lik == "poisson":
                 self.decoders[n] = nn.Linear(n_lat, n_out)
             else:
@@ -270,9 +277,11 @@ class MMGPVAECore(Core):
                 last.bias.copy_(torch.as_tensor(mean, dtype=last.bias.dtype))
 
     # ------------------------------------------------------------------ inference
-    def posterior(self, inputs: dict[str, torch.Tensor], mask: torch.Tensor | None = None):
+    def posterior(self, inputs: dict[str, torch.Tensor], mask: torch.Tensor | None = None, keep=None):
         """``q`` of a batch of trials ``{input: (B, T, *frame)}`` (any subset of the inputs), and
-        per input the inputs with NaNs zeroed, the observed-entry mask and the observed frames."""
+        per input the inputs with NaNs zeroed, the observed-entry mask and the observed frames.
+        ``keep`` (``{input: (B,) bool}``) leaves an input's evidence out of a trial's posterior
+        (its frames still count as observed for the likelihood)."""
         names = [n for n in self._names if n in inputs]
         first = inputs[names[0]]
         b, t = first.shape[:2]
@@ -290,7 +299,8 @@ class MMGPVAECore(Core):
                 frame_ok = finite.reshape(b, t, -1).any(-1) & mask
                 x0 = torch.where(finite, x, torch.zeros((), device=device))
                 m, logp = self.encoders[n](x0, frame_ok.float())
-                p = torch.exp(logp.float().clamp(-10.0, 10.0)) * frame_ok[:, None, :]
+                evidence = frame_ok if keep is None else frame_ok & keep[n][:, None]
+                p = torch.exp(logp.float().clamp(-10.0, 10.0)) * evidence[:, None, :]
                 idx = getattr(self, f"_idx_{n}")
                 prec = prec.index_add(1, idx, p)
                 prec_mean = prec_mean.index_add(1, idx, p * m.float())
@@ -303,6 +313,23 @@ class MMGPVAECore(Core):
             mu = torch.cholesky_solve(eta[..., None], chol)[..., 0]
         return Posterior(mu, chol, basis, prior_var), clean, observed, frames
 
+    def _dropout(self, inputs: dict) -> dict | None:
+        """Per trial, leave each modality's evidence out of the posterior with probability
+        ``modality_dropout`` (at least one kept), so that every modality alone learns to infer
+        the shared latents (its likelihood is still scored: cross-modal reconstruction)."""
+        rate = float(self.config.modality_dropout)
+        names = [n for n in self._names if n in inputs]
+        if rate <= 0 or len(names) < 2:
+            return None
+        b = len(inputs[names[0]])
+        device = inputs[names[0]].device
+        keep = torch.rand(b, len(names), device=device) >= rate
+        none = ~keep.any(1)
+        if none.any():
+            pick = torch.randint(len(names), (b,), device=device)
+            keep[none, pick[none]] = True
+        return {n: keep[:, i] for i, n in enumerate(names)}
+
     def _decode(self, n: str, z: torch.Tensor) -> torch.Tensor:
         """Decoder output for latents ``(B, T, L_n)``: ``(B, T, *frame)`` (rates' log, means or logits)."""
         b, t = z.shape[:2]
@@ -314,7 +341,8 @@ class MMGPVAECore(Core):
 
     def loss(self, batch: dict, stage: str = "train"):
         inputs = batch["inputs"]
-        post, clean, observed, frames = self.posterior(inputs, batch.get("mask"))
+        keep = self._dropout(inputs) if self.training and stage == "train" else None
+        post, clean, observed, frames = self.posterior(inputs, batch.get("mask"), keep)
         mean, var = post.mean(), post.variance()
         sample = None
         nll = {}

@@ -28,10 +28,10 @@ def image_stages(height: int, width: int, max_stages: int) -> int:
 class FrameEncoder(nn.Module):
     """One frame -> ``hidden`` features: an MLP for vectors, strided convolutions for images."""
 
-    def __init__(self, frame_shape: tuple[int, ...], hidden: int, channels: list[int]):
+    def __init__(self, frame_shape: tuple[int, ...], hidden: int, channels: list[int], conv: bool = True):
         super().__init__()
         self.frame_shape = tuple(int(s) for s in frame_shape)
-        self.image = len(self.frame_shape) == 3
+        self.image = len(self.frame_shape) == 3 and conv
         if self.image:
             c, h, w = self.frame_shape
             layers, cin = [], c
@@ -60,9 +60,11 @@ class FrameEncoder(nn.Module):
 class TrialEncoder(nn.Module):
     """Frames -> per-frame pseudo-observations ``(mean, log_precision)`` of ``n_latents`` latents."""
 
-    def __init__(self, frame_shape, n_latents: int, hidden: int, channels: list[int], kernel: int, layers: int):
+    def __init__(
+        self, frame_shape, n_latents: int, hidden: int, channels: list[int], kernel: int, layers: int, conv: bool = True
+    ):
         super().__init__()
-        self.frame = FrameEncoder(frame_shape, hidden, channels)
+        self.frame = FrameEncoder(frame_shape, hidden, channels, conv)
         k = max(1, int(kernel))
         self.temporal = nn.ModuleList(nn.Conv1d(hidden, hidden, k, padding=k // 2) for _ in range(int(layers)))
         self.head = nn.Conv1d(hidden, 2 * n_latents, 1)
@@ -80,18 +82,23 @@ class TrialEncoder(nn.Module):
 
 
 class ImageDecoder(nn.Module):
-    """Latents of one frame -> an image ``(C, H, W)`` (linear map, then transposed convolutions)."""
+    """Latents of one frame -> an image ``(C, H, W)``: a linear map then transposed convolutions
+    (``conv``), or a one-hidden-layer MLP (``conv=False``; several times faster on a CPU)."""
 
-    def __init__(self, n_latents: int, frame_shape: tuple[int, int, int], hidden: int, channels: list[int]):
+    def __init__(
+        self, n_latents: int, frame_shape: tuple[int, int, int], hidden: int, channels: list[int], conv: bool = True
+    ):
         super().__init__()
         c, h, w = (int(s) for s in frame_shape)
         self.frame_shape = (c, h, w)
-        stages = image_stages(h, w, len(channels))
+        stages = image_stages(h, w, len(channels)) if conv else 0
         chans = list(reversed(channels[:stages]))
         self.start_hw = (h, w)
         for _ in range(stages):
             self.start_hw = ((self.start_hw[0] + 1) // 2, (self.start_hw[1] + 1) // 2)
         c0 = chans[0] if chans else c
+        if not conv:
+            self.start_hw = (h, w)
         self.inp = nn.Sequential(
             nn.Linear(n_latents, hidden), nn.ELU(), nn.Linear(hidden, c0 * self.start_hw[0] * self.start_hw[1])
         )

@@ -1,0 +1,131 @@
+"""The MM-GPVAE core: any trial length (also within a batch), missing modalities, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("gpytorch")
+
+from behavenet.data.datasets import pad_collate  # noqa: E402
+from behavenet.errors import ConfigError  # noqa: E402
+from behavenet.models.mmgpvae.config import MMGPVAEConfig  # noqa: E402
+from behavenet.models.registry import build_core  # noqa: E402
+
+SPEC = {
+    "inputs": {
+        "spikes": {"shapes": [[6]], "counts": True, "normalized": False},
+        "behavior": {"shapes": [[2]], "normalized": True},
+    }
+}
+
+
+def _core(**kw):
+    torch.manual_seed(0)
+    cfg = MMGPVAEConfig(hidden_units=8, temporal_layers=1, **kw)
+    return build_core("mmgpvae", cfg, SPEC)
+
+
+def _trial(n, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return {
+        "inputs": {"spikes": torch.poisson(torch.ones(n, 6), generator=g), "behavior": torch.randn(n, 2, generator=g)},
+        "labels": {},
+        "session": torch.tensor(0),
+        "trial": torch.tensor(seed),
+        "length": torch.tensor(n),
+    }
+
+
+def test_layout_likelihoods_and_names():
+    core = _core(n_shared=2, n_private={"spikes": 1, "behavior": 3})
+    assert core.likelihood == {"spikes": "poisson", "behavior": "gaussian"}
+    assert core.embedding_dim == 6
+    assert core.embedding_names == ["shared.0", "shared.1", "spikes.0", "behavior.0", "behavior.1", "behavior.2"]
+    assert core.latent_blocks() == {"shared": slice(0, 2), "spikes": slice(2, 3), "behavior": slice(3, 6)}
+
+
+@pytest.mark.parametrize("lengths", [[1], [7], [60], [13, 40, 7, 1]])
+def test_any_trial_length_also_within_one_batch(lengths):
+    core = _core()
+    batch = pad_collate([_trial(n, i) for i, n in enumerate(lengths)])
+    loss, metrics = core.loss(batch)
+    assert torch.isfinite(loss) and set(metrics) >= {"loss", "kl", "nll_spikes", "nll_behavior", "lengthscale"}
+    loss.backward()
+    assert all(torch.isfinite(p.grad).all() for p in core.parameters() if p.grad is not None)
+
+
+def test_a_trial_embeds_the_same_alone_and_padded_in_a_batch():
+    core = _core().eval()
+    trials = [_trial(n, i) for i, n in enumerate([25, 60, 9])]
+    batch = pad_collate(trials)
+    with torch.no_grad():
+        post, *_ = core.posterior(batch["inputs"], batch["mask"])
+        in_batch = post.mean()
+        for i, tr in enumerate(trials):
+            alone = core.embed(tr["inputs"])
+            n = int(tr["length"])
+            # the padded batch uses a longer Fourier circle; the GP's marginal on the first n bins
+            # is the same, so the posterior differs only by the truncation of the basis
+            assert alone.shape == (n, 3)
+            np.testing.assert_allclose(in_batch[i, :n].numpy(), alone.numpy(), atol=0.05 * float(alone.std()) + 1e-4)
+
+
+def test_a_missing_modality_still_embeds():
+    core = _core().eval()
+    tr = _trial(30)
+    both = core.embed(tr["inputs"])
+    only_spikes = core.embed({"spikes": tr["inputs"]["spikes"]})
+    assert torch.isfinite(only_spikes).all()
+    assert torch.equal(only_spikes[:, 2], torch.zeros(30))  # behaviour's private latent: its prior mean
+    assert not torch.allclose(both[:, 0], only_spikes[:, 0])  # the shared latent used both modalities
+    # missing frames inside a trial (NaN) are left out of the evidence and the likelihood
+    nan_tr = _trial(30)
+    nan_tr["inputs"]["behavior"][5:20] = float("nan")
+    loss, _ = core.loss(pad_collate([nan_tr, _trial(12, 1)]))
+    assert torch.isfinite(loss)
+
+
+def test_long_stretches_embed_in_overlapping_pieces():
+    core = _core(max_length=100).eval()
+    tr = _trial(250)
+    assert core._pieces(250) == [(0, 100), (50, 150), (100, 200), (150, 250)]
+    z = core.embed(tr["inputs"])
+    assert z.shape == (250, 3) and torch.isfinite(z).all()
+
+
+def test_reconstruct_predicts_every_modality_from_the_given_ones():
+    core = _core().eval()
+    rec = core.reconstruct({"spikes": _trial(20)["inputs"]["spikes"]})
+    assert rec["spikes"].shape == (20, 6) and (rec["spikes"] > 0).all()
+    assert rec["behavior"].shape == (20, 2)
+
+
+def test_errors_name_the_key():
+    with pytest.raises(ConfigError, match=r"model.likelihoods.behavior: .*z-scores 'behavior'.*normalize"):
+        _core(likelihoods={"behavior": "poisson"})
+    with pytest.raises(ConfigError, match=r"model.likelihoods.spikes: expected one of poisson, gaussian, bernoulli"):
+        _core(likelihoods={"spikes": "gamma"})
+    with pytest.raises(ConfigError, match=r"model.n_private: names \['video'\]"):
+        _core(n_private={"video": 1})
+    with pytest.raises(ConfigError, match=r"model.kernel: expected one of rbf"):
+        _core(kernel="periodic")
+    with pytest.raises(ConfigError, match=r"model.inputs: the data offer no input 'pose'"):
+        _core(inputs=["pose"])
+    with pytest.raises(ConfigError, match=r"model.lengthscale: expected 0 < min_lengthscale"):
+        _core(lengthscale=1.0)
+    with pytest.raises(ConfigError, match=r"model.n_shared: the model needs at least one latent"):
+        _core(n_shared=0, n_private=0)
+
+
+def test_poisson_refuses_non_counts_in_fit_data():
+    from behavenet.data.splits import SplitData
+
+    core = _core()
+    bad = SplitData("s", {"spikes": np.full((10, 6), 0.5, np.float32), "behavior": np.zeros((10, 2), np.float32)})
+    with pytest.raises(ConfigError, match=r"model.likelihoods.spikes: a Poisson likelihood needs non-negative integer"):
+        core.fit_data([bad])
+    good = SplitData("s", {"spikes": np.full((10, 6), 2.0, np.float32), "behavior": np.zeros((10, 2), np.float32)})
+    core.fit_data([good])
+    np.testing.assert_allclose(core.decoders["spikes"].bias.detach().numpy(), np.log(2.0), rtol=1e-6)
