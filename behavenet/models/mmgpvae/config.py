@@ -65,6 +65,10 @@ class MMGPVAEConfig(TrainingConfig):
     latents well (e.g. behaviour predicted from spikes). 0: always combine every modality."""
     modality_weights: dict = field(default_factory=dict)
     """{input: weight} on each modality's likelihood term (default 1)."""
+    embed_inputs: list[str] | None = None
+    """Inputs whose evidence forms the embeddings of a train.py run (embeddings.h5 and its
+    decoding scores; null: every modelled input). [spikes] gives the latents inferred from the
+    spikes alone, so decoding a behaviour that is also an input is not circular."""
     max_length: int = 1000
     """Trials longer than this many bins are cut into pieces for training and embedded in
     overlapping pieces."""

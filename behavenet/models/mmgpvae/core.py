@@ -121,6 +121,10 @@ class MMGPVAECore(Core):
                 f"{config.min_lengthscale}, {config.lengthscale}, {config.max_lengthscale}",
             )
         self.max_length = _check_int("model.max_length", config.max_length, 2)
+        self.embed_inputs = [str(n) for n in config.embed_inputs] if config.embed_inputs else list(names)
+        unknown = [n for n in self.embed_inputs if n not in names]
+        if unknown:
+            raise ConfigError("model.embed_inputs", f"names {unknown}, which are not modelled inputs {names}")
         if not 0.0 <= float(config.modality_dropout) < 1.0:
             raise ConfigError(
                 "model.modality_dropout", f"expected a probability in [0, 1), got {config.modality_dropout!r}"
@@ -418,6 +422,15 @@ class MMGPVAECore(Core):
             return self._means(self.as_inputs(inputs), batch_size)
         finally:
             self.train(was)
+
+    def embed_split(self, split, batch_size: int | None = None) -> np.ndarray:
+        """Embeddings of every frame of a split (a run's ``embeddings.h5``) from the evidence of
+        ``embed_inputs`` only, one trial at a time."""
+        out = np.zeros((split.n_frames, self.embedding_dim), dtype=np.float32)
+        for start, stop in split.segments:
+            seg = {n: split.inputs[n][start:stop] for n in self.embed_inputs}
+            out[start:stop] = self.embed(seg, split.session_index, batch_size).float().cpu().numpy()
+        return out
 
     @torch.no_grad()
     def reconstruct(self, inputs) -> dict[str, torch.Tensor]:
