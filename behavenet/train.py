@@ -234,6 +234,11 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         model = model.to("cpu") if cfg.get("export_on_cpu", False) else model
         emb_path = export_embeddings(model, datamodule, out / "embeddings.h5")
         metrics["embedding_dim"] = int(model.embedding_dim)
+        if cfg.get("figures", True):
+            held_out = datamodule.split_data.get("test") or datamodule.split_data.get("val") or []
+            figures = model.core.write_figures(held_out, out / "figures")
+            if figures:
+                metrics["figures"] = [str(Path(f).relative_to(out)) for f in figures]
         metrics["n_parameters"] = int(sum(p.numel() for p in model.parameters()))
         eval_cfg = cfg.get("eval")
         if eval_cfg:

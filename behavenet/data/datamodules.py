@@ -589,6 +589,7 @@ class SessionDataModule(L.LightningDataModule):
                 "shapes": [list(input_shape(s, name)) for s in self.full_data],
                 "normalized": name != "video" and self._normalizes(name),
                 "counts": name == "spikes" and not self._normalizes(name),
+                **({"layout": "hwc"} if name == "video" else {}),
             }
             for name in self.inputs
         }

@@ -202,6 +202,11 @@ class Core(nn.Module):
             return int(len(next(iter(inputs.values()))))
         return 1
 
+    def write_figures(self, splits: list[SplitData], directory) -> list:
+        """Family-specific figures of the trained model on ``splits`` (held-out data), written
+        into ``directory`` by ``train.py``; returns the files (default: none)."""
+        return []
+
     def release(self, stage: str | None = None) -> None:
         """Drop data kept by :meth:`make_dataset` (cores that keep none: nothing to do)."""
 

@@ -176,6 +176,8 @@ class MMGPVAECore(Core):
                     "model", f"the MM-GPVAE needs one frame shape of input {n!r} in every session, got {sorted(shapes)}"
                 )
             shape = shapes.pop()
+            if len(shape) == 3 and (specs[n].get("layout") == "hwc" or (n == "video" and "layout" not in specs[n])):
+                shape = (shape[2], shape[0], shape[1])  # the data module's video frames: (H, W, C) on disk
             image = len(shape) == 3
             lik = str(dict(config.likelihoods).get(n, "auto"))
             if lik == "auto":
@@ -422,6 +424,12 @@ class MMGPVAECore(Core):
             return self._means(self.as_inputs(inputs), batch_size)
         finally:
             self.train(was)
+
+    def write_figures(self, splits, directory) -> list:
+        """``latents.png`` and ``reconstruction_<input>.png`` (see :mod:`.figures`)."""
+        from behavenet.models.mmgpvae.figures import write_figures
+
+        return write_figures(self, splits, directory)
 
     def embed_split(self, split, batch_size: int | None = None) -> np.ndarray:
         """Embeddings of every frame of a split (a run's ``embeddings.h5``) from the evidence of

@@ -129,3 +129,29 @@ def test_poisson_refuses_non_counts_in_fit_data():
     good = SplitData("s", {"spikes": np.full((10, 6), 2.0, np.float32), "behavior": np.zeros((10, 2), np.float32)})
     core.fit_data([good])
     np.testing.assert_allclose(core.decoders["spikes"].bias.detach().numpy(), np.log(2.0), rtol=1e-6)
+
+
+def test_figures_for_vectors_and_video_frames(tmp_path):
+    from behavenet.data.splits import SplitData
+
+    spec = {
+        "inputs": {
+            "spikes": {"shapes": [[6]], "counts": True, "normalized": False},
+            "video": {"shapes": [[12, 10, 1]], "layout": "hwc"},  # the data module's (H, W, C)
+        }
+    }
+    torch.manual_seed(0)
+    core = build_core("mmgpvae", MMGPVAEConfig(hidden_units=8, conv_channels=[4]), spec).eval()
+    assert core.frame_shapes["video"] == (1, 12, 10)
+    rng = np.random.default_rng(0)
+    split = SplitData(
+        "s",
+        {
+            "spikes": rng.poisson(1.0, size=(30, 6)).astype(np.float32),
+            "video": rng.integers(0, 255, size=(30, 12, 10, 1)).astype(np.uint8),
+        },
+        segments=np.array([[0, 20], [20, 30]]),
+    )
+    files = core.write_figures([split], tmp_path / "figures")
+    assert [f.name for f in files] == ["latents.png", "reconstruction_spikes.png", "reconstruction_video.png"]
+    assert all(f.stat().st_size > 1000 for f in files)
