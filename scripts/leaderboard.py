@@ -45,7 +45,45 @@ MODELS = {
         "supervised by position (CEBRA-Behavior style; train frames only)",
         ["linear_track"],
     ),
+    "mmgpvae_gpfa": (
+        [
+            "model=mmgpvae",
+            "data.normalize={spikes: false}",
+            "data.batch_size=8",
+            "model.n_shared=8",
+            "model.n_private=0",
+            "model.lengthscale=5.0",
+            "model.learning_rate=3e-3",
+        ],
+        "unsupervised: 8 Poisson GP latents of the spikes (MM-GPVAE as GPFA), whole 30-s trials",
+        ["linear_track"],
+    ),
+    "mmgpvae_spikes_position": (
+        [
+            "model=mmgpvae",
+            "data.inputs=[spikes,behavior]",
+            "data.normalize={spikes: false}",
+            "data.batch_size=8",
+            "model.n_shared=2",
+            "model.n_private={spikes: 2, behavior: 1}",
+            "model.modality_dropout=0.25",
+            "model.embed_inputs=[spikes]",
+            "model.lengthscale=5.0",
+            "model.learning_rate=3e-3",
+        ],
+        "behaviour as a second modality in training (train trials only); embedded from the spikes alone",
+        ["linear_track"],
+    ),
+    "mmgpvae_pose": (
+        ["model=mmgpvae", "data.batch_size=8", "model.n_shared=8", "model.n_private=0", "model.learning_rate=3e-3"],
+        "unsupervised: 8 GP latents of the pose (single-modality GP-VAE), whole sequences",
+        ["synthetic_social"],
+    ),
 }
+
+#: models trained for a fixed number of steps instead of ``--steps`` (whole-trial batches: one
+#: step sees every frame of 8 trials)
+STEPS = {"mmgpvae_gpfa": 300, "mmgpvae_spikes_position": 300, "mmgpvae_pose": 300}
 
 
 def compose(overrides: list[str], out: Path):
@@ -75,6 +113,7 @@ def available_models() -> dict:
 def run_one(model: str, dataset: str, seed: int, steps: int, runs_dir: Path) -> dict:
     from behavenet.train import run
 
+    steps = STEPS.get(model, steps)
     overrides = (
         DATASETS[dataset][0]
         + MODELS[model][0]
@@ -156,7 +195,9 @@ def to_markdown(summary: dict, steps: int, seeds: list[int], total_s: float) -> 
         "training clips, headline alpha 1, OR / mean merge of the seeds; F1 of the positive class "
         "for binary tasks, macro F1 for multi-class tasks, MSE for regression; higher F1 and lower "
         "MSE are better). Each cell is the mean +- sd over training seeds "
-        f"{', '.join(map(str, seeds))}, learned models trained for {steps} steps on CPU (PCA and random projection are fitted in closed form).",
+        f"{', '.join(map(str, seeds))}, learned models trained for {steps} steps on CPU (PCA and random projection are fitted in closed form"
+        + "".join(f"; {m}: {n} steps" for m, n in STEPS.items())
+        + ").",
         "",
         "Regenerate with `python scripts/leaderboard.py` "
         f"(this table: {total_s / 60:.1f} min on {platform.processor() or platform.machine()}, "
