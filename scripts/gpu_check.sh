@@ -16,9 +16,10 @@ mkdir -p "$OUTDIR"
 $PY - <<PY
 import torch; print("torch", torch.__version__, "cuda", torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else "")
 PY
-for model in pca contrastive contrastive_time autoencoder; do
+for model in pca contrastive contrastive_time autoencoder mmgpvae; do
   extra=""
   [ "$model" = autoencoder ] && extra="data.inputs=[spikes,behavior]"
+  [ "$model" = mmgpvae ] && extra="data.inputs=[spikes,behavior] data.normalize={spikes:false} model.embed_inputs=[spikes]"
   start=$(date +%s.%N)
   $PY train.py model=$model $extra trainer=gpu trainer.max_steps=$STEPS trainer.val_check_interval=$STEPS \
       logger=none trainer.enable_progress_bar=false hydra.run.dir=$OUTDIR/$model > "$OUTDIR/$model.log" 2>&1
@@ -43,4 +44,17 @@ for cond, y in (("time_delta", (t.astype(np.float32),)), ("time", ())):
         dt = time.perf_counter() - s
     print(f"RESULT estimator conditional={cond} iters=1000 fit_s={dt:.2f} it_per_s={1000 / dt:.1f}")
 PY
-$PY -m pytest -m gpu -q -p no:cacheprovider tests/test_gpu.py tests/models/test_family_contract.py 2>&1 | tail -15
+# the MM-GPVAE estimator on the official experiment's shapes (300 trials x 60 bins, 100 neurons, 36x36 images)
+$PY - <<'PY'
+import time, numpy as np, torch
+import behavenet
+rng = np.random.default_rng(0)
+spikes = rng.poisson(1.0, size=(240, 60, 100)).astype(np.float32)
+images = rng.uniform(0, 255, size=(240, 60, 36, 36)).astype(np.float32)
+for net in ("mlp", "conv"):
+    est = behavenet.MMGPVAE(likelihoods={"spikes": "poisson", "images": "gaussian"}, image_network=net,
+                            max_epochs=20, batch_size=20, device="cuda", seed=0)
+    torch.cuda.synchronize(); s = time.perf_counter(); est.fit({"spikes": spikes, "images": images}); torch.cuda.synchronize()
+    print(f"RESULT mmgpvae estimator image_network={net} epochs=20 s_per_epoch={(time.perf_counter() - s) / 20:.3f}")
+PY
+$PY -m pytest -m gpu -q -p no:cacheprovider tests/test_gpu.py tests/models/test_family_contract.py tests/models/mmgpvae 2>&1 | tail -15
