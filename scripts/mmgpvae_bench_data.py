@@ -14,9 +14,12 @@ Two jobs:
   (``random_split`` seed 10, 240/60) is taken from the official dataset class in the same venv and
   written next to the data as ``<data>.split.json``.
 
-  ``--variant gpvae`` also builds the single-modality T=40 rotation-only data of ``GPVAE.ipynb``:
-  the generator has its own switch for it (``NO_ZOOM = True``, which sets T=40 and skips the zoom);
-  the runner flips that one assignment in the source it executes and changes nothing else.
+  ``--variant gpvae`` also builds the single-modality T=40 rotation-only data of ``GPVAE.ipynb``
+  (``gpvae_data_seed15.npy``): the generator has its own switch for it (``NO_ZOOM = True``, which
+  sets T=40 and skips the zoom) and the notebook's file name says seed 15; the runner changes those
+  two assignments (``NO_ZOOM``, ``seed_no``) in the source it executes and nothing else. Its split
+  is the notebook's (``random_split`` seed ``my_seed`` = 20). Note that the notebook's
+  ``GPVAE_dataset`` subtracts the global image mean; :func:`load` returns the raw images.
 
 * ``load``: read the file into plain numpy arrays for any implementation (see :func:`load`).
 
@@ -43,11 +46,15 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA_NAME = {"mmgpvae": "mmgpvae_data_seed32.npy", "gpvae": "gpvae_data_seed32.npy"}
+DATA_NAME = {"mmgpvae": "mmgpvae_data_seed32.npy", "gpvae": "gpvae_data_seed15.npy"}
+# generator seed and random_split seed of each variant: mmgpvae_main.py (seed 32, split seed 10) and
+# GPVAE.ipynb (it loads gpvae_data_seed15.npy and splits with my_seed = 20 of the GP-VAE hyperparams)
+DATA_SEED = {"mmgpvae": 32, "gpvae": 15}
+SPLIT_SEEDS = {"mmgpvae": 10, "gpvae": 20}
 # sha256 of the file of the reference run (baselines_mmgpvae_bet.md 1.1); its JPEG order came from
 # an unsorted glob, so a different hash here is expected and does not touch the latent ground truth
 REFERENCE_SHA256 = "d3f67cead96566d6a27d57b46a61d56eb36b949b97f56637f913d3d8662c69ac"
-N_TRIALS, SPLIT_SEED, TRAIN_FRACTION = 300, 10, 0.8
+N_TRIALS, SPLIT_SEED, TRAIN_FRACTION = 300, SPLIT_SEEDS["mmgpvae"], 0.8
 
 
 def bench_dir(path: str | os.PathLike | None = None) -> Path:
@@ -99,9 +106,9 @@ import glob, runpy, sys
 _glob = glob.glob
 glob.glob = lambda *a, **k: sorted(_glob(*a, **k))  # deterministic file order; nothing else changed
 src = open({gen!r}).read()
-if {no_zoom!r}:
-    assert src.count("NO_ZOOM = False") == 1
-    src = src.replace("NO_ZOOM = False", "NO_ZOOM = True")  # the generator's own T=40 rotation-only switch
+if {no_zoom!r}:  # the generator's own T=40 rotation-only switch, and the GP-VAE notebook's data seed
+    assert src.count("NO_ZOOM = False") == 1 and src.count("seed_no = 32") == 1
+    src = src.replace("NO_ZOOM = False", "NO_ZOOM = True").replace("seed_no = 32", "seed_no = 15")
 sys.argv = [{gen!r}]
 exec(compile(src, {gen!r}, "exec"), {{"__name__": "__main__", "__file__": {gen!r}}})
 """
@@ -110,13 +117,13 @@ _SPLIT = """
 import json, sys
 sys.path.insert(0, {official!r})
 import torch
-from misc import TimePointCustomDataset
-ds = TimePointCustomDataset({data!r})
+from misc import {dataset}
+ds = {dataset}({data!r})
 n_train = int(0.8 * len(ds))
 tr, te = torch.utils.data.random_split(ds, [n_train, len(ds) - n_train],
                                        generator=torch.Generator().manual_seed({seed}))
 json.dump({{"train": list(map(int, tr.indices)), "test": list(map(int, te.indices)),
-           "source": "official misc.TimePointCustomDataset + torch.utils.data.random_split, seed {seed}",
+           "source": "official misc.{dataset} + torch.utils.data.random_split, seed {seed}",
            "torch": torch.__version__}}, open({out!r}, "w"))
 """
 
@@ -139,19 +146,22 @@ def build(official: Path, python: str, bench: Path, variant: str = "mmgpvae") ->
     out = data_path(variant, bench)
     shutil.move(str(cwd / DATA_NAME[variant]), out)
     summary = {"file": str(out), "bytes": out.stat().st_size, "sha256": sha256(out), "n_jpegs": n_jpg}
+    split = Path(str(out) + ".split.json")
+    dataset = "TimePointCustomDataset" if variant == "mmgpvae" else "GPVAE_dataset"
+    code = _SPLIT.format(
+        official=str(official), data=str(out), seed=SPLIT_SEEDS[variant], out=str(split), dataset=dataset
+    )
+    proc = subprocess.run([python, "-c", code], env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"official split failed:\n{proc.stderr[-3000:]}")
+    ours = official_split(seed=SPLIT_SEEDS[variant])
+    theirs = json.loads(split.read_text())
+    summary["split_matches_official"] = ours["train"].tolist() == theirs["train"] and (
+        ours["test"].tolist() == theirs["test"]
+    )
+    if not summary["split_matches_official"]:
+        raise RuntimeError("torch.randperm(300, seed) does not reproduce the official random_split")
     if variant == "mmgpvae":
-        split = Path(str(out) + ".split.json")
-        code = _SPLIT.format(official=str(official), data=str(out), seed=SPLIT_SEED, out=str(split))
-        proc = subprocess.run([python, "-c", code], env=env, capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise RuntimeError(f"official split failed:\n{proc.stderr[-3000:]}")
-        ours = official_split()
-        theirs = json.loads(split.read_text())
-        summary["split_matches_official"] = ours["train"].tolist() == theirs["train"] and (
-            ours["test"].tolist() == theirs["test"]
-        )
-        if not summary["split_matches_official"]:
-            raise RuntimeError("torch.randperm(300, seed 10) does not reproduce the official random_split")
         summary["reference_sha256"] = REFERENCE_SHA256
         summary["sha256_matches_reference"] = summary["sha256"] == REFERENCE_SHA256
     return summary
@@ -194,12 +204,12 @@ def load(path: str | os.PathLike | None = None, variant: str = "mmgpvae") -> dic
         "g1": np.asarray(d["GPs"][:, 0]),
         "g2": np.asarray(d["GPs"][:, 1]),
     }
-    split = official_split(n)
+    split = official_split(n, SPLIT_SEEDS[variant])
     side = Path(str(path) + ".split.json")
     if side.exists():
         rec = json.loads(side.read_text())
         if rec["train"] != split["train"].tolist() or rec["test"] != split["test"].tolist():
-            raise RuntimeError(f"split in {side} differs from randperm(seed {SPLIT_SEED})")
+            raise RuntimeError(f"split in {side} differs from randperm(seed {SPLIT_SEEDS[variant]})")
     out["train_idx"], out["test_idx"] = split["train"], split["test"]
     return out
 
