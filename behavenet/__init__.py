@@ -9,12 +9,18 @@ __version__ = "0.1.0"
 
 FORMAT_VERSION = "1.0"  # of the session file format (behavenet.data.format); defined only here
 
-__all__ = ["__version__", "FORMAT_VERSION", "ContrastiveEmbedding", "load_run"]
+__all__ = ["__version__", "FORMAT_VERSION", "BehaviorTransformer", "ContrastiveEmbedding", "load_run"]
 
 
 # heavy objects are imported on first use so `import behavenet` stays light
 from behavenet.utils.lazy import lazy_exports  # noqa: E402
 
 __getattr__, __dir__ = lazy_exports(
-    __name__, {"ContrastiveEmbedding": "behavenet.models.contrastive.estimator", "load_run": "behavenet.api"}, globals()
+    __name__,
+    {
+        "BehaviorTransformer": "behavenet.models.bet.estimator",
+        "ContrastiveEmbedding": "behavenet.models.contrastive.estimator",
+        "load_run": "behavenet.api",
+    },
+    globals(),
 )
