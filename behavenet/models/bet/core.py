@@ -92,14 +92,30 @@ class _Block(nn.Module):
         self.ln2 = nn.LayerNorm(d)
         self.fc = nn.Linear(d, 4 * d)
         self.out = nn.Linear(4 * d, d)
-        self.drop = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, t, d = x.shape
         q, k, v = self.qkv(self.ln1(x)).view(b, t, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
-        att = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=self.dropout if self.training else 0.0)
-        x = x + self.drop(self.proj(att.transpose(1, 2).reshape(b, t, d)))
-        return x + self.drop(self.out(F.gelu(self.fc(self.ln2(x)))))
+        if self.training and self.dropout > 0:
+            # dropout on the attention weights: written out (torch's fused CPU kernel has no dropout)
+            s = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(q.shape[-1])) + _causal_mask(t, x)
+            e = torch.exp(s - s.detach().amax(-1, keepdim=True))
+            att = _dropout(e / e.sum(-1, keepdim=True), self.dropout) @ v
+        else:
+            att = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        x = x + _dropout(self.proj(att.transpose(1, 2).reshape(b, t, d)), self.dropout, self.training)
+        return x + _dropout(self.out(F.gelu(self.fc(self.ln2(x)))), self.dropout, self.training)
+
+
+def _causal_mask(t: int, like: torch.Tensor) -> torch.Tensor:
+    return torch.full((t, t), float("-inf"), device=like.device, dtype=like.dtype).triu_(1)
+
+
+def _dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:
+    """Inverted dropout (as ``F.dropout``), with the mask drawn by ``rand_like``: faster on CPU."""
+    if not training or p <= 0:
+        return x
+    return x * ((torch.rand_like(x) >= p) * (1.0 / (1.0 - p)))
 
 
 class CausalTransformer(nn.Module):
@@ -111,7 +127,7 @@ class CausalTransformer(nn.Module):
         self.window = int(window)
         self.embed = nn.Linear(obs_dim, n_embd)
         self.pos = nn.Parameter(torch.zeros(1, self.window, n_embd))
-        self.drop = nn.Dropout(dropout)
+        self.dropout = float(dropout)
         self.blocks = nn.ModuleList([_Block(n_embd, n_head, dropout) for _ in range(n_layer)])
         self.ln_f = nn.LayerNorm(n_embd)
         self.apply(_init)
@@ -121,7 +137,7 @@ class CausalTransformer(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         length = x.shape[1]
-        h = self.drop(self.embed(x) + self.pos[:, :length])
+        h = _dropout(self.embed(x) + self.pos[:, :length], self.dropout, self.training)
         for block in self.blocks:
             h = block(h)
         return self.ln_f(h)

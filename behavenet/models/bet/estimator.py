@@ -273,6 +273,24 @@ class BehaviorTransformer(FamilyEstimator):
                 out.append(acts.cpu().numpy().astype(np.float32))
         return self._stack(out, batched, axis=1)
 
+    def sample_next(self, history, n_samples: int = 1, goals=None, temperature: float | None = None, generator=None):
+        """Actions after the last frame of each history ``(sequences, time, obs_dim)`` (its last
+        ``window`` frames are used): ``(n_samples, sequences, act_dim)``, for closed-loop rollouts.
+        ``generator``: a ``torch.Generator`` carried across calls (default: seeded with the fit's
+        seed at every call)."""
+        if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
+            raise EstimatorInputError("n_samples", f"expected an integer >= 1, got {n_samples!r}")
+        seqs, _ = self._features(history, goals, "history")
+        if len({len(s) for s in seqs}) != 1:
+            raise EstimatorInputError("history", "all histories must have the same length")
+        core = self.model_
+        core.eval()
+        gen = generator or torch.Generator(device=core.device).manual_seed(int(self.seed_))
+        x = torch.from_numpy(np.stack([s[-core.window :] for s in seqs])).to(core.device)
+        with torch.no_grad():
+            acts = core.sample_from(core.trunk(x)[:, -1], int(n_samples), temperature, gen)
+        return acts.cpu().numpy().astype(np.float32)
+
     def bin_probabilities(self, obs, goals=None, temperature: float | None = None):
         """Probabilities of the ``n_clusters`` action bins at every frame: ``(sequences, time, K)``."""
         seqs, batched = self._features(obs, goals)
