@@ -24,6 +24,9 @@ class BeTConfig(TrainingConfig):
     """Attention heads per block (n_embd must be a multiple of it)."""
     n_embd: int = 72
     """Width of the transformer (the embedding dimension of train.py runs)."""
+    output_dim: int = 256
+    """Width of the trunk's output projection (a Linear without bias, GPT's lm_head) that feeds the
+    bin and offset head (0: the head reads the hidden states directly)."""
     dropout: float = 0.1
     """Dropout on the input embedding, the attention weights and every residual branch."""
     focal_gamma: float = 2.0

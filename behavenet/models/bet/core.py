@@ -256,8 +256,14 @@ class BeTCore(Core):
         self.n_clusters = int(c.n_clusters)
         self.tokenizer = ActionTokenizer(self.n_clusters, self.act_dim)
         self.trunk = CausalTransformer(self.obs_dim, self.window, c.n_layer, c.n_head, c.n_embd, c.dropout)
-        self.head = nn.Linear(int(c.n_embd), self.n_clusters * (1 + self.act_dim))
-        _init(self.head)
+        if int(c.output_dim) < 0:
+            raise ConfigError("model.output_dim", f"expected an integer >= 0, got {c.output_dim!r}")
+        width = int(c.output_dim) or int(c.n_embd)
+        self.project = nn.Linear(int(c.n_embd), width, bias=False) if int(c.output_dim) else nn.Identity()
+        if int(c.output_dim):
+            _init(self.project)
+        # the head keeps torch's default (uniform) initialisation, as BeT's MLP head
+        self.head = nn.Linear(width, self.n_clusters * (1 + self.act_dim))
         self._stage_data: dict = {}
 
     @staticmethod
@@ -364,7 +370,7 @@ class BeTCore(Core):
         return (*self.heads(hidden), hidden)
 
     def heads(self, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        out = self.head(hidden)
+        out = self.head(self.project(hidden))
         k = self.n_clusters
         return out[..., :k], out[..., k:].unflatten(-1, (k, self.act_dim))
 
