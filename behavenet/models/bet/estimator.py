@@ -457,6 +457,36 @@ class BehaviorTransformer(FamilyEstimator):
                 hist = np.concatenate([hist, nxt[:, None]], 1)
         return hist[:, first:].astype(np.float32)
 
+    def plot_rollouts(self, pose, start: int, n_steps: int, path, n_samples: int = 5, seed: int | None = None):
+        """Plot :meth:`rollout_pose` trajectories (each animal's centroid) over the real ones
+        ``pose[start : start + n_steps + 1]`` and save the figure to ``path`` (e.g. a file in a
+        run directory); returns the generated poses."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        (p,) = self._poses(pose)
+        future = self.rollout_pose(p, start, n_steps, n_samples, seed=seed)
+        real = p[start : start + n_steps + 1]
+        fig, ax = plt.subplots(figsize=(5, 5))
+        for a in range(p.shape[1]):
+            colour = f"C{a % 10}"
+            for s in range(len(future)):
+                c = np.nanmean(future[s, :, a], axis=1)
+                ax.plot(c[:, 0], c[:, 1], color=colour, alpha=0.35, lw=1, label="generated" if s == a == 0 else None)
+            c = np.nanmean(real[:, a], axis=1)
+            ax.plot(c[:, 0], c[:, 1], color=colour, lw=2.5, label=f"real, animal {a}")
+            ax.plot(c[:1, 0], c[:1, 1], "o", color=colour)
+        ax.set_aspect("equal")
+        ax.invert_yaxis()
+        ax.legend(fontsize=7)
+        ax.set_title(f"BeT rollouts from frame {start}: {n_steps} steps, {len(future)} samples")
+        fig.tight_layout()
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+        return future
+
     # ------------------------------------------------------------------ contract
     @classmethod
     def _contract_example(cls, seed: int = 0):

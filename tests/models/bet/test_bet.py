@@ -193,6 +193,8 @@ def test_fit_pose_transform_rollout_with_nans(tmp_path):
     future = bet.rollout_pose(pose, start=30, n_steps=6, n_samples=2)
     assert future.shape == (2, 7, 2, 4, 2) and np.isfinite(future).all()
     np.testing.assert_array_equal(future[:, 0], np.repeat(pose[30][None], 2, 0))
+    again = bet.plot_rollouts(pose, start=30, n_steps=4, path=tmp_path / "rollouts.png", n_samples=2)
+    assert again.shape == (2, 5, 2, 4, 2) and (tmp_path / "rollouts.png").stat().st_size > 1000
     bet.save(tmp_path / "pose.pt")
     np.testing.assert_array_equal(BehaviorTransformer.load(tmp_path / "pose.pt").transform(pose), z)
 
