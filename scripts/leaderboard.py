@@ -45,6 +45,11 @@ MODELS = {
         "supervised by position (CEBRA-Behavior style; train frames only)",
         ["linear_track"],
     ),
+    "bet": (
+        ["model=bet", "model.action_input=pose"],
+        "self-supervised (BeT: next-frame change of the pose features; train.py path, all animals jointly)",
+        ["synthetic_social"],
+    ),
 }
 
 
