@@ -9,7 +9,7 @@ __version__ = "0.1.0"
 
 FORMAT_VERSION = "1.0"  # of the session file format (behavenet.data.format); defined only here
 
-__all__ = ["__version__", "FORMAT_VERSION", "ContrastiveEmbedding", "MMGPVAE", "load_run"]
+__all__ = ["__version__", "FORMAT_VERSION", "BehaviorTransformer", "ContrastiveEmbedding", "MMGPVAE", "load_run"]
 
 
 # heavy objects are imported on first use so `import behavenet` stays light
@@ -18,6 +18,7 @@ from behavenet.utils.lazy import lazy_exports  # noqa: E402
 __getattr__, __dir__ = lazy_exports(
     __name__,
     {
+        "BehaviorTransformer": "behavenet.models.bet.estimator",
         "ContrastiveEmbedding": "behavenet.models.contrastive.estimator",
         "MMGPVAE": "behavenet.models.mmgpvae.estimator",
         "load_run": "behavenet.api",

@@ -79,6 +79,11 @@ MODELS = {
         "unsupervised: 8 GP latents of the pose (single-modality GP-VAE), whole sequences",
         ["synthetic_social"],
     ),
+    "bet": (
+        ["model=bet", "model.action_input=pose"],
+        "self-supervised (BeT: next-frame change of the pose features; train.py path, all animals jointly)",
+        ["synthetic_social"],
+    ),
 }
 
 #: models trained for a fixed number of steps instead of ``--steps`` (whole-trial batches: one

@@ -62,7 +62,7 @@ def test_model_option_instantiates(make_cfg, option, demo_spec):
     spec = demo_spec
     if "video" in option:  # video models need a video input spec
         spec = {"input": "video", "input_shapes": [[16, 16, 1]], "session_ids": ["v"], "labels": {}, "fps": 25.0}
-    if option == "autoencoder":  # reads several inputs
+    if option in ("autoencoder", "bet"):  # read several inputs (bet: actions from `behavior`)
         spec = {**spec, "inputs": {"spikes": {"shapes": [[31]]}, "behavior": {"shapes": [[3]]}}}
     from behavenet.models.lightning import build_module
 
