@@ -92,6 +92,11 @@ class Core(nn.Module):
         return (0, 1)
 
     @property
+    def embedding_inputs(self) -> list[str]:
+        """The inputs :meth:`embed_split` embeds a run's frames from (default: every input read)."""
+        return self.input_names
+
+    @property
     def embedding_names(self) -> list[str] | None:
         """A name per embedding column (written to ``embeddings.h5``), or None."""
         return None
@@ -168,7 +173,7 @@ class Core(nn.Module):
         """Embed every frame of a split, one trial (segment) at a time; returns ``(T, D)``."""
         out = np.zeros((split.n_frames, self.embedding_dim), dtype=np.float32)
         for start, stop in split.segments:
-            seg = {n: split.inputs[n][start:stop] for n in self.input_names}
+            seg = {n: split.inputs[n][start:stop] for n in self.embedding_inputs}
             out[start:stop] = self.embed(seg, split.session_index, batch_size).float().cpu().numpy()
         return out
 

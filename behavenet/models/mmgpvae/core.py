@@ -431,14 +431,10 @@ class MMGPVAECore(Core):
 
         return write_figures(self, splits, directory)
 
-    def embed_split(self, split, batch_size: int | None = None) -> np.ndarray:
-        """Embeddings of every frame of a split (a run's ``embeddings.h5``) from the evidence of
-        ``embed_inputs`` only, one trial at a time."""
-        out = np.zeros((split.n_frames, self.embedding_dim), dtype=np.float32)
-        for start, stop in split.segments:
-            seg = {n: split.inputs[n][start:stop] for n in self.embed_inputs}
-            out[start:stop] = self.embed(seg, split.session_index, batch_size).float().cpu().numpy()
-        return out
+    @property
+    def embedding_inputs(self) -> list[str]:
+        """A run's embeddings use the evidence of ``embed_inputs`` only."""
+        return list(self.embed_inputs)
 
     @torch.no_grad()
     def reconstruct(self, inputs) -> dict[str, torch.Tensor]:
