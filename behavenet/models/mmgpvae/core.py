@@ -259,7 +259,7 @@ class MMGPVAECore(Core):
         """Check Poisson inputs hold counts; start each decoder's offset at the data's mean."""
         for n in self._names:
             arrays = [np.asarray(s.inputs[n], dtype=np.float64) for s in splits if n in s.inputs]
-            if not arrays or self.frame_shapes[n].__len__() == 3:
+            if not arrays or len(self.frame_shapes[n]) == 3:
                 continue
             x = np.concatenate([a.reshape(len(a), -1) for a in arrays])
             if self.likelihood[n] == "poisson":

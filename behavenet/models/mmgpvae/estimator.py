@@ -195,6 +195,10 @@ class MMGPVAE(TransformerMixin, FamilyEstimator):
                 out[name] = self._scaled(name, tr).astype(np.float32)
         return out
 
+    def _given(self, trials: dict, i: int, n_bins: int, names) -> dict[str, np.ndarray]:
+        """The model's inputs of trial ``i``: the modalities recorded on it only."""
+        return {k: v for k, v in self._model_trial(trials, i, n_bins, names).items() if trials[k][i] is not None}
+
     # ------------------------------------------------------------------ fit
     def fit(self, data, y=None):
         """Fit on ``data`` = ``{modality: (trials, time, *features) array or list of trials}``."""
@@ -279,7 +283,7 @@ class MMGPVAE(TransformerMixin, FamilyEstimator):
         blocks = self.model_.latent_blocks()
         out = {k: [] for k in ["shared", *names]}
         for i, n_bins in enumerate(lengths):
-            given = {k: v for k, v in self._model_trial(trials, i, n_bins, names).items() if trials[k][i] is not None}
+            given = self._given(trials, i, n_bins, names)
             z = self.model_.embed(given).float().cpu().numpy()
             out["shared"].append(z[:, blocks["shared"]])
             for n in names:
@@ -297,7 +301,7 @@ class MMGPVAE(TransformerMixin, FamilyEstimator):
         trials, lengths, as_array, names = self._per_trial(data)
         out = {k: [] for k in self.input_names_}
         for i, n_bins in enumerate(lengths):
-            given = {k: v for k, v in self._model_trial(trials, i, n_bins, names).items() if trials[k][i] is not None}
+            given = self._given(trials, i, n_bins, names)
             rec = self.model_.reconstruct(given)
             for n in self.input_names_:
                 out[n].append(self._unscaled(n, rec[n].float().cpu().numpy(), n_bins))

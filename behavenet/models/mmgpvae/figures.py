@@ -77,7 +77,7 @@ def write_figures(core, splits, directory, n_trials: int = 3) -> list[Path]:
         x = inputs[n]
         x = x if isinstance(x, np.ndarray) else np.asarray([x[i] for i in range(len(x))])
         r = rec[n].float().cpu().numpy()
-        if core.frame_shapes[n].__len__() == 3:
+        if len(core.frame_shapes[n]) == 3:
             x = x.astype(np.float32)
             if x.dtype == np.uint8 or x.max() > 1.5:
                 x = x / 255.0
