@@ -176,6 +176,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     try:
         from behavenet.models.lightning import build_module
 
+        _check_ckpt_path(cfg.get("ckpt_path"))
+
         datamodule = hydra.utils.instantiate(cfg.data, _convert_="all")
         datamodule.setup("fit")
         model = build_module(OmegaConf.to_container(cfg.model, resolve=True), datamodule.spec)
@@ -217,7 +219,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             metrics["train"] = _stage_metrics(trainer.callback_metrics, ("train/", "val/"))
             metrics["steps"] = 0
         # every rank calls save_checkpoint (it synchronises the ranks); rank 0 writes the file
-        trainer.save_checkpoint(str(out / "checkpoints" / "last.ckpt"))
+        # (atomically: a temporary file renamed onto last.ckpt)
+        from behavenet.utils.callbacks import save_checkpoint_atomic
+
+        save_checkpoint_atomic(trainer, out / "checkpoints" / "last.ckpt")
         if cfg.get("test", True) and datamodule.split_data.get("test"):
             res = trainer.test(model=model, datamodule=datamodule, verbose=False)
             metrics["test"] = {k: float(v) for k, v in (res[0] if res else {}).items()}
@@ -299,6 +304,22 @@ def main(cfg: DictConfig) -> float | None:
         print(f"behavenet train: error: {one_line(cause)}", file=sys.stderr)
         raise SystemExit(cause.exit_code) from None
     return get_metric_value(metrics, cfg.get("optimized_metric"))
+
+
+def _check_ckpt_path(ckpt_path) -> None:
+    """``ckpt_path`` must be ``last``/``best`` (found by Lightning in the run's checkpoints/) or
+    a readable checkpoint file; else one line instead of Lightning's traceback mid-setup."""
+    from behavenet.errors import ConfigError, FormatError
+
+    if ckpt_path in (None, "last", "best", "hpc", "registry") or "://" in str(ckpt_path):
+        return
+    path = Path(str(ckpt_path))
+    if not path.is_file():
+        raise ConfigError("ckpt_path", f"checkpoint file not found: {path}")
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        raise FormatError(path, "ckpt_path", "not a readable checkpoint (truncated or corrupt?)")
 
 
 def _stage_metrics(callback_metrics, prefixes) -> dict[str, float]:

@@ -183,6 +183,8 @@ class SessionDataModule(L.LightningDataModule):
             self.normalize = {str(k): bool(v) for k, v in normalize.items()}
         else:
             raise ConfigError("data.normalize", f"expected true, false or {{input: true/false}}, got {normalize!r}")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ConfigError("data.batch_size", f"expected an integer >= 1, got {batch_size!r}")
         self.batch_size = int(batch_size)
         self.num_workers = int(num_workers)
         self.persistent_workers = bool(persistent_workers and num_workers > 0)

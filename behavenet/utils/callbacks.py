@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from lightning.pytorch.callbacks import LearningRateMonitor
+import time
+from weakref import proxy
+
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 
 
 class LearningRateMonitorIfLogger(LearningRateMonitor):
@@ -21,3 +24,64 @@ class LearningRateMonitorIfLogger(LearningRateMonitor):
     def on_train_epoch_start(self, trainer, *args, **kwargs):
         if not getattr(self, "_disabled", True):
             super().on_train_epoch_start(trainer, *args, **kwargs)
+
+
+def save_checkpoint_atomic(trainer, path) -> None:
+    """``trainer.save_checkpoint(path)``, atomically: the checkpoint is written to a temporary file
+    in ``path``'s folder (``.tmp-<name>.<pid>``) that replaces ``path`` only once it is complete,
+    so a run killed while saving leaves the previous ``path`` intact.
+
+    Every rank must call it (``save_checkpoint`` synchronises the ranks); rank 0 writes and renames.
+    """
+    import os
+
+    path = os.fspath(path)
+    folder, name = os.path.split(path)
+    tmp = os.path.join(folder, f".tmp-{name}.{os.getpid()}")
+    try:
+        trainer.save_checkpoint(tmp)
+        if trainer.is_global_zero:
+            os.replace(tmp, path)
+    finally:
+        if trainer.is_global_zero and os.path.exists(tmp):
+            os.remove(tmp)
+
+
+class AtomicModelCheckpoint(ModelCheckpoint):
+    """:class:`ModelCheckpoint` whose files are written atomically (see :func:`save_checkpoint_atomic`)
+    and that also keeps ``last.ckpt`` fresh by time: besides Lightning's triggers
+    (``every_n_train_steps``, validation ends), ``last.ckpt`` is rewritten when ``every_seconds``
+    have passed since the last save, so a long run killed at any time loses at most that much.
+
+    The default config (``conf/callbacks/model_checkpoint.yaml``) saves ``last.ckpt`` every 500 steps
+    and every 60 s of training; ``python train.py ... ckpt_path=last`` in the same run directory
+    resumes from it.
+    """
+
+    def __init__(self, *args, every_seconds: float | None = None, **kwargs):
+        kwargs.setdefault("enable_version_counter", False)  # a resumed run overwrites last.ckpt
+        super().__init__(*args, **kwargs)
+        self.every_seconds = None if every_seconds is None else float(every_seconds)
+        self._last_save_time: float | None = None
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self._last_save_time = time.monotonic()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+        if self.every_seconds is None or not self.save_last or self._should_skip_saving_checkpoint(trainer):
+            return
+        now = time.monotonic()
+        due = self._last_save_time is not None and now - self._last_save_time >= self.every_seconds
+        # ranks' clocks differ: rank 0 decides, or the ranks would wait for each other forever
+        if trainer.strategy.broadcast(due):
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+
+    def _save_checkpoint(self, trainer, filepath: str) -> None:
+        save_checkpoint_atomic(trainer, filepath)
+        self._last_global_step_saved = trainer.global_step
+        self._last_checkpoint_saved = filepath
+        self._last_save_time = time.monotonic()
+        if trainer.is_global_zero:
+            for logger in trainer.loggers:
+                logger.after_save_checkpoint(proxy(self))

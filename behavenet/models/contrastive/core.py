@@ -441,6 +441,15 @@ class ContrastiveCore(Core):
                 raise
             log.warning("no %s batches for the contrastive model: %s", stage, err)
             return None
+        if stage == "train":
+            n_centers = min(len(sf.centers) for sf in sampler.sessions)
+            if self.batch_size > n_centers:
+                # every step scores batch_size x batch_size pairs: a batch far larger than the data
+                # would only exhaust memory
+                raise ConfigError(
+                    "model.batch_size",
+                    f"expected at most the {n_centers} training frames of the smallest session, got {self.batch_size}",
+                )
         inputs = [self._input_tensor(s) for s in splits]
         self._stage_data[stage] = {
             "inputs": inputs,
