@@ -178,6 +178,7 @@ def read_dlc_csv(path: Path) -> DLCTable:
     if df.shape[1] != width:
         raise FormatError(path, None, f"data rows have {df.shape[1]} columns, the header {width} (truncated?)")
     _check_last_line(path, width)
+    _check_row_widths(path, width, len(header))
     block = df.iloc[:, n_index:]
     for j, dtype in enumerate(block.dtypes):
         if dtype.kind not in "fiu":  # a non-numeric cell somewhere in this column
@@ -208,6 +209,15 @@ def _check_last_line(path: Path, width: int) -> None:
         n = len(next(csv.reader([lines[-1].decode("utf-8", "replace")])))
         if n != width:
             raise FormatError(path, None, f"the last row has {n} fields, the header {width} (truncated file?)")
+
+
+def _check_row_widths(path: Path, width: int, n_header: int) -> None:
+    """pandas pads a short row (a cell deleted by hand, a line cut by an editor) with NaN, which
+    would read as a missed detection: refuse it, naming the line."""
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        for i, row in enumerate(csv.reader(fh), start=1):
+            if i > n_header and row and len(row) != width:
+                raise FormatError(path, f"line {i}", f"expected {width} fields like the header, found {len(row)}")
 
 
 # --------------------------------------------------------------------------- reading: HDF5
