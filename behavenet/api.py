@@ -13,6 +13,7 @@ fitted on the training frames, applied unchanged to new data).
 from __future__ import annotations
 
 import json
+import pickle
 from pathlib import Path
 
 from behavenet.embeddings import SessionEmbedding
@@ -33,9 +34,13 @@ class TrainedRun:
 
         self.cfg = OmegaConf.load(self.run_dir / "config.yaml")
         # the checkpoint names the family and holds its config: no class is taken from the YAML
-        self.model = FamilyModule.load_from_checkpoint(
-            self.run_dir / "checkpoints/last.ckpt", map_location=map_location, weights_only=True
-        )
+        ckpt = self.run_dir / "checkpoints/last.ckpt"
+        try:
+            self.model = FamilyModule.load_from_checkpoint(ckpt, map_location=map_location, weights_only=True)
+        except (RuntimeError, OSError, EOFError, KeyError, pickle.UnpicklingError) as exc:
+            raise FormatError(
+                ckpt, None, f"not a readable checkpoint (truncated or corrupt?): {type(exc).__name__}"
+            ) from None
         self.model.eval()
         norm_path = self.run_dir / "normalization.json"
         self.normalization = json.loads(norm_path.read_text()) if norm_path.exists() else None

@@ -112,29 +112,45 @@ def load_embeddings(path: str | os.PathLike) -> list[SessionEmbedding]:
     path = Path(path)
     if not path.exists():
         raise FormatError(path, None, "embeddings file not found")
-    out = []
     try:
         f = h5py.File(path, "r")
     except OSError as exc:
         raise FormatError(path, None, f"not a readable HDF5 file: {exc}") from None
     with f:
-        if decode_strings(f.attrs.get("format", ""))[0] != "behavenet-embeddings":
-            raise FormatError(path, "attrs.format", "expected 'behavenet-embeddings'")
-        for key in sorted(f["sessions"]):
-            g = f["sessions"][key]
-            se = SessionEmbedding(
-                session_id=decode_strings(g.attrs["session_id"])[0],
-                embedding=g["embedding"][()],
-                frame_index=g["frame_index"][()],
-                trial=g["trial"][()],
-                split=g["split"][()],
-                source_file=decode_strings(g.attrs.get("source_file", ""))[0],
-                fps=float(g.attrs.get("fps", 0.0)),
-            )
-            for name, d in g["labels"].items():
-                se.labels[name] = d[()]
-                se.label_kinds[name] = decode_strings(d.attrs["kind"])[0]
-                if "vocabulary" in d.attrs:
-                    se.vocabularies[name] = decode_strings(d.attrs["vocabulary"])
-            out.append(se)
+        try:
+            return _read_embeddings(path, f)
+        except (OSError, KeyError, ValueError) as exc:  # damaged chunks or attributes inside a readable header
+            if isinstance(exc, FormatError):
+                raise
+            raise FormatError(path, None, f"unreadable content (truncated or corrupt?): {exc}") from None
+
+
+def _read_embeddings(path: Path, f: h5py.File) -> list[SessionEmbedding]:
+    out = []
+    if decode_strings(f.attrs.get("format", ""))[0] != "behavenet-embeddings":
+        raise FormatError(path, "attrs.format", "expected 'behavenet-embeddings'")
+    if not isinstance(f.get("sessions"), h5py.Group):
+        raise FormatError(path, "/sessions", "missing group (one subgroup per embedded session)")
+    for key in sorted(f["sessions"]):
+        g = f["sessions"][key]
+        for name in ("embedding", "frame_index", "trial", "split"):
+            if not isinstance(g.get(name), h5py.Dataset):
+                raise FormatError(path, f"/sessions/{key}/{name}", "required dataset is missing")
+        if "session_id" not in g.attrs:
+            raise FormatError(path, f"/sessions/{key}.attrs.session_id", "required attribute is missing")
+        se = SessionEmbedding(
+            session_id=decode_strings(g.attrs["session_id"])[0],
+            embedding=g["embedding"][()],
+            frame_index=g["frame_index"][()],
+            trial=g["trial"][()],
+            split=g["split"][()],
+            source_file=decode_strings(g.attrs.get("source_file", ""))[0],
+            fps=float(g.attrs.get("fps", 0.0)),
+        )
+        for name, d in g.get("labels", {}).items():
+            se.labels[name] = d[()]
+            se.label_kinds[name] = decode_strings(d.attrs.get("kind", "continuous"))[0]
+            if "vocabulary" in d.attrs:
+                se.vocabularies[name] = decode_strings(d.attrs["vocabulary"])
+        out.append(se)
     return out

@@ -118,6 +118,8 @@ class ContrastiveEmbedding(TransformerMixin, FamilyEstimator):
             raise EstimatorInputError(what, f"expected a numeric array, got dtype {x.dtype}")
         if x.ndim < 2:
             raise EstimatorInputError(what, f"expected at least 2 dimensions (time, features), got shape {x.shape}")
+        if 0 in x.shape:
+            raise EstimatorInputError(what, f"expected at least one frame and one feature, got shape {x.shape}")
         kind = kind or self._input_kind(x, what)
         if kind == "video":
             if x.ndim == 3:
