@@ -22,6 +22,7 @@ from __future__ import annotations
 import bisect
 import logging
 import os
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -71,6 +72,27 @@ def parse_size(size) -> tuple[int, int] | None:
     if h <= 0 or w <= 0:
         raise FormatError(None, "resize", f"height and width must be positive, got {h}x{w}")
     return h, w
+
+
+_OPEN_READERS: weakref.WeakSet = weakref.WeakSet()
+
+
+def _close_before_fork() -> None:
+    """Close every open video before the process forks (data-loader workers).
+
+    FFmpeg decodes with threads, and threads do not survive ``fork``: a child that frees an
+    inherited decoder waits forever for its threads (``avcodec_free_context`` joins them). Closed
+    in the parent, the decoders' threads are joined there; each process reopens the file lazily.
+    """
+    for reader in list(_OPEN_READERS):
+        reader.close()
+    import gc
+
+    gc.collect()  # containers already dropped but not yet freed (reference cycles)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_close_before_fork)
 
 
 class VideoFileReader:
@@ -125,6 +147,7 @@ class VideoFileReader:
                     self.path, None, f"cannot open as a video (truncated or not a video?): {exc}"
                 ) from None
             self._pid = pid
+            _OPEN_READERS.add(self)
             self._reset_decoder()
             if not self._container.streams.video:
                 self.close()
