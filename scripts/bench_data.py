@@ -11,9 +11,10 @@ Steps (each measurement in a fresh Python process, so its peak RSS is its own):
    temporary folder (deleted at the end unless ``--keep``).
 2. ``pose``: ``PoseDataModule`` (egocentric features, z-scoring, 8;1;1;1 trial splits) with a
    windowed model attached (``autoencoder``, ``--window`` frames), then its training loader for
-   ``--seconds`` (at most ``--max-batches`` batches): set-up time, windows/s, and the peak RSS of
-   the main process and of each loader worker (``ru_maxrss``; forked workers share the parent's
-   pages, so their peaks overlap with the parent's).
+   ``--seconds`` (at most ``--max-batches`` batches): set-up time, windows/s, the peak RSS of the
+   main process (``VmHWM``), each loader worker's largest sampled RSS (forked workers share the
+   parent's pages, so their RSS overlaps the parent's) and the largest sampled total PSS of all
+   of them (shared pages counted once: the memory the loader really takes).
 3. ``video``: a synthetic ``--video-frames``-frame video (libx264, ``--video-size``, PyAV) referenced
    by a session, read through ``VideoDataModule`` (grayscale, downsample 4) with a windowed model:
    windows/s and peak RSS against the size of the decoded video.
@@ -28,7 +29,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import shutil
 import subprocess
 import sys
@@ -39,8 +39,29 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _rss_mb(who=resource.RUSAGE_SELF) -> float:
-    return resource.getrusage(who).ru_maxrss / 1024  # KiB on Linux
+def _status_mb(pid="self", key="VmHWM") -> float:
+    """``VmHWM`` (peak RSS) or ``VmRSS`` of a process from /proc, in MiB. (``ru_maxrss`` would not
+    do: Linux keeps it across fork and exec, so a child reports its parent's peak.)"""
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def _pss_mb(pid) -> float:
+    """Proportional set size (shared pages split between the processes sharing them), in MiB."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as fh:
+            for line in fh:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
 
 
 # --------------------------------------------------------------------------------- generation
@@ -126,7 +147,7 @@ def measure(kind: str, path: str, workers: int, window: int, batch_size: int, se
     from behavenet.data import PoseDataModule, VideoDataModule
     from behavenet.models.lightning import build_module
 
-    rss0 = _rss_mb()
+    rss0 = _status_mb()
     t0 = time.perf_counter()
     if kind == "pose":
         dm = PoseDataModule(files=[path], input="pose", batch_size=batch_size, num_workers=workers, seed=0)
@@ -144,20 +165,33 @@ def measure(kind: str, path: str, workers: int, window: int, batch_size: int, se
     model_cfg.update(window=window)
     dm.attach_model(build_module(model_cfg, dm.spec))
     setup_s = time.perf_counter() - t0
-    rss_setup = _rss_mb()
+    rss_setup = _status_mb(key="VmRSS")
     loader = dm.train_dataloader()
     n_windows = n_batches = 0
     it = iter(loader)
     first = next(it)  # worker start-up and the first batch are not timed
     shape = list(first["inputs"][kind].shape)
+    worker_pids = [w.pid for w in getattr(it, "_workers", [])]
+    worker_rss, total_pss = [0.0] * len(worker_pids), 0.0
+
+    def sample():
+        nonlocal total_pss
+        for i, pid in enumerate(worker_pids):
+            worker_rss[i] = max(worker_rss[i], _status_mb(pid, "VmRSS"))
+        total_pss = max(total_pss, _pss_mb(os.getpid()) + sum(_pss_mb(pid) for pid in worker_pids))
+
+    sample()
     t1 = time.perf_counter()
     for batch in it:
         n_windows += int(batch["inputs"][kind].shape[0])
         n_batches += 1
+        if n_batches % 200 == 0:
+            sample()
         if n_batches >= max_batches or time.perf_counter() - t1 >= seconds:
             break
     elapsed = time.perf_counter() - t1
-    del it, loader  # shuts the workers down, so their peaks are in RUSAGE_CHILDREN
+    sample()
+    del it, loader
     return {
         "kind": kind,
         "workers": workers,
@@ -170,10 +204,11 @@ def measure(kind: str, path: str, workers: int, window: int, batch_size: int, se
         "seconds": round(elapsed, 2),
         "windows_per_s": round(n_windows / elapsed, 1) if elapsed > 0 else None,
         "train_windows": len(dm._dataset("train")) if kind == "pose" else None,
-        "rss_start_mb": round(rss0, 1),
+        "rss_after_imports_mb": round(rss0, 1),
         "rss_after_setup_mb": round(rss_setup, 1),
-        "peak_rss_mb": round(_rss_mb(), 1),
-        "peak_rss_worker_mb": round(_rss_mb(resource.RUSAGE_CHILDREN), 1) if workers else None,
+        "peak_rss_mb": round(_status_mb(), 1),
+        "peak_rss_worker_mb": [round(r, 1) for r in worker_rss] if workers else None,
+        "peak_pss_total_mb": round(total_pss, 1),
     }
 
 
