@@ -89,7 +89,9 @@ def test_bet_infinite_actions():
     assert_one_line(_fit_error(est, obs, act), "actions")
 
 
-@pytest.mark.parametrize("content", [b"", b"not a model", b"PK\x03\x04" + b"\x00" * 64])
+@pytest.mark.parametrize(
+    "content", [b"", b"not a model", b"PK\x03\x04" + b"\x00" * 64], ids=["empty", "text", "zip-stub"]
+)
 def test_load_not_a_model_file(tmp_path, content):
     from behavenet import ContrastiveEmbedding
 

@@ -219,7 +219,9 @@ def test_option_without_value(capsys, tmp_path):
     convert_rejected(capsys, tmp_path, [src], ["--option", "expected KEY=VALUE"], "--option", "instances")
 
 
-@pytest.mark.parametrize("payload", [pickle.dumps([1, 2]), b"\x93NUMPY\x01\x00garbage"])
+@pytest.mark.parametrize(
+    "payload", [pickle.dumps([1, 2]), b"\x93NUMPY\x01\x00garbage"], ids=["pickle-not-npy", "npy-header-garbled"]
+)
 def test_npy_header_garbled(capsys, tmp_path, payload):
     src = tmp_path / "garbled.npy"
     src.write_bytes(payload)
