@@ -36,6 +36,7 @@ import io
 import os
 import pickle
 import struct
+import warnings
 from typing import Any, BinaryIO
 
 import numpy as np
@@ -347,11 +348,15 @@ def _read_npy_header(fh: BinaryIO, path: str) -> tuple[tuple[int, ...], bool, np
             path, "header", f"unsupported .npy format version {version[0]}.{version[1]} (expected 1.0, 2.0 or 3.0)"
         )
     try:
-        if version == (1, 0):
-            return fmt.read_array_header_1_0(fh)
-        if version == (2, 0):
-            return fmt.read_array_header_2_0(fh)
-        return _read_npy_header_3_0(fh)  # utf-8 header
+        # a damaged header is parsed as a Python literal: keep its escape-sequence warnings quiet
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.simplefilter("ignore", SyntaxWarning)
+            if version == (1, 0):
+                return fmt.read_array_header_1_0(fh)
+            if version == (2, 0):
+                return fmt.read_array_header_2_0(fh)
+            return _read_npy_header_3_0(fh)  # utf-8 header
     except Exception as exc:  # noqa: BLE001
         raise FormatError(path, "header", f"not a valid .npy {version[0]}.{version[1]} header ({exc})") from None
 
