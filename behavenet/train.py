@@ -217,7 +217,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             metrics["train"] = _stage_metrics(trainer.callback_metrics, ("train/", "val/"))
             metrics["steps"] = 0
         # every rank calls save_checkpoint (it synchronises the ranks); rank 0 writes the file
-        trainer.save_checkpoint(str(out / "checkpoints" / "last.ckpt"))
+        trainer.save_checkpoint(str(out / "checkpoints" / "last.ckpt"), weights_only=False)  # resumable
         if cfg.get("test", True) and datamodule.split_data.get("test"):
             res = trainer.test(model=model, datamodule=datamodule, verbose=False)
             metrics["test"] = {k: float(v) for k, v in (res[0] if res else {}).items()}
