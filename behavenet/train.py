@@ -252,16 +252,16 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             "threads": torch.get_num_threads(),
             "platform": platform.platform(),
         }
-        metrics["flat"] = {
-            k: v
-            for k, v in _flatten(
-                "", {k: metrics[k] for k in metrics if k in ("train", "test", "decoding", "probes")}, {}
-            ).items()
-            if isinstance(v, (int, float))
-        }
+        # the losses already carry their stage ("train/loss", "val/loss", "test/loss")
+        flat = {**metrics.get("train", {}), **metrics.get("test", {})}
+        flat.update(_flatten("", {k: metrics[k] for k in metrics if k in ("decoding", "probes")}, {}))
+        metrics["flat"] = {k: v for k, v in flat.items() if isinstance(v, (int, float))}
+        if cfg.get("figures", True):
+            metrics.setdefault("figures", []).extend(_run_plots(out, metrics, bool(eval_cfg)))
         write_json(out / "metrics.json", metrics)
         write_json(out / "status.json", {"status": "completed", "wall_time_s": metrics["wall_time_s"]})
-        log.info("run directory: %s", out)
+        for line in summary_lines(metrics, out):
+            log.info("%s", line)
         return metrics
     except BaseException as exc:
         if primary:
@@ -299,6 +299,34 @@ def main(cfg: DictConfig) -> float | None:
         print(f"behavenet train: error: {one_line(cause)}", file=sys.stderr)
         raise SystemExit(cause.exit_code) from None
     return get_metric_value(metrics, cfg.get("optimized_metric"))
+
+
+def _run_plots(out: Path, metrics: dict, evaluated: bool) -> list[str]:
+    """The run's figures (:func:`behavenet.plot.run_figures`) into ``out/figures``; a plotting
+    failure is logged as one line and never fails the run."""
+    try:
+        from behavenet.plot import run_figures
+
+        files = run_figures(out, metrics=metrics, three_d=False, max_points=5000, decoded=evaluated)
+    except Exception as exc:  # noqa: BLE001 - a figure is never worth a failed run
+        log.warning("figures not written: %s: %s", type(exc).__name__, " ".join(str(exc).split())[:200])
+        return []
+    return [str(Path(f).relative_to(out)) for f in files]
+
+
+def summary_lines(metrics: dict, out: Path) -> list[str]:
+    """What a finished run prints: the model, steps and time, the headline held-out scores
+    (best decoder per label, test frames) and the run directory."""
+    from behavenet.pretrained import headline_scores
+
+    steps = metrics.get("steps")
+    head = f"{metrics.get('model')}: {steps if steps is not None else 0} steps in {metrics.get('wall_time_s', 0):.1f} s"
+    scores = headline_scores(metrics)
+    if not scores and metrics.get("test", {}).get("test/loss") is not None:
+        scores = [f"test loss {metrics['test']['test/loss']:.4g}"]
+    lines = [head + ("; " + "; ".join(scores) if scores else "")]
+    lines.append(f"run directory: {out}")
+    return lines
 
 
 def _stage_metrics(callback_metrics, prefixes) -> dict[str, float]:
