@@ -36,38 +36,88 @@ SPLIT_NAMES = ["train", "val", "test", "gap"]
 
 def export_embeddings(model, datamodule, path: str | os.PathLike) -> Path:
     """Embed every frame of every session of ``datamodule`` with ``model``; write atomically."""
+    sessions = []
+    vocab = {k: list(v["vocabulary"]) for k, v in getattr(datamodule, "_label_info", {}).items() if v.get("vocabulary")}
+    for i, (sid, split, roles) in enumerate(datamodule.iter_full_sessions()):
+        sessions.append(
+            SessionEmbedding(
+                session_id=sid,
+                embedding=model.embed_split(split),
+                frame_index=split.frame_index,
+                trial=split.trial_index,
+                split=np.array([SPLIT_CODES.get(r, 3) for r in roles], dtype=np.int8),
+                labels=dict(split.labels),
+                label_kinds=dict(split.label_kinds),
+                vocabularies={k: v for k, v in vocab.items() if k in split.labels},
+                source_file=str(Path(datamodule.files[i]).resolve()),
+                fps=float(split.fps or 0.0),
+            )
+        )
+    return write_embeddings(
+        path,
+        sessions,
+        model=str(getattr(model, "family", type(model).__name__)),
+        embedding_names=getattr(model, "embedding_names", None),
+    )
+
+
+def write_embeddings(
+    path: str | os.PathLike,
+    sessions: list[SessionEmbedding],
+    model: str,
+    embedding_names: list[str] | None = None,
+    attrs: dict | None = None,
+    session_attrs: list[dict] | None = None,
+) -> Path:
+    """Write ``sessions`` as an ``embeddings.h5`` file, atomically (temporary file, then rename).
+
+    ``attrs`` are extra root attributes (provenance: strings and numbers; dicts are stored as
+    JSON text); ``session_attrs`` extra attributes of each session group. A session whose ``split``
+    is None (embedded after training) has no ``split`` dataset.
+    """
+    import json
+
     from behavenet import __version__
 
+    if not sessions:
+        raise FormatError(path, "sessions", "nothing to write: no session was embedded")
+    dims = {int(s.embedding.shape[1]) for s in sessions}
+    if len(dims) != 1:
+        raise FormatError(path, "embedding", f"sessions differ in embedding width: {sorted(dims)}")
     path = Path(path)
     with atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as f:
             f.attrs["format"] = "behavenet-embeddings"
             f.attrs["format_version"] = "1.0"
-            f.attrs["model"] = str(getattr(model, "family", type(model).__name__))
-            f.attrs["embedding_dim"] = int(model.embedding_dim)
-            names = getattr(model, "embedding_names", None)
-            if names:
-                f.attrs["embedding_names"] = np.array([str(n) for n in names], dtype=h5py.string_dtype())
+            f.attrs["model"] = str(model)
+            f.attrs["embedding_dim"] = dims.pop()
+            if embedding_names:
+                f.attrs["embedding_names"] = np.array([str(n) for n in embedding_names], dtype=h5py.string_dtype())
             f.attrs["behavenet_version"] = __version__
-            sessions = f.create_group("sessions")
-            for i, (sid, split, roles) in enumerate(datamodule.iter_full_sessions()):
-                emb = model.embed_split(split)
-                g = sessions.create_group(f"s{i:03d}")
-                g.attrs["session_id"] = sid
-                g.attrs["source_file"] = str(Path(datamodule.files[i]).resolve())
-                g.attrs["fps"] = float(split.fps or 0.0)
-                g.create_dataset("embedding", data=emb.astype(np.float32), compression="gzip")
-                g.create_dataset("frame_index", data=split.frame_index)
-                g.create_dataset("trial", data=split.trial_index)
-                d = g.create_dataset("split", data=np.array([SPLIT_CODES.get(r, 3) for r in roles], dtype=np.int8))
-                d.attrs["vocabulary"] = np.array(SPLIT_NAMES, dtype=h5py.string_dtype())
+            for key, value in (attrs or {}).items():
+                f.attrs[key] = json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) else value
+            group = f.create_group("sessions")
+            for i, se in enumerate(sessions):
+                g = group.create_group(f"s{i:03d}")
+                g.attrs["session_id"] = se.session_id
+                g.attrs["source_file"] = str(se.source_file)
+                g.attrs["fps"] = float(se.fps or 0.0)
+                for key, value in ((session_attrs or [{}] * len(sessions))[i] or {}).items():
+                    g.attrs[key] = value
+                g.create_dataset("embedding", data=np.asarray(se.embedding, dtype=np.float32), compression="gzip")
+                g.create_dataset("frame_index", data=np.asarray(se.frame_index, dtype=np.int64))
+                g.create_dataset("trial", data=np.asarray(se.trial, dtype=np.int64))
+                if se.trial_names:
+                    g.attrs["trial_names"] = np.array([str(n) for n in se.trial_names], dtype=h5py.string_dtype())
+                if se.split is not None:
+                    d = g.create_dataset("split", data=np.asarray(se.split, dtype=np.int8))
+                    d.attrs["vocabulary"] = np.array(SPLIT_NAMES, dtype=h5py.string_dtype())
                 lg = g.create_group("labels")
-                for name, arr in split.labels.items():
+                for name, arr in se.labels.items():
                     d = lg.create_dataset(name, data=np.asarray(arr))
-                    d.attrs["kind"] = split.label_kinds[name]
-                    info = getattr(datamodule, "_label_info", {}).get(name, {})
-                    if info.get("vocabulary"):
-                        d.attrs["vocabulary"] = np.array(info["vocabulary"], dtype=h5py.string_dtype())
+                    d.attrs["kind"] = se.label_kinds.get(name, "continuous")
+                    if se.vocabularies.get(name):
+                        d.attrs["vocabulary"] = np.array(se.vocabularies[name], dtype=h5py.string_dtype())
     return path
 
 
@@ -127,14 +177,37 @@ def load_embeddings(path: str | os.PathLike) -> list[SessionEmbedding]:
                 embedding=g["embedding"][()],
                 frame_index=g["frame_index"][()],
                 trial=g["trial"][()],
-                split=g["split"][()],
+                split=g["split"][()] if "split" in g else None,
                 source_file=decode_strings(g.attrs.get("source_file", ""))[0],
                 fps=float(g.attrs.get("fps", 0.0)),
+                trial_names=decode_strings(g.attrs["trial_names"]) if "trial_names" in g.attrs else [],
             )
-            for name, d in g["labels"].items():
+            for name, d in g.get("labels", {}).items():
                 se.labels[name] = d[()]
                 se.label_kinds[name] = decode_strings(d.attrs["kind"])[0]
                 if "vocabulary" in d.attrs:
                     se.vocabularies[name] = decode_strings(d.attrs["vocabulary"])
             out.append(se)
     return out
+
+
+def embeddings_attrs(path: str | os.PathLike) -> dict:
+    """The root attributes of an embeddings file (format, model, embedding_dim and, for files
+    written by ``behavenet embed``, the provenance: ``source_model``, ``checkpoint_sha256``,
+    ``config`` (JSON text), ...)."""
+    path = Path(path)
+    try:
+        f = h5py.File(path, "r")
+    except OSError as exc:
+        raise FormatError(path, None, f"not a readable HDF5 file: {exc}") from None
+    with f:
+        out = {}
+        for key, value in f.attrs.items():
+            vals = decode_strings(value) if isinstance(value, (str, bytes, np.ndarray)) else None
+            if vals is None:
+                out[key] = value.item() if hasattr(value, "item") else value
+            elif isinstance(value, np.ndarray) and value.ndim:
+                out[key] = vals
+            else:
+                out[key] = vals[0]
+        return out

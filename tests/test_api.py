@@ -1,0 +1,88 @@
+"""``behavenet embed`` and ``behavenet.load_embeddings``: embeddings files with provenance."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+import behavenet
+from behavenet.cli import main
+from behavenet.embeddings import embeddings_attrs, load_embeddings
+from behavenet.pretrained import BUNDLED_DIR, sha256_file
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "data" / "linear_track.h5"
+MODEL = "linear-track-contrastive"
+
+
+def test_embed_cli_writes_the_models_embedding_with_provenance(tmp_path, capsys):
+    out = tmp_path / "emb.h5"
+    assert main(["embed", "--model", MODEL, "--data", str(DEMO), "--out", str(out)]) == 0
+    assert capsys.readouterr().out == f"wrote {out}: 1 session(s), 9852 frames x 8 dims ({MODEL})\n"
+    (se,) = behavenet.load_embeddings(out)
+    expected = behavenet.load_pretrained(MODEL).embed(DEMO)
+    np.testing.assert_array_equal(se.embedding, expected.embedding)
+    np.testing.assert_array_equal(se.frame_index, np.arange(9852))
+    assert se.split is None and se.trial_names == expected.trial_names
+    assert se.vocabularies["direction"] == ["rest", "leftward", "rightward"]
+    np.testing.assert_array_equal(se.labels["position"], expected.labels["position"])
+    attrs = embeddings_attrs(out)
+    card = json.loads((BUNDLED_DIR / MODEL / "card.json").read_text())
+    assert attrs["source_model"] == MODEL and attrs["model"] == "contrastive"
+    assert attrs["checkpoint_sha256"] == card["files"]["model.pt"]["sha256"]
+    config = json.loads(attrs["config"])
+    assert config["family"] == "contrastive" and config["model"] == card["config"]
+    assert config["data"]["input"] == "spikes"
+    with h5py.File(out) as f:
+        assert f["sessions/s000"].attrs["data_sha256"] == sha256_file(DEMO)
+
+
+def test_embed_cli_bad_input_is_one_line_and_leaves_no_output(tmp_path, capsys):
+    out = tmp_path / "emb.h5"
+    cases = [
+        (["--model", "nope"], "nope: no such file, run directory or pretrained model (known names: "),
+        (
+            ["--model", MODEL, "--session-state", "3"],
+            "--session-state: expected 0..0 (training sessions) or 'fit', got 3",
+        ),
+        (["--model", MODEL, "--session-state", "x"], "--session-state: expected an integer or 'fit', got 'x'"),
+    ]
+    for extra, message in cases:
+        assert main(["embed", "--data", str(DEMO), "--out", str(out), *extra]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("behavenet embed: error: ") and message in err and err.count("\n") == 1
+    assert main(["embed", "--model", MODEL, "--data", str(tmp_path / "none.h5"), "--out", str(out)]) == 2
+    assert (
+        capsys.readouterr().err == f"behavenet embed: error: {tmp_path / 'none.h5'}: --data: session file not found\n"
+    )
+    assert main(["embed", "--model", MODEL, "--data", str(DEMO), "--out", str(tmp_path / "e.npy")]) == 2
+    assert "--out: expected a .h5 file name" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_embed_cli_interrupted_write_leaves_nothing(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "emb.h5"
+    out.write_bytes(b"previous")
+    real = h5py.Group.create_dataset
+
+    def failing(self, name, *args, **kwargs):
+        if name == "trial":
+            raise KeyboardInterrupt
+        return real(self, name, *args, **kwargs)
+
+    monkeypatch.setattr(h5py.Group, "create_dataset", failing)
+    assert main(["embed", "--model", MODEL, "--data", str(DEMO), "--out", str(out)]) == 130
+    assert out.read_bytes() == b"previous"  # untouched
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["emb.h5"]  # no temporary file left
+
+
+def test_load_embeddings_refuses_other_files(tmp_path):
+    with pytest.raises(behavenet.pretrained.FormatError, match="embeddings file not found"):
+        load_embeddings(tmp_path / "missing.h5")
+    with pytest.raises(behavenet.pretrained.FormatError) as err:
+        load_embeddings(DEMO)
+    assert str(err.value) == f"{DEMO}: attrs.format: expected 'behavenet-embeddings'"
