@@ -211,3 +211,78 @@ def embeddings_attrs(path: str | os.PathLike) -> dict:
             else:
                 out[key] = vals[0]
         return out
+
+
+def is_embeddings_file(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is an HDF5 file in the ``behavenet-embeddings`` format."""
+    try:
+        with h5py.File(path, "r") as f:
+            return decode_strings(f.attrs.get("format", ""))[0] == "behavenet-embeddings"
+    except (OSError, ValueError, IndexError):
+        return False
+
+
+def embeddings_to_sessions(path: str | os.PathLike, out_dir: str | os.PathLike, overwrite: bool = False) -> list[Path]:
+    """Write every session of an embeddings file as a behavenet session file, so that a data
+    module can serve it: the embedding becomes the ``calcium`` input (``kind="embedding"``, one
+    "unit" per embedding column), continuous labels become behaviour variables and discrete ones
+    frame labels (served with ``data.labels``); trials, trial names and frame rate are kept.
+
+    ``SessionDataModule(files=[emb.h5], input="calcium", labels=[...])`` calls this itself (the
+    converted files are cached under ``data.convert_cache``). Returns the written paths, one per
+    session, named ``<file stem>-s000.h5``, ...
+    """
+    from behavenet.data.format import Behavior, Calcium, FrameLabel, Session, write_session
+
+    path = Path(path)
+    sessions = load_embeddings(path)
+    attrs = embeddings_attrs(path)
+    names = attrs.get("embedding_names")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for i, se in enumerate(sessions):
+        where = f"sessions/s{i:03d}"
+        emb = np.asarray(se.embedding, dtype=np.float32)
+        trials, trial_ids = [], []
+        change = np.flatnonzero(np.diff(se.trial)) + 1
+        for a, b in zip(np.r_[0, change], np.r_[change, len(se.trial)]):
+            trials.append((int(a), int(b)))
+            trial_ids.append(int(se.trial[a]))
+        if len(set(trial_ids)) != len(trial_ids):
+            raise FormatError(path, f"{where}/trial", "each trial's rows must be contiguous")
+        trial_names = (
+            [se.trial_names[t] if 0 <= t < len(se.trial_names) else f"trial_{t:04d}" for t in trial_ids]
+            if se.trial_names
+            else [f"trial_{t:04d}" for t in trial_ids]
+        )
+        columns, values = [], []
+        frame_labels = {}
+        for name, arr in se.labels.items():
+            arr = np.asarray(arr)
+            if se.label_kinds.get(name) == "discrete":
+                codes = arr.reshape(len(arr), -1)[:, 0].astype(np.int64)
+                vocab = se.vocabularies.get(name) or [str(c) for c in range(int(codes.max(initial=-1)) + 1)]
+                frame_labels[name] = FrameLabel(codes=codes, vocabulary=list(vocab))
+            else:
+                block = arr.reshape(len(arr), -1).astype(np.float32)
+                values.append(block)
+                columns += [name] if block.shape[1] == 1 else [f"{name}.{j}" for j in range(block.shape[1])]
+        session = Session(
+            session_id=se.session_id,
+            fps=float(se.fps or 1.0),
+            calcium=Calcium(
+                traces=emb,
+                unit_names=list(names) if names else [f"emb.{j}" for j in range(emb.shape[1])],
+                kind="embedding",
+            ),
+            behavior=Behavior(values=np.concatenate(values, 1), names=columns) if values else None,
+            frame_labels=frame_labels,
+            trials=np.asarray(trials, dtype=np.int64),
+            trial_names=trial_names,
+            source_software="behavenet embeddings",
+            description=f"embedding of {se.source_file or se.session_id} by {attrs.get('model', 'a model')}",
+        )
+        target = out_dir / f"{path.stem}-s{i:03d}.h5"
+        written.append(write_session(session, target, overwrite=overwrite))
+    return written

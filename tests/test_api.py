@@ -86,3 +86,45 @@ def test_load_embeddings_refuses_other_files(tmp_path):
     with pytest.raises(behavenet.pretrained.FormatError) as err:
         load_embeddings(DEMO)
     assert str(err.value) == f"{DEMO}: attrs.format: expected 'behavenet-embeddings'"
+
+
+def test_an_embeddings_file_is_an_input_of_the_data_modules(tmp_path):
+    from behavenet.data import SessionDataModule
+    from behavenet.embeddings import SessionEmbedding, write_embeddings
+
+    # external features (e.g. a video model's): 3 trials of a 2-D signal, a label of each kind
+    n = 300
+    rng = np.random.default_rng(0)
+    feats = rng.normal(size=(n, 5)).astype(np.float32)
+    se = SessionEmbedding(
+        session_id="mouse1",
+        embedding=feats,
+        frame_index=np.arange(n),
+        trial=np.repeat(np.arange(3), n // 3),
+        labels={"speed": rng.normal(size=(n, 1)).astype(np.float32), "state": rng.integers(0, 2, n)},
+        label_kinds={"speed": "continuous", "state": "discrete"},
+        vocabularies={"state": ["rest", "run"]},
+        fps=30.0,
+        trial_names=["a", "b", "c"],
+    )
+    path = write_embeddings(
+        tmp_path / "feats.h5", [se], model="videomodel", embedding_names=[f"f{i}" for i in range(5)]
+    )
+    dm = SessionDataModule(
+        files=[str(path)],
+        input="calcium",
+        labels=["speed", "state"],
+        normalize=False,
+        splits="1;0;0;0",
+        convert_cache=str(tmp_path / "cache"),
+    )
+    dm.setup()
+    sid, split, _ = next(dm.iter_full_sessions())
+    assert sid == "mouse1" and split.fps == 30.0
+    np.testing.assert_array_equal(split.inputs["calcium"], feats)
+    np.testing.assert_array_equal(split.labels["speed"], se.labels["speed"])
+    np.testing.assert_array_equal(split.labels["state"], se.labels["state"])
+    assert list(dm.readers[0].trial_names) == ["a", "b", "c"]
+    assert dm.readers[0].unit_names("calcium") == [f"f{i}" for i in range(5)]
+    dm.teardown()
+    assert len(list((tmp_path / "cache").glob("*/*.h5"))) == 1  # converted once, cached

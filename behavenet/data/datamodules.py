@@ -220,11 +220,43 @@ class SessionDataModule(L.LightningDataModule):
         self.model = model
 
     def prepare_data(self) -> None:
-        for i, f in enumerate(self.files):
+        from behavenet.embeddings import is_embeddings_file
+
+        files = []
+        for f in self.files:
             if not Path(f).exists():
                 raise FormatError(f, None, "session file not found (data.files)")
-            if not _is_session_file(f):
-                self.files[i] = str(self._converted(f))
+            if _is_session_file(f):
+                files.append(f)
+            elif is_embeddings_file(f):  # a model's embeddings: one session per embedded session
+                files.extend(str(p) for p in self._converted_embeddings(f))
+            else:
+                files.append(str(self._converted(f)))
+        self.files = files
+
+    def _converted_embeddings(self, path: str) -> list[Path]:
+        """The sessions of an embeddings file as session files (the embedding is the ``calcium``
+        input; :func:`behavenet.embeddings.embeddings_to_sessions`), converted once (cached by
+        path and mtime)."""
+        import hashlib
+        import shutil
+        import tempfile
+
+        from behavenet.embeddings import embeddings_to_sessions
+
+        p = Path(path).resolve()
+        key = f"{p}|{p.stat().st_mtime}|embeddings"
+        cache = Path(self.convert_cache or Path.cwd() / "outputs" / "cache" / "converted")
+        out = cache / f"{p.stem}-{hashlib.sha1(key.encode()).hexdigest()[:10]}"
+        if not out.is_dir():
+            cache.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{out.name}.", dir=cache))
+            try:
+                embeddings_to_sessions(p, tmp)
+                tmp.rename(out)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+        return sorted(out.glob("*.h5"))
 
     def _converted(self, path: str) -> Path:
         """Convert a non-session file once (cached by path, mtime and options)."""
