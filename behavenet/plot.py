@@ -4,10 +4,11 @@ For notebooks::
 
     import matplotlib.pyplot as plt
     import behavenet
+    from behavenet import plot
 
     sessions = behavenet.load_embeddings("outputs/train/runs/.../embeddings.h5")
     fig, ax = plt.subplots()
-    behavenet.plot.embedding(sessions[0], "position", ax=ax)   # or (emb, labels_array)
+    plot.embedding(sessions[0], "position", ax=ax)   # or (emb, labels_array)
 
 Every function draws on the ``ax`` it is given and returns it; without one it makes a bare
 :class:`~matplotlib.figure.Figure` on the Agg canvas (``ax.figure.savefig(...)`` saves it). For a
@@ -172,7 +173,7 @@ def embedding(
                     marker="x",
                     linewidths=0.6,
                 )
-            ax.figure.colorbar(sc, ax=ax, label=name or "label", shrink=0.8)
+            ax.figure.colorbar(sc, ax=ax, label=name or "label", shrink=0.8, pad=0.15 if three_d else 0.05)
     ax.set_xlabel(f"{axis_name} 1")
     ax.set_ylabel(f"{axis_name} 2")
     if three_d:
