@@ -128,3 +128,27 @@ def test_an_embeddings_file_is_an_input_of_the_data_modules(tmp_path):
     assert dm.readers[0].unit_names("calcium") == [f"f{i}" for i in range(5)]
     dm.teardown()
     assert len(list((tmp_path / "cache").glob("*/*.h5"))) == 1  # converted once, cached
+
+
+def test_offline_mabe_walkthrough_runs_end_to_end(make_cfg, tmp_path, capsys, monkeypatch):
+    """The bundled synthetic MABe22 example: convert -> train -> submit -> validate -> mabe-eval,
+    as docs/pretrained.md and ``python -m behavenet.examples mabe22 DIR`` give it."""
+    from behavenet.examples import WALKTHROUGH, copy_mabe22_demo
+    from behavenet.train import run
+
+    d = copy_mabe22_demo(tmp_path / "mabe")
+    assert "SYNTHETIC" in (d / "README.md").read_text()
+    monkeypatch.chdir(d)
+    steps = [line.split()[1:] for line in WALKTHROUGH.splitlines() if line.startswith("behavenet ")]
+    assert [s[0] for s in steps] == ["convert", "convert", "train", "submit", "validate-submission", "mabe-eval"]
+    assert main(steps[0]) == 0 and main(steps[1]) == 0
+    # the train step, composed the way `behavenet train` composes it
+    overrides = [o.strip('"').replace("$PWD", str(d)) for o in steps[2][1:] if not o.startswith("hydra.")]
+    run(make_cfg(overrides + ["logger=none", "trainer.enable_progress_bar=false"], d / "run"))
+    for step in steps[3:]:
+        assert main(step) == 0, step
+    out = capsys.readouterr().out
+    assert "wrote submission.npy: 1440 rows x 8 dims, valid" in out
+    scores = json.loads((d / "scores.json").read_text())
+    assert set(scores["scores"]) == {"strain", "lights", "experiment_day", "close", "chases"}
+    assert 0 <= scores["summary"]["All-F1"] <= 1
