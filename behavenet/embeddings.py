@@ -15,6 +15,12 @@ Layout (format ``behavenet-embeddings`` 1.0)::
 
 ``<key>`` is the session index as ``s000``, ``s001``, ... (session ids may contain any
 character); the id itself is the ``session_id`` attribute.
+
+Files written by ``behavenet embed`` (:func:`write_embeddings`) have no ``split`` datasets (the
+frames had no role in training), the session attribute ``trial_names`` and provenance attributes
+(root: ``source_model``, ``checkpoint_sha256``, ``config``; session: ``data_sha256``; see
+``docs/pretrained.md``). :func:`embeddings_to_sessions` turns any of these files into session files,
+which is how data modules read them as an input.
 """
 
 from __future__ import annotations

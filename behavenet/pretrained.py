@@ -11,8 +11,8 @@
 
 * a **run directory** (``config.yaml`` + ``checkpoints/last.ckpt``, see ``docs/run_directory.md``);
 * a **checkpoint file** (a run's ``.ckpt``; its run directory's ``config.yaml`` and
-  ``normalization.json`` are used when it lies in ``<run>/checkpoints/``), or a ``model.pt`` of a
-  model directory;
+  ``normalization.json`` are used when it lies in ``<run>/checkpoints/``), a ``model.pt`` of a
+  model directory, or a file of an estimator's ``save()`` (arrays are then embedded as given);
 * a **model directory** (``model.pt``, ``card.json``, ``data.yaml``, ``normalization.json``;
   written by :func:`save_pretrained`);
 * a **name**: a model directory ``$BEHAVENET_HOME/models/<name>/`` (default
@@ -506,6 +506,12 @@ def _load_checkpoint_file(path: Path, run_dir: Path | None, name: str | None = N
     state = load_checkpoint(path)
     if state.get("format") == MODEL_FORMAT:
         return _from_model_state(state, path, name or str(path), data_config, normalization, {})
+    fmt = str(state.get("format", ""))
+    if fmt.startswith("behavenet.") and {"family", "config", "data_spec", "state_dict"} <= set(state):
+        # a file of an estimator's save() (e.g. ContrastiveEmbedding): the core's own state dict
+        core_state = {f"core.{k}": v for k, v in state["state_dict"].items()}
+        plain = {k: v for k, v in state.items() if k != "format_version"}
+        return _from_model_state({**plain, "state_dict": core_state}, path, name or str(path), None, None, {})
     hp = state.get("hyper_parameters")
     if not isinstance(hp, dict) or "family" not in hp or "state_dict" not in state:
         raise FormatError(path, "hyper_parameters", "not a behavenet checkpoint (expected family, config, data_spec)")

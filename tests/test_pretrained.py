@@ -317,3 +317,16 @@ def test_bundled_models_embed_the_bundled_session_identically_in_two_fresh_proce
         assert shape == check["embedding_shape"]
         # the digest of the training run's own embeddings.h5, on the machine that made the model
         assert digest == check["embedding_sha256"], f"{name}: differs from the training run's embedding"
+
+
+def test_an_estimator_file_loads_and_embeds_like_the_estimator(tmp_path):
+    from behavenet.models.contrastive.estimator import ContrastiveEmbedding
+
+    params, fit_args, x = ContrastiveEmbedding._contract_example(0)
+    est = ContrastiveEmbedding(**params).fit(*fit_args)
+    est.save(tmp_path / "est.pt")
+    model = load_pretrained(tmp_path / "est.pt")
+    assert model.family == "contrastive" and model.data_config is None
+    np.testing.assert_array_equal(model.embed(x, normalize=False), est.transform(x))
+    with pytest.raises(FormatError, match="no data configuration"):
+        model.embed(DEMO)
