@@ -109,7 +109,8 @@ def sha256_file(path: str | os.PathLike) -> str:
 
 def check_targets(cfg: Any, source: str | os.PathLike, prefix: str = "") -> None:
     """Refuse a configuration naming any ``_target_`` (at any depth) that is not a behavenet
-    class or in :data:`ALLOWED_TARGETS`: one-line :class:`FormatError` naming the key."""
+    class or in :data:`ALLOWED_TARGETS`, or holding an OmegaConf interpolation (``${...}``):
+    one-line :class:`FormatError` naming the key."""
     if hasattr(cfg, "items"):
         for key, value in cfg.items():
             where = f"{prefix}.{key}" if prefix else str(key)
@@ -127,6 +128,12 @@ def check_targets(cfg: Any, source: str | os.PathLike, prefix: str = "") -> None
     elif isinstance(cfg, (list, tuple)):
         for i, value in enumerate(cfg):
             check_targets(value, source, f"{prefix}[{i}]")
+    elif isinstance(cfg, str) and "${" in cfg:
+        # a saved config is fully resolved; an interpolation could read the environment or call
+        # a resolver when the config is instantiated
+        raise FormatError(
+            source, prefix, f"holds the interpolation {cfg[:80]!r}; a loaded configuration must be resolved"
+        )
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict:

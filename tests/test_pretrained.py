@@ -146,6 +146,20 @@ def test_run_directory_naming_a_foreign_target_is_refused(contrastive_run, tmp_p
     )
 
 
+def test_run_directory_with_an_interpolation_is_refused(contrastive_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(contrastive_run, run)
+    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    cfg["data"]["files"] = "${oc.env:HOME}/x.h5"
+    (run / "config.yaml").write_text(yaml.safe_dump(cfg))
+    with pytest.raises(FormatError) as err:
+        load_pretrained(run)
+    assert str(err.value) == (
+        f"{run / 'config.yaml'}: data.files: holds the interpolation '${{oc.env:HOME}}/x.h5'; "
+        "a loaded configuration must be resolved"
+    )
+
+
 def test_model_directory_data_yaml_target_is_checked(contrastive_run, tmp_path):
     d = behavenet.save_pretrained(contrastive_run, tmp_path / "m", description="x")
     (d / "data.yaml").write_text("_target_: os.system\ninput: spikes\n")
