@@ -152,3 +152,28 @@ def test_offline_mabe_walkthrough_runs_end_to_end(make_cfg, tmp_path, capsys, mo
     scores = json.loads((d / "scores.json").read_text())
     assert set(scores["scores"]) == {"strain", "lights", "experiment_day", "close", "chases"}
     assert 0 <= scores["summary"]["All-F1"] <= 1
+
+
+def test_end_of_run_summary_names_steps_time_headline_scores_and_directory(tmp_path):
+    from behavenet.train import summary_lines
+
+    metrics = {
+        "model": "contrastive",
+        "steps": 2000,
+        "wall_time_s": 46.12,
+        "decoding": {
+            "position": {
+                "kind": "continuous",
+                "knn": {"test": {"r2": 0.6812, "median_abs_error": 33.61}},
+                "linear": {"test": {"r2": 0.41, "median_abs_error": 60.2}},
+            },
+            "direction": {"kind": "discrete", "knn": {"test": {"accuracy": 0.61, "f1_macro": 0.53}}},
+        },
+    }
+    assert summary_lines(metrics, tmp_path) == [
+        "contrastive: 2000 steps in 46.1 s; test direction kNN accuracy 0.61, F1 0.53; "
+        "test position kNN R² 0.68, median error 33.6",
+        f"run directory: {tmp_path}",
+    ]
+    bare = {"model": "pca", "steps": 0, "wall_time_s": 1.0, "test": {"test/loss": 0.1043}}
+    assert summary_lines(bare, tmp_path)[0] == "pca: 0 steps in 1.0 s; test loss 0.1043"
