@@ -147,3 +147,17 @@ def test_cli_plot_run_dir_and_embeddings_file(run_dir, tmp_path, capsys):
     assert capsys.readouterr().err == (
         f"behavenet plot: error: {tmp_path / 'missing'}: no such run directory or embeddings file\n"
     )
+
+
+@pytest.mark.slow
+def test_cli_plot_adds_the_family_figures(make_cfg, tmp_path, capsys):
+    from behavenet.models.registry import get_family
+    from behavenet.train import run
+
+    fam = get_family("mmgpvae")
+    fast = ["trainer.enable_progress_bar=false", "logger=csv", "trainer.max_steps=4", "callbacks=none", "figures=false"]
+    run(make_cfg([f"model={fam.yaml_name}", *fam.smoke_overrides, *fast], tmp_path / "run"))
+    assert not (tmp_path / "run" / "figures").exists()
+    assert main(["plot", str(tmp_path / "run")]) == 0
+    printed = {Path(p).name for p in capsys.readouterr().out.split()}
+    assert {"embedding.png", "loss.png", "scores.png", "latents.png", "reconstruction_spikes.png"} <= printed

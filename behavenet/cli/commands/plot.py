@@ -1,6 +1,7 @@
 """``behavenet plot``: the figures of a run directory, or an embedding plot of an embeddings file.
 
     behavenet plot RUN_DIR                         # every figure into RUN_DIR/figures/
+                                                   # (with the family's own: the model and data are reloaded)
     behavenet plot RUN_DIR --color position --out emb.png   # one embedding plot
     behavenet plot EMB.h5 --color direction --out emb.png   # a file of `behavenet embed`
 
@@ -19,6 +20,9 @@ def register(parser):
     parser.add_argument("--out", default=None, metavar="FILE", help="write only the embedding plot, to this .png")
     parser.add_argument("--session", type=int, default=0, help="session index in the embeddings file (default 0)")
     parser.add_argument("--3d", dest="three_d", action="store_true", help="a 3-D embedding plot (with --out)")
+    parser.add_argument(
+        "--no-family", action="store_true", help="skip the model family's own figures (they reload the model and data)"
+    )
 
 
 def run(args) -> int:
@@ -40,6 +44,8 @@ def run(args) -> int:
         if args.color:
             _check_label(emb_path, args.color, 0)
         written = plot.run_figures(src, color=args.color)
+        if not args.no_family and (src / "checkpoints" / "last.ckpt").is_file():
+            written += _family_figures(src)
         for p in written:
             print(p)
         return 0
@@ -75,3 +81,28 @@ def _check_label(emb_path, label, session, se=None):
     if label not in se.labels:
         have = ", ".join(sorted(se.labels)) or "none"
         raise FormatError(emb_path, "--color", f"no label {label!r} in session {se.session_id!r} (labels: {have})")
+
+
+def _family_figures(run_dir):
+    """The family's own figures (``Core.write_figures``, e.g. the MM-GPVAE's latents and
+    reconstructions) on the run's held-out trials: the model is loaded safely and the data read
+    with the run's own config (its splits included)."""
+    import sys
+
+    import hydra
+
+    from behavenet.errors import BehavenetError, one_line
+    from behavenet.pretrained import load_pretrained
+
+    model = load_pretrained(run_dir)
+    try:
+        dm = hydra.utils.instantiate(model.data_config, _convert_="all")
+        dm.setup()
+    except (BehavenetError, OSError) as exc:  # the data moved: the other figures are still written
+        print(f"behavenet plot: family figures skipped: {one_line(exc)}", file=sys.stderr)
+        return []
+    try:
+        held_out = dm.split_data.get("test") or dm.split_data.get("val") or []
+        return list(model.model.core.write_figures(held_out, run_dir / "figures"))
+    finally:
+        dm.teardown()
