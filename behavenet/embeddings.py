@@ -130,7 +130,7 @@ def write_embeddings(
 @dataclass
 class SessionEmbedding:
     """The embedding of one session: read back from ``embeddings.h5`` (:func:`load_embeddings`),
-    or computed for a new session file by a trained run (:meth:`behavenet.api.TrainedRun.embed_files`).
+    or computed for a new session file by a trained model (:meth:`behavenet.pretrained.PretrainedModel.embed`).
 
     ``embedding`` is ``(T, D)``, one row per frame in time order; ``frame_index`` and ``trial``
     give each row's frame and trial in the session file. ``split`` (codes of ``SPLIT_NAMES``) is
