@@ -345,3 +345,20 @@ def test_an_estimator_file_loads_and_embeds_like_the_estimator(tmp_path):
     np.testing.assert_array_equal(model.embed(x, normalize=False), est.transform(x))
     with pytest.raises(FormatError, match="no data configuration"):
         model.embed(DEMO)
+
+
+def test_every_target_conf_names_outside_hydra_is_allowed():
+    """A run directory's config.yaml holds every section but ``hydra``: each ``_target_`` that
+    ``conf/`` can put there must pass the allow-list, or loading the run would be refused."""
+    from behavenet.pretrained import ALLOWED_TARGETS
+
+    hydra_only = {"hparams_search", "launcher", "hydra"}
+    found = set()
+    for path in (ROOT / "conf").rglob("*.yaml"):
+        if hydra_only & set(path.relative_to(ROOT / "conf").parts):
+            continue
+        for line in path.read_text().splitlines():
+            key, _, value = line.strip().partition(":")
+            if key == "_target_":
+                found.add(value.split("#")[0].strip())
+    assert found and all(t.startswith("behavenet.") or t in ALLOWED_TARGETS for t in found), sorted(found)
