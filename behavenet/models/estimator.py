@@ -323,10 +323,20 @@ def train_core(core, splits, steps: int, seed: int = 0, progress: bool = False, 
     weights. Returns the :class:`~behavenet.models.base.LossHistory` of the training losses
     (Lightning is not imported). The training data kept by the core are released at the end.
     """
-    from behavenet.data.loaders import make_loader, move_to_device
     from behavenet.models.base import LossHistory
 
     history = history if history is not None else LossHistory()
+    # the global torch generator drives dropout and reparameterised samples: seed it for this fit
+    # only (the caller's random state is restored afterwards), so a seed makes fits bit-identical
+    devices = [core.device] if core.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(int(seed))
+        return _train_loop(core, splits, steps, seed, progress, batch_size, history)
+
+
+def _train_loop(core, splits, steps, seed, progress, batch_size, history):
+    from behavenet.data.loaders import make_loader, move_to_device
+
     core.fit_data(splits)
     if not core.trainable or int(steps) <= 0:
         core.eval()

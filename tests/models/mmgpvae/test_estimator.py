@@ -103,6 +103,23 @@ def test_seeded_and_save_load_round_trip(tmp_path):
     assert c.scalers_ == a.scalers_ and to_plain(c.get_params()) == to_plain(a.get_params())
 
 
+def test_sampling_fits_are_seeded_whatever_the_global_generator():
+    """Modality dropout and the MLP decoder's reparameterised samples draw from torch's global
+    generator: a fit seeds it for itself and leaves the caller's random state as it was."""
+    data, _ = _data()
+    params = dict(modality_dropout=0.5, decoder_hidden=8)
+    torch.manual_seed(1)
+    a = _small(**params).fit(data)
+    torch.manual_seed(2)
+    state = torch.get_rng_state()
+    b = _small(**params).fit(data)
+    assert torch.equal(torch.get_rng_state(), state)
+    np.testing.assert_array_equal(a.history_, b.history_)
+    np.testing.assert_array_equal(a.transform(data)["shared"], b.transform(data)["shared"])
+    c = _small(seed=1, **params).fit(data)
+    assert not np.array_equal(a.history_, c.history_)
+
+
 @pytest.mark.gpu
 def test_gpu_trained_model_loads_on_cpu(tmp_path):
     if not torch.cuda.is_available():
