@@ -141,6 +141,19 @@ def test_images_are_convolutional_and_rescaled():
     assert rec.shape == imgs.shape
 
 
+@pytest.mark.parametrize("network", ["mlp", "conv"])
+def test_image_decoder_depth(network):
+    rng = np.random.default_rng(0)
+    imgs = rng.integers(0, 255, size=(4, 10, 12, 12)).astype(np.float32)
+    est = _small(n_private=1, max_epochs=1, conv_channels=[4], image_network=network, image_decoder_layers=3)
+    est.fit({"img": imgs})
+    linears = [m for m in est.model_.decoders["img"].inp if isinstance(m, torch.nn.Linear)]
+    assert [m.out_features for m in linears] == [16, 16, 16, 144 if network == "mlp" else 4 * 6 * 6]
+    assert est.reconstruct({"img": imgs})["img"].shape == imgs.shape
+    with pytest.raises(EstimatorInputError, match=r"image_decoder_layers: expected an integer >= 1, got 0"):
+        _small(image_decoder_layers=0).fit({"img": imgs})
+
+
 def test_bad_input_one_line_errors():
     data, _ = _data()
     with pytest.raises(EstimatorInputError, match=r"data: expected a dict"):
