@@ -42,6 +42,7 @@ def main(argv=None) -> int:
     import hyperparams as H  # the GP-VAE block is the active one at HEAD
     import misc
     import neural_nets
+
     import train
 
     torch.manual_seed(H.my_seed)

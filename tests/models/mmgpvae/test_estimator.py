@@ -141,6 +141,25 @@ def test_images_are_convolutional_and_rescaled():
     assert rec.shape == imgs.shape
 
 
+def test_validation_holds_out_trials_and_keeps_the_best_epoch(tmp_path):
+    data, _ = _data()
+    est = _small(max_epochs=6, validation_fraction=0.25, patience=2).fit(data)
+    v = est.validation_
+    assert len(v["trials"]) == 6 and len(set(v["trials"])) == 6 and max(v["trials"]) < 24
+    assert len(v["loss"]) == v["epochs_run"] <= 6 and est.timing_["epochs"] == v["epochs_run"]
+    assert v["loss"][v["best_epoch"] - 1] == min(v["loss"])
+    assert v["epochs_run"] == 6 or v["epochs_run"] - v["best_epoch"] == 2  # stopped by patience
+    est.save(tmp_path / "m.pt")
+    assert MMGPVAE.load(tmp_path / "m.pt").validation_ == v
+    assert _small(max_epochs=1).fit(data).validation_ is None
+    with pytest.raises(EstimatorInputError, match=r"validation_fraction: expected a number in \[0, 1\), got 1.5"):
+        _small(validation_fraction=1.5).fit(data)
+    with pytest.raises(EstimatorInputError, match=r"validation_fraction: 0.01 of 24 trials leaves no validation"):
+        _small(validation_fraction=0.01).fit(data)
+    with pytest.raises(EstimatorInputError, match=r"patience: expected an integer >= 0, got -1"):
+        _small(patience=-1).fit(data)
+
+
 @pytest.mark.parametrize("network", ["mlp", "conv"])
 def test_image_decoder_depth(network):
     rng = np.random.default_rng(0)
