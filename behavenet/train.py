@@ -137,6 +137,48 @@ def _multi_process(trainer_cfg) -> bool:
     return "ddp" in strategy or "fsdp" in strategy or n > 1 or int(trainer_cfg.get("num_nodes", 1) or 1) > 1
 
 
+def _user_overrides() -> list[str]:
+    """The command-line overrides of this Hydra run ([] outside Hydra)."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        return list(HydraConfig.get().overrides.task)
+    except Exception:  # noqa: BLE001 - no Hydra context (run() called with a plain config)
+        return []
+
+
+def _default_to_time_contrastive(cfg: DictConfig, spec: dict) -> bool:
+    """The default model (``model=contrastive``, ``conditional: time_delta``) conditions on a
+    continuous label. When the data serve no labels at all and the user chose neither a variant nor
+    ``model.conditional``, train time-contrastive instead (saying so in one line) rather than
+    failing. Returns whether ``cfg.model.conditional`` was changed."""
+    model = cfg.get("model")
+    if model is None or model.get("family") not in ("contrastive", "cebra") or spec.get("labels"):
+        return False
+    if model.get("conditional") != "time_delta":
+        return False
+    overrides = _user_overrides()
+    if any(o.lstrip("+~").split("=", 1)[0] in ("model.conditional", "model.hybrid") for o in overrides):
+        return False  # the user asked for it: the family's error says what is missing
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        choice = HydraConfig.get().runtime.choices.get("model")
+    except Exception:  # noqa: BLE001 - no Hydra context
+        choice = None
+    if choice not in (None, "contrastive", "cebra"):
+        return False  # a variant chosen by name (e.g. model=contrastive_time_delta) keeps its conditional
+    from omegaconf import open_dict
+
+    with open_dict(cfg):
+        cfg.model.conditional = "time"
+    log.info(
+        "model.conditional=time (time-contrastive, no labels): the data serve no labels; "
+        "name some with data.labels=[...] to condition on behaviour"
+    )
+    return True
+
+
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Train, test, export embeddings and evaluate as configured; return the metrics dict.
 
@@ -178,6 +220,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
         datamodule = hydra.utils.instantiate(cfg.data, _convert_="all")
         datamodule.setup("fit")
+        if _default_to_time_contrastive(cfg, datamodule.spec) and primary:
+            resolved["model"]["conditional"] = "time"
+            atomic_write_text(out / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(resolved)))
         model = build_module(OmegaConf.to_container(cfg.model, resolve=True), datamodule.spec)
         datamodule.attach_model(model)
         callbacks = _instantiate_dict(cfg.get("callbacks"))
