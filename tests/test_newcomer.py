@@ -57,3 +57,54 @@ def test_explicit_conditional_without_labels_is_still_an_error(make_cfg, tmp_pat
     cfg = make_cfg(QUIET + ["data=pose", f"data.files={openfield}", "model.conditional=time_delta"], tmp_path / "r")
     with pytest.raises(ConfigError, match="'time_delta' needs a continuous label; the selected labels are none"):
         run(cfg)
+
+
+def _gap_runs(roles) -> list[int]:
+    """Lengths of the runs of 'gap' frames in a per-frame role array."""
+    runs, n = [], 0
+    for r in list(roles) + ["end"]:
+        if r == "gap":
+            n += 1
+        elif n:
+            runs.append(n)
+            n = 0
+    return runs
+
+
+def test_short_recording_is_split_by_time_and_scored(make_cfg, tmp_path, openfield, caplog):
+    """Stumble 2: one 78 s recording got no val/test frames (all 2,330 frames trained) and no
+    scores; it is now split into train/val/test blocks by time, the split is printed, and the run
+    has test scores."""
+    out = tmp_path / "run"
+    overrides = ["data=pose", f"data.files={openfield}", "model=contrastive_time", "trainer.max_steps=5"]
+    with caplog.at_level(logging.INFO, logger="behavenet.data.datamodules"):
+        metrics = run(make_cfg(QUIET + overrides + ["trainer.val_check_interval=5"], out))
+    assert [r.getMessage() for r in caplog.records if "split by time" in r.getMessage()] == [
+        "data: session 'm3v1mp4_DLC_predictions_from_ethome' (2330 frames, 1 trial(s)) is too short for "
+        "trial-wise splits '8;1;1;1'; split by time: train 0-1816, val 1846-2073, test 2103-2330 (frames; "
+        "gaps of 30 frames; data.time_blocks=false trains on every frame)"
+    ]
+    assert metrics["test"]["test/loss"] > 0 and metrics["train"]["val/loss"] > 0
+    from behavenet.embeddings import load_embeddings
+
+    (sess,) = load_embeddings(out / "embeddings.h5")
+    assert [int((sess.split == code).sum()) for code in range(4)] == [1816, 227, 227, 60]
+
+
+def test_time_block_gaps_cover_the_receptive_field(openfield):
+    """A model whose receptive field is longer than the one-second default gap widens the gaps."""
+    from behavenet.data import PoseDataModule
+    from behavenet.models.lightning import build_module
+
+    dm = PoseDataModule(files=str(openfield))
+    dm.setup("fit")
+    assert _gap_runs(dm.frame_roles[0]) == [30, 30]
+    model = build_module({"family": "contrastive", "conditional": "time", "model_architecture": "offset36"}, dm.spec)
+    left, right = model.receptive_field
+    assert left + right == 36
+    dm.attach_model(model)
+    assert _gap_runs(dm.frame_roles[0]) == [36, 36]
+    assert {sd.n_frames for s in ("val", "test") for sd in dm.split_data[s]} == {225}
+    off = PoseDataModule(files=str(openfield), time_blocks=False)
+    off.setup("fit")
+    assert off.split_data["val"] == [] and off.split_data["train"][0].n_frames == 2330
