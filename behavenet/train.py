@@ -45,6 +45,8 @@ def _bundled_data(data_dir: str, name: str) -> str:
 
 if not OmegaConf.has_resolver("repo_root"):
     OmegaConf.register_new_resolver("repo_root", _repo_root)
+if not OmegaConf.has_resolver("cwd"):  # paths.log_dir: ./outputs of the folder a run starts from
+    OmegaConf.register_new_resolver("cwd", os.getcwd)
 if not OmegaConf.has_resolver("bundled_data"):
     OmegaConf.register_new_resolver("bundled_data", _bundled_data)
 
