@@ -4,6 +4,9 @@ recordings, sweeps, where runs go, progress output, misspelt overrides and log n
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -108,3 +111,57 @@ def test_time_block_gaps_cover_the_receptive_field(openfield):
     off = PoseDataModule(files=str(openfield), time_blocks=False)
     off.setup("fit")
     assert off.split_data["val"] == [] and off.split_data["train"][0].n_frames == 2330
+
+
+def _train_py(args: list[str], cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:
+    """`python <checkout>/train.py ARGS` run from ``cwd`` (as from a folder outside the clone)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    return subprocess.run(
+        [sys.executable, str(ROOT / "train.py"), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_runs_go_to_the_working_folder_with_short_quiet_output(tmp_path):
+    """Stumbles 4, 5 and 8: a run started elsewhere wrote into <clone>/outputs; the progress bar
+    redrew every 10 steps into non-terminal output; "NumExpr defaulting to N threads" was logged."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    args = ["trainer.max_steps=100", "logger=none", "figures=false", "trainer.val_check_interval=50"]
+    res = _train_py(args + ["trainer.limit_val_batches=2", "callbacks.progress_bar.refresh_rate=2"], elsewhere)
+    assert res.returncode == 0, res.stderr[-3000:]
+    (run_dir,) = (elsewhere / "outputs/train/runs").iterdir()
+    assert (run_dir / "metrics.json").exists()
+    assert not any(ROOT.joinpath("outputs/train/runs").glob(run_dir.name))
+    text = (res.stdout + res.stderr).replace("\r", "\n")
+    assert "NumExpr" not in text
+    redraws = [ln for ln in text.splitlines() if ln.startswith("train:")]
+    assert 10 <= len(redraws) <= 30, redraws  # ~10 updates (x2 for the metrics), not one per 2 steps
+    assert redraws[-1].startswith("train: 100%") and "100/100" in redraws[-1]
+    assert "Epoch" not in text
+
+
+def test_no_pbar_shows_no_progress_bar(tmp_path):
+    """Stumble 5: `callbacks=no_pbar` still showed Lightning's own bar ("Epoch 0/-2")."""
+    res = _train_py(["callbacks=no_pbar", "model=pca", "logger=none", "figures=false", "eval=none"], tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    text = res.stdout + res.stderr
+    assert "it/s" not in text and "Epoch" not in text and "Validation" not in text
+    assert "run directory:" in text
+
+
+@pytest.mark.slow
+def test_documented_optuna_sweep_runs_quietly(tmp_path):
+    """Stumble 3: `python train.py -m hparams_search=pca_optuna` (docs/configuration.md) printed
+    seven "[HYDRA] setup plugin alembic..." lines."""
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
+    res = _train_py(["-m", "hparams_search=pca_optuna", "hydra.sweeper.n_trials=2", "figures=false"], tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    text = res.stdout + res.stderr
+    assert "alembic" not in text and "NumExpr" not in text
+    assert "Best value:" in text
+    assert len(list((tmp_path / "outputs/train/multiruns").glob("*/*/metrics.json"))) == 2
