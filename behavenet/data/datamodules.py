@@ -225,6 +225,7 @@ class SessionDataModule(L.LightningDataModule):
         self.time_block_gap = time_block_gap
         self._min_gap = 0  # the attached model's receptive field
         self._time_split: dict[str, int] = {}  # session id -> gap frames, for sessions split by time
+        self._trial_counts: dict[int, dict] = {}  # session index -> {split: (trials, frames)}
         self.model = None
         self._ready = False
         self.readers: list[Any] = []
@@ -305,10 +306,11 @@ class SessionDataModule(L.LightningDataModule):
         by_trial = [si for si, sid in enumerate(self.session_ids) if sid not in self._time_split]
         if not by_trial:
             return
-        counts = {}
-        for split in SPLITS:
-            sds = [sd for sd in self.split_data.get(split, []) if sd.session_index in by_trial]
-            counts[split] = (sum(len(sd.segments) for sd in sds), sum(sd.n_frames for sd in sds))
+        counts = {split: [0, 0] for split in SPLITS}
+        for si in by_trial:
+            for split, (n, frames) in self._trial_counts[si].items():
+                counts[split][0] += n
+                counts[split][1] += frames
         log.info(
             "data: split by trial (splits %r) over %d session(s): train %d trial(s), %d frames; "
             "val %d, %d frames; test %d, %d frames",
@@ -416,6 +418,9 @@ class SessionDataModule(L.LightningDataModule):
         roles = assign_splits(len(bounds), self.splits_spec, seed=seed)
         if self.time_blocks:
             bounds, roles = self._maybe_time_blocks(reader, si, orig, bounds, roles)
+        self._trial_counts[si] = {
+            split: (int((roles == split).sum()), int(np.diff(bounds[roles == split], axis=1).sum())) for split in SPLITS
+        }
         role_per_frame = np.full(reader.n_frames, "none", dtype=object)
         for (a, b), r in zip(bounds, roles):
             role_per_frame[a:b] = r
