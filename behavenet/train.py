@@ -51,6 +51,164 @@ if not OmegaConf.has_resolver("bundled_data"):
     OmegaConf.register_new_resolver("bundled_data", _bundled_data)
 
 
+# Hydra's command-line flags that take a value; with the ones in _HYDRA_OWN the command is left to Hydra.
+_FLAGS_WITH_VALUE = {"--cfg", "-c", "--package", "-p"}
+_HYDRA_OWN = {
+    "--config-path",
+    "-cp",
+    "--config-name",
+    "-cn",
+    "--config-dir",
+    "-cd",
+    "--experimental-rerun",
+    "-h",
+    "--help",
+    "--hydra-help",
+    "--info",
+    "-i",
+    "--shell-completion",
+    "-sc",
+    "--version",
+}
+_STRING_OK = {"trainer.devices"}  # numeric defaults that also take words ("auto")
+
+
+def check_overrides(argv: list[str], conf_dir) -> None:
+    """Raise :class:`~behavenet.errors.ConfigError` for a command-line override whose key is not in
+    the composed config (naming the nearest valid key) or whose value has the wrong type (a word
+    for a number or a flag), before Hydra or Lightning report it less clearly. Anything this check
+    cannot judge is left to Hydra."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.override_parser.types import OverrideType
+
+    from behavenet.errors import ConfigError
+
+    if any(a.split("=", 1)[0] in _HYDRA_OWN for a in argv):
+        return
+    tokens, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a.startswith("-"):
+            skip = a in _FLAGS_WITH_VALUE
+        else:
+            tokens.append(a)
+    try:
+        parsed = OverridesParser.create().parse_overrides(tokens)
+    except Exception:  # noqa: BLE001 - a syntax error: Hydra's message is precise
+        return
+    conf_dir = Path(conf_dir)
+
+    def is_group(key: str) -> bool:
+        return "." not in key and ((conf_dir / key).is_dir() or key.startswith("hydra/"))
+
+    compose_with, values = [], []
+    for o in parsed:
+        key = o.key_or_group
+        if key == "hydra" or key.startswith(("hydra.", "hydra/")):
+            continue
+        if o.type == OverrideType.CHANGE and not is_group(key) and o.package is None:
+            values.append(o)
+        elif is_group(key) and o.type == OverrideType.CHANGE:
+            try:
+                choices = list(o.sweep_iterator()) if o.is_sweep_override() else [o.value()]
+            except Exception:  # noqa: BLE001 - glob(), interval(): Hydra expands them
+                return
+            for choice in choices:
+                if choice is not None and not (conf_dir / key / f"{choice}.yaml").exists():
+                    import difflib
+
+                    options = sorted(f.stem for f in (conf_dir / key).glob("*.yaml"))
+                    near = difflib.get_close_matches(str(choice), options, n=1)
+                    hint = f"did you mean {key}={near[0]}? " if near else ""
+                    raise ConfigError(
+                        key, f"no option {choice!r} in conf/{key}/; {hint}(options: {', '.join(options)})"
+                    )
+            compose_with.append(f"{key}={choices[0]}" if choices[0] is not None else o.input_line)
+        elif not o.is_sweep_override():
+            compose_with.append(o.input_line)
+    if not values:
+        return
+    cfg = _compose_quietly(conf_dir, compose_with)
+    if cfg is None:
+        return
+    for o in values:
+        _check_value(cfg, o)
+
+
+def _compose_quietly(conf_dir: Path, overrides: list[str]):
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(version_base="1.3", config_dir=str(conf_dir.resolve())):
+            return compose(config_name="train", overrides=overrides)
+    except Exception:  # noqa: BLE001 - Hydra will say what is wrong
+        return None
+    finally:
+        GlobalHydra.instance().clear()
+
+
+def _flat_keys(node, prefix: str = "") -> list[str]:
+    out = []
+    if isinstance(node, dict):
+        for k, v in node.items():
+            key = f"{prefix}.{k}" if prefix else str(k)
+            out.append(key)
+            out += _flat_keys(v, key)
+    return out
+
+
+def _check_value(cfg, override) -> None:
+    import difflib
+
+    from behavenet.errors import ConfigError
+
+    key = override.key_or_group
+    plain = OmegaConf.to_container(cfg, resolve=False)
+    parent_key, _, leaf = key.rpartition(".")
+    parent = plain
+    for part in parent_key.split(".") if parent_key else []:
+        parent = parent.get(part) if isinstance(parent, dict) else None
+    if not isinstance(parent, dict) or leaf not in parent:
+        siblings = [f"{parent_key}.{k}" if parent_key else str(k) for k in parent] if isinstance(parent, dict) else []
+        near = difflib.get_close_matches(key, siblings or _flat_keys(plain), n=1, cutoff=0.6)
+        hint = f"did you mean {near[0]}? " if near else ""
+        raise ConfigError(key, f"no such key in the config; {hint}(+{key}=... adds a new key)")
+    default = parent[leaf]
+    if key in _STRING_OK or default is None or isinstance(default, str) and default.startswith("${"):
+        return
+    try:
+        given = list(override.sweep_iterator()) if override.is_sweep_override() else [override.value()]
+    except Exception:  # noqa: BLE001 - interval() and the like: the sweeper samples them
+        return
+    for value in given:
+        if isinstance(default, bool):
+            ok, expected = isinstance(value, bool), "true or false"
+        elif isinstance(default, (int, float)):
+            # lists and mappings are left alone (e.g. time_offsets takes an int or a list)
+            ok = not isinstance(value, (str, bool))
+            expected = "an integer" if isinstance(default, int) else "a number"
+        else:
+            continue
+        if value is not None and not ok:
+            shown = str(default).lower() if isinstance(default, bool) else default
+            raise ConfigError(key, f"expected {expected} (default {shown}), got {value!r}")
+
+
+def preflight(argv: list[str], conf_dir) -> None:
+    """:func:`check_overrides` for ``python train.py`` / ``behavenet train``: a mistake is one line
+    on stderr and exit status 2."""
+    from behavenet.errors import ConfigError, one_line
+
+    try:
+        check_overrides(argv, conf_dir)
+    except ConfigError as exc:
+        print(f"behavenet train: error: {one_line(exc)}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
 def _instantiate_dict(section) -> list:
     """Instantiate every entry with a ``_target_`` in a dict-like config section."""
     import hydra

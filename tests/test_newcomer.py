@@ -195,3 +195,64 @@ def test_documented_defaults_match_the_config(make_cfg, tmp_path):
             assert node == yaml.safe_load(text), f"docs/configuration.md: {name} default {text!r}, conf has {node!r}"
             checked += 1
     assert checked >= 15
+
+
+def test_misspelt_override_is_one_line_with_the_nearest_key(tmp_path):
+    """Stumble 6: `model.output_dim=3` gave Hydra's "Key 'output_dim' is not in struct" and
+    `trainer.max_steps=abc` a raw TypeError from Lightning."""
+    res = _train_py(["model.output_dim=3"], tmp_path)
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert res.stderr.strip().splitlines() == [
+        "behavenet train: error: config model.output_dim: no such key in the config; "
+        "did you mean model.output_dimension? (+model.output_dim=... adds a new key)"
+    ]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    res = subprocess.run(
+        [sys.executable, "-m", "behavenet.cli", "train", "trainer.max_steps=abc"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert res.stderr.strip().splitlines() == [
+        "behavenet train: error: config trainer.max_steps: expected an integer (default 2000), got 'abc'"
+    ]
+    assert not (tmp_path / "outputs").exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["model=contrastiv"], "config model: no option 'contrastiv' in conf/model/; did you mean model=contrastive?"),
+        (["-m", "seed=0,x"], "config seed: expected an integer (default 0), got 'x'"),
+        (["model=pca", "model.windw=3"], "config model.windw: no such key in the config; did you mean model.window?"),
+        (["data.splitz=3"], "config data.splitz: no such key in the config; did you mean data.splits?"),
+        (["trainer.enable_progress_bar=maybe"], "config trainer.enable_progress_bar: expected true or false"),
+    ],
+)
+def test_override_mistakes(argv, message):
+    from behavenet.errors import ConfigError
+    from behavenet.train import check_overrides
+
+    with pytest.raises(ConfigError) as err:
+        check_overrides(argv, ROOT / "conf")
+    assert str(err.value).startswith(message)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["model=pca", "model.window=3", "trainer.devices=auto"],
+        ["model.time_offsets=[5,10]", "+foo=1", "~tags", "hydra.run.dir=x", "seed=null"],
+        ["-m", "model.output_dimension=4,8", "model=pca,contrastive", "--cfg", "job"],
+        ["experiment=linear_track_pca", "model.whiten=true"],
+        ["-m", "hparams_search=pca_optuna", "model.output_dimension=choice(2,4)"],
+        ["--config-name", "other", "model.nothing=1"],  # left to Hydra
+    ],
+)
+def test_valid_overrides_pass(argv):
+    from behavenet.train import check_overrides
+
+    check_overrides(argv, ROOT / "conf")
