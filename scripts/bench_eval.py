@@ -69,8 +69,13 @@ def _bouts(rng: np.random.Generator, n: int, rate: float, mean_len: int) -> np.n
     return y
 
 
-def make(out: Path, scale: int, meta: Path, dim: int, seed: int) -> dict:
-    """Write submission.npy, labels.npy, split.json and tasks.json under ``out``."""
+def make(out: Path, scale: int, meta: Path, dim: int, seed: int, collinear: int = 0, offset: float = 0.0) -> dict:
+    """Write submission.npy, labels.npy, split.json and tasks.json under ``out``.
+
+    ``collinear > 0`` makes the embedding poorly conditioned: its ``dim`` columns are mixtures of
+    ``collinear`` latent columns plus independent noise 1e-3 times smaller, shifted by
+    ``offset`` (the float32 fits of the official evaluator move most on such embeddings).
+    """
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from behavenet.eval.submission import write_submission
     from behavenet.utils.safe_pickle import load_npy_dict
@@ -101,6 +106,7 @@ def make(out: Path, scale: int, meta: Path, dim: int, seed: int) -> dict:
     w_clip = rng.normal(size=(4, dim)) * 0.02
     w_beh = rng.normal(size=(len(BEHAVIOURS), dim)) * 0.035
     w_noise = rng.normal(size=(dim, dim)) / np.sqrt(dim)
+    w_mix = (rng.normal(size=(max(collinear, 1), dim)) / np.sqrt(max(collinear, 1))).astype(np.float32)
 
     for ci, c in enumerate(clips):
         s, e = fmap[c]
@@ -126,7 +132,9 @@ def make(out: Path, scale: int, meta: Path, dim: int, seed: int) -> dict:
         x = r.standard_normal((e - s, dim), dtype=np.float32) @ w_noise.astype(np.float32)
         x += (factors[ci] @ w_clip).astype(np.float32)
         x += (beh @ w_beh).astype(np.float32)
-        return x
+        if collinear:
+            x = x[:, :collinear] @ w_mix + np.float32(1e-3) * r.standard_normal((e - s, dim), dtype=np.float32)
+        return x + np.float32(offset)
 
     index = {c: i for i, c in enumerate(clips)}
     out.mkdir(parents=True, exist_ok=True)
@@ -146,6 +154,8 @@ def make(out: Path, scale: int, meta: Path, dim: int, seed: int) -> dict:
         "submission_train": len(split["SubmissionTrain"]),
         "public": len(split["publicTest"]),
         "private": len(split["privateTest"]),
+        "collinear": collinear,
+        "offset": offset,
         "submission_bytes": (out / "submission.npy").stat().st_size,
         "seconds": round(time.perf_counter() - t0, 1),
     }
@@ -158,7 +168,7 @@ def make(out: Path, scale: int, meta: Path, dim: int, seed: int) -> dict:
 # ----------------------------------------------------------------------------------------------
 
 
-def run(directory: Path, method: str, precision: str, out: Path | None, compat: bool) -> dict:
+def run(directory: Path, method: str, precision: str | None, out: Path | None, compat: bool) -> dict:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from behavenet.eval.mabe import evaluate_files
 
@@ -197,7 +207,9 @@ def run(directory: Path, method: str, precision: str, out: Path | None, compat: 
         result.write_json(out)
     rec = {
         "method": method,
-        "precision": precision,
+        "precision": result.meta["precision"],
+        "official_compat": compat,
+        "numerics": result.meta["numerics"],
         "wall_s": round(wall, 2),
         "peak_rss_bytes": peak,
         "peak_rss_anon_bytes": peaks["RssAnon"],  # sampled every 50 ms
@@ -371,10 +383,14 @@ def main() -> None:
     m.add_argument("--meta", type=Path, default=DEFAULT_META)
     m.add_argument("--dim", type=int, default=128)
     m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--collinear", type=int, default=0, help="latent rank of an ill-conditioned embedding (0: off)")
+    m.add_argument("--offset", type=float, default=0.0, help="added to every embedding value")
     r = sub.add_parser("run")
     r.add_argument("--dir", type=Path, required=True)
     r.add_argument("--method", choices=["fast", "reference"], default="fast")
-    r.add_argument("--precision", choices=["float64", "float32"], default="float64")
+    r.add_argument(
+        "--precision", choices=["float64", "float32"], default=None, help="default: float32 with --official-compat"
+    )
     r.add_argument("--official-compat", action="store_true")
     r.add_argument("--out", type=Path, default=None)
     c = sub.add_parser("compare")
@@ -394,7 +410,7 @@ def main() -> None:
     )
     args = ap.parse_args()
     if args.cmd == "make":
-        print(json.dumps(make(args.out, args.scale, args.meta, args.dim, args.seed)))
+        print(json.dumps(make(args.out, args.scale, args.meta, args.dim, args.seed, args.collinear, args.offset)))
     elif args.cmd == "run":
         run(args.dir, args.method, args.precision, args.out, args.official_compat)
     elif args.cmd == "compare":
