@@ -501,14 +501,13 @@ def _weighted_row_sum32(
 
 
 def _centred_scaled32(
-    Xs: np.ndarray, rows: np.ndarray | None, n: int, offset: np.ndarray, sw_sqrt: np.ndarray | None, chunk_rows: int
+    Xs: np.ndarray, offset: np.ndarray, sw_sqrt: np.ndarray | None, chunk_rows: int, out: np.ndarray
 ) -> np.ndarray:
-    """``(Xs[rows] - offset) * sw_sqrt[:, None]`` in float32 (elementwise: chunking changes no bit)."""
-    out = np.empty((n, Xs.shape[1]), dtype=np.float32)
-    for a in range(0, n, chunk_rows):
-        b = min(n, a + chunk_rows)
-        src = Xs[a:b] if rows is None else Xs[rows[a:b]]
-        np.subtract(src, offset, out=out[a:b])
+    """``(Xs - offset) * sw_sqrt[:, None]`` in float32 into ``out`` (elementwise: chunking changes
+    no bit)."""
+    for a in range(0, Xs.shape[0], chunk_rows):
+        b = min(Xs.shape[0], a + chunk_rows)
+        np.subtract(Xs[a:b], offset, out=out[a:b])
         if sw_sqrt is not None:
             out[a:b] *= sw_sqrt[a:b, None]
     return out
@@ -526,27 +525,25 @@ def _solve_svd32(Xw: np.ndarray, Yw: np.ndarray, alpha: np.ndarray, svd: tuple) 
 
 
 def _fit_one_sklearn32(
-    Xs: np.ndarray,
-    y: np.ndarray,
+    Xk: np.ndarray,
+    yk: np.ndarray,
     classification: bool,
     alphas: Sequence[float],
     chunk_rows: int,
-    cache: dict,
+    buf: np.ndarray,
+    shared: dict,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
     """Every alpha of ``Ridge(alpha)`` / ``RidgeClassifier(class_weight='balanced', alpha)`` fitted
-    on the float32 rows ``Xs`` with labels ``y`` (NaN rows dropped), as scikit-learn 1.0.2 does it.
+    on the float32 rows ``Xk`` with labels ``yk`` (no NaN), as scikit-learn 1.0.2 does it.
 
     Returns ``(classes, coef (n_alphas, D, ncol) float32, intercept (n_alphas, ncol) float32,
-    solver)``. The weighted Gram matrix is formed once and shared by all alphas.
+    solver)``. The weighted Gram matrix is formed once (in ``buf``, at least ``Xk``'s size) and
+    shared by all alphas; ``shared`` carries the unweighted one from one regression target to
+    the next on the same rows.
     """
     import scipy.linalg
 
-    keep = ~np.isnan(y)
-    n_all = y.shape[0]
-    n = int(keep.sum())
-    rows = None if n == n_all else np.flatnonzero(keep)
-    yk = y[keep]
-    dim = Xs.shape[1]
+    n, dim = Xk.shape
     if classification:
         classes, inv, counts = np.unique(yk, return_inverse=True, return_counts=True)
         k = classes.size
@@ -563,28 +560,27 @@ def _fit_one_sklearn32(
         Yc = Y - y_offset
         # np.average(X, axis=0, weights=sw): sum(X * w) / sum(w), all float32
         scale = np.broadcast_to(sw, (1, n)).swapaxes(-1, 0).sum(axis=0)
-        x_offset = (_weighted_row_sum32(Xs, rows, n, sw, chunk_rows) / scale).astype(np.float32, copy=False)
+        x_offset = (_weighted_row_sum32(Xk, None, n, sw, chunk_rows) / scale).astype(np.float32, copy=False)
         sw_sqrt = np.sqrt(sw)
-        Xw = _centred_scaled32(Xs, rows, n, x_offset, sw_sqrt, chunk_rows)
+        shared.clear()  # buf is overwritten
+        Xw = _centred_scaled32(Xk, x_offset, sw_sqrt, chunk_rows, buf[:n])
         Yw = Yc * sw_sqrt[:, np.newaxis]
         A = np.dot(Xw.T, Xw)
     else:
-        classes = np.empty(0, dtype=y.dtype)
+        classes = np.empty(0, dtype=yk.dtype)
         yk = np.asarray(yk, dtype=np.float32)
         y_offset = np.average(yk, axis=0)
         Yw = (yk - y_offset).reshape(-1, 1)
-        key = rows.tobytes() if rows is not None else n
-        if cache.get("key") == key:  # unweighted: the same rows give the same centred matrix
-            Xw, A, x_offset = cache["Xw"], cache["A"], cache["x_offset"]
+        if shared:  # unweighted: the same rows give the same centred matrix
+            Xw, A, x_offset = shared["Xw"], shared["A"], shared["x_offset"]
         else:
-            total = _weighted_row_sum32(Xs, rows, n, None, chunk_rows)
+            total = _weighted_row_sum32(Xk, None, n, None, chunk_rows)
             x_offset = np.true_divide(total, n, dtype=np.float32)  # X.mean(axis=0)
-            Xw = _centred_scaled32(Xs, rows, n, x_offset, None, chunk_rows)
+            Xw = _centred_scaled32(Xk, x_offset, None, chunk_rows, buf[:n])
             A = np.dot(Xw.T, Xw)
-            cache.clear()
-            cache.update(key=key, Xw=Xw, A=A, x_offset=x_offset)
+            shared.update(Xw=Xw, A=A, x_offset=x_offset)
     if n < dim:  # sklearn solves the kernel form here; rare enough to hand over to sklearn itself
-        return _fit_small_sklearn(Xs, y, classification, alphas, classes)
+        return _fit_small_sklearn(Xk, yk, classification, alphas, classes)
     Xy = np.dot(Xw.T, Yw)
     ncol = Yw.shape[1]
     coef = np.empty((len(alphas), dim, ncol), dtype=np.float32)
@@ -616,12 +612,10 @@ def _fit_one_sklearn32(
 
 
 def _fit_small_sklearn(
-    Xs: np.ndarray, y: np.ndarray, classification: bool, alphas: Sequence[float], classes: np.ndarray
+    Xk: np.ndarray, yk: np.ndarray, classification: bool, alphas: Sequence[float], classes: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
     from sklearn.linear_model import Ridge, RidgeClassifier
 
-    keep = ~np.isnan(y)
-    Xk, yk = np.asarray(Xs[keep], dtype=np.float32), y[keep]
     coefs, icpts = [], []
     for alpha in alphas:
         m = RidgeClassifier(class_weight="balanced", alpha=alpha) if classification else Ridge(alpha=alpha)
@@ -675,19 +669,35 @@ def fit_ridge_sklearn32(
     fits = [RidgeFit(t) for t in targets]
     for rows in fit_rows:
         rows = np.asarray(rows, dtype=np.int64)
-        Xs = _take_rows32(X, rows)
-        cache: dict = {}
-        for fit, t in zip(fits, targets):
-            y = np.asarray(t.y[rows])
-            if not np.any(~np.isnan(y.astype(np.float64, copy=False))):
-                raise BehavenetError(f"task {t.name}: no labelled frame among the training clips of a fit")
-            classes, coef, icpt, solver = _fit_one_sklearn32(Xs, y, t.classification, alphas, chunk_rows, cache)
+        ys = [np.asarray(t.y[rows]) for t in targets]
+        # targets with the same labelled rows share one copy of those rows; regression
+        # targets (no weights) first, as they also share the centred matrix
+        by_mask: dict[bytes, list[int]] = {}
+        for ti, y in enumerate(ys):
+            by_mask.setdefault(np.packbits(np.isnan(y)).tobytes(), []).append(ti)
+        buf = np.empty((rows.size, X.shape[1]), dtype=np.float32)
+        results: dict[int, tuple] = {}
+        for members in by_mask.values():
+            keep = ~np.isnan(ys[members[0]])
+            if not keep.any():
+                raise BehavenetError(
+                    f"task {targets[members[0]].name}: no labelled frame among the training clips of a fit"
+                )
+            Xk = _take_rows32(X, rows[keep])
+            shared: dict = {}
+            for ti in sorted(members, key=lambda i: targets[i].classification):
+                results[ti] = _fit_one_sklearn32(
+                    Xk, ys[ti][keep], targets[ti].classification, alphas, chunk_rows, buf, shared
+                ) + (int(keep.sum()),)
+            del Xk, shared
+        del buf
+        for ti, fit in enumerate(fits):
+            classes, coef, icpt, solver, n_train = results[ti]
             fit.classes.append(classes)
             fit.coef.append(coef)
             fit.intercept.append(icpt)
-            fit.n_train.append(int(np.sum(~np.isnan(y))))
+            fit.n_train.append(n_train)
             fit.solvers.append(solver)
-        del Xs, cache
     return fits
 
 
