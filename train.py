@@ -3,6 +3,9 @@
 Everything happens in :func:`behavenet.train.run`; see README.md and docs/configuration.md.
 """
 
+import sys
+from pathlib import Path
+
 import hydra
 
 import behavenet.train
@@ -14,4 +17,5 @@ def main(cfg):
 
 
 if __name__ == "__main__":
+    behavenet.train.preflight(sys.argv[1:], Path(__file__).resolve().parent / "conf")  # misspelt keys: one line
     main()

@@ -9,7 +9,18 @@ __version__ = "0.1.0"
 
 FORMAT_VERSION = "1.0"  # of the session file format (behavenet.data.format); defined only here
 
-__all__ = ["__version__", "FORMAT_VERSION", "BehaviorTransformer", "ContrastiveEmbedding", "MMGPVAE", "load_run"]
+__all__ = [
+    "__version__",
+    "FORMAT_VERSION",
+    "BehaviorTransformer",
+    "ContrastiveEmbedding",
+    "MMGPVAE",
+    "list_pretrained",
+    "load_embeddings",
+    "load_pretrained",
+    "load_run",
+    "save_pretrained",
+]
 
 
 # heavy objects are imported on first use so `import behavenet` stays light
@@ -21,7 +32,11 @@ __getattr__, __dir__ = lazy_exports(
         "BehaviorTransformer": "behavenet.models.bet.estimator",
         "ContrastiveEmbedding": "behavenet.models.contrastive.estimator",
         "MMGPVAE": "behavenet.models.mmgpvae.estimator",
+        "list_pretrained": "behavenet.pretrained",
+        "load_embeddings": "behavenet.embeddings",
+        "load_pretrained": "behavenet.pretrained",
         "load_run": "behavenet.api",
+        "save_pretrained": "behavenet.pretrained",
     },
     globals(),
 )

@@ -45,8 +45,168 @@ def _bundled_data(data_dir: str, name: str) -> str:
 
 if not OmegaConf.has_resolver("repo_root"):
     OmegaConf.register_new_resolver("repo_root", _repo_root)
+if not OmegaConf.has_resolver("cwd"):  # paths.log_dir: ./outputs of the folder a run starts from
+    OmegaConf.register_new_resolver("cwd", os.getcwd)
 if not OmegaConf.has_resolver("bundled_data"):
     OmegaConf.register_new_resolver("bundled_data", _bundled_data)
+
+
+# Hydra's command-line flags that take a value; with the ones in _HYDRA_OWN the command is left to Hydra.
+_FLAGS_WITH_VALUE = {"--cfg", "-c", "--package", "-p"}
+_HYDRA_OWN = {
+    "--config-path",
+    "-cp",
+    "--config-name",
+    "-cn",
+    "--config-dir",
+    "-cd",
+    "--experimental-rerun",
+    "-h",
+    "--help",
+    "--hydra-help",
+    "--info",
+    "-i",
+    "--shell-completion",
+    "-sc",
+    "--version",
+}
+_STRING_OK = {"trainer.devices"}  # numeric defaults that also take words ("auto")
+
+
+def check_overrides(argv: list[str], conf_dir) -> None:
+    """Raise :class:`~behavenet.errors.ConfigError` for a command-line override whose key is not in
+    the composed config (naming the nearest valid key) or whose value has the wrong type (a word
+    for a number or a flag), before Hydra or Lightning report it less clearly. Anything this check
+    cannot judge is left to Hydra."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.override_parser.types import OverrideType
+
+    from behavenet.errors import ConfigError
+
+    if any(a.split("=", 1)[0] in _HYDRA_OWN for a in argv):
+        return
+    tokens, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a.startswith("-"):
+            skip = a in _FLAGS_WITH_VALUE
+        else:
+            tokens.append(a)
+    try:
+        parsed = OverridesParser.create().parse_overrides(tokens)
+    except Exception:  # noqa: BLE001 - a syntax error: Hydra's message is precise
+        return
+    conf_dir = Path(conf_dir)
+
+    def is_group(key: str) -> bool:
+        return "." not in key and ((conf_dir / key).is_dir() or key.startswith("hydra/"))
+
+    compose_with, values = [], []
+    for o in parsed:
+        key = o.key_or_group
+        if key == "hydra" or key.startswith(("hydra.", "hydra/")):
+            continue
+        if o.type == OverrideType.CHANGE and not is_group(key) and o.package is None:
+            values.append(o)
+        elif is_group(key) and o.type == OverrideType.CHANGE:
+            try:
+                choices = list(o.sweep_iterator()) if o.is_sweep_override() else [o.value()]
+            except Exception:  # noqa: BLE001 - glob(), interval(): Hydra expands them
+                return
+            for choice in choices:
+                if choice is not None and not (conf_dir / key / f"{choice}.yaml").exists():
+                    import difflib
+
+                    options = sorted(f.stem for f in (conf_dir / key).glob("*.yaml"))
+                    near = difflib.get_close_matches(str(choice), options, n=1)
+                    hint = f"did you mean {key}={near[0]}? " if near else ""
+                    raise ConfigError(
+                        key, f"no option {choice!r} in conf/{key}/; {hint}(options: {', '.join(options)})"
+                    )
+            compose_with.append(f"{key}={choices[0]}" if choices[0] is not None else o.input_line)
+        elif not o.is_sweep_override():
+            compose_with.append(o.input_line)
+    if not values:
+        return
+    cfg = _compose_quietly(conf_dir, compose_with)
+    if cfg is None:
+        return
+    for o in values:
+        _check_value(cfg, o)
+
+
+def _compose_quietly(conf_dir: Path, overrides: list[str]):
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(version_base="1.3", config_dir=str(conf_dir.resolve())):
+            return compose(config_name="train", overrides=overrides)
+    except Exception:  # noqa: BLE001 - Hydra will say what is wrong
+        return None
+    finally:
+        GlobalHydra.instance().clear()
+
+
+def _flat_keys(node, prefix: str = "") -> list[str]:
+    out = []
+    if isinstance(node, dict):
+        for k, v in node.items():
+            key = f"{prefix}.{k}" if prefix else str(k)
+            out.append(key)
+            out += _flat_keys(v, key)
+    return out
+
+
+def _check_value(cfg, override) -> None:
+    import difflib
+
+    from behavenet.errors import ConfigError
+
+    key = override.key_or_group
+    plain = OmegaConf.to_container(cfg, resolve=False)
+    parent_key, _, leaf = key.rpartition(".")
+    parent = plain
+    for part in parent_key.split(".") if parent_key else []:
+        parent = parent.get(part) if isinstance(parent, dict) else None
+    if not isinstance(parent, dict) or leaf not in parent:
+        siblings = [f"{parent_key}.{k}" if parent_key else str(k) for k in parent] if isinstance(parent, dict) else []
+        near = difflib.get_close_matches(key, siblings or _flat_keys(plain), n=1, cutoff=0.6)
+        hint = f"did you mean {near[0]}? " if near else ""
+        raise ConfigError(key, f"no such key in the config; {hint}(+{key}=... adds a new key)")
+    default = parent[leaf]
+    if key in _STRING_OK or default is None or isinstance(default, str) and default.startswith("${"):
+        return
+    try:
+        given = list(override.sweep_iterator()) if override.is_sweep_override() else [override.value()]
+    except Exception:  # noqa: BLE001 - interval() and the like: the sweeper samples them
+        return
+    for value in given:
+        if isinstance(default, bool):
+            ok, expected = isinstance(value, bool), "true or false"
+        elif isinstance(default, (int, float)):
+            # lists and mappings are left alone (e.g. time_offsets takes an int or a list)
+            ok = not isinstance(value, (str, bool))
+            expected = "an integer" if isinstance(default, int) else "a number"
+        else:
+            continue
+        if value is not None and not ok:
+            shown = str(default).lower() if isinstance(default, bool) else default
+            raise ConfigError(key, f"expected {expected} (default {shown}), got {value!r}")
+
+
+def preflight(argv: list[str], conf_dir) -> None:
+    """:func:`check_overrides` for ``python train.py`` / ``behavenet train``: a mistake is one line
+    on stderr and exit status 2."""
+    from behavenet.errors import ConfigError, one_line
+
+    try:
+        check_overrides(argv, conf_dir)
+    except ConfigError as exc:
+        print(f"behavenet train: error: {one_line(exc)}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def _instantiate_dict(section) -> list:
@@ -137,6 +297,48 @@ def _multi_process(trainer_cfg) -> bool:
     return "ddp" in strategy or "fsdp" in strategy or n > 1 or int(trainer_cfg.get("num_nodes", 1) or 1) > 1
 
 
+def _user_overrides() -> list[str]:
+    """The command-line overrides of this Hydra run ([] outside Hydra)."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        return list(HydraConfig.get().overrides.task)
+    except Exception:  # noqa: BLE001 - no Hydra context (run() called with a plain config)
+        return []
+
+
+def _default_to_time_contrastive(cfg: DictConfig, spec: dict) -> bool:
+    """The default model (``model=contrastive``, ``conditional: time_delta``) conditions on a
+    continuous label. When the data serve no labels at all and the user chose neither a variant nor
+    ``model.conditional``, train time-contrastive instead (saying so in one line) rather than
+    failing. Returns whether ``cfg.model.conditional`` was changed."""
+    model = cfg.get("model")
+    if model is None or model.get("family") not in ("contrastive", "cebra") or spec.get("labels"):
+        return False
+    if model.get("conditional") != "time_delta":
+        return False
+    overrides = _user_overrides()
+    if any(o.lstrip("+~").split("=", 1)[0] in ("model.conditional", "model.hybrid") for o in overrides):
+        return False  # the user asked for it: the family's error says what is missing
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        choice = HydraConfig.get().runtime.choices.get("model")
+    except Exception:  # noqa: BLE001 - no Hydra context
+        choice = None
+    if choice not in (None, "contrastive", "cebra"):
+        return False  # a variant chosen by name (e.g. model=contrastive_time_delta) keeps its conditional
+    from omegaconf import open_dict
+
+    with open_dict(cfg):
+        cfg.model.conditional = "time"
+    log.info(
+        "model.conditional=time (time-contrastive, no labels): the data serve no labels; "
+        "name some with data.labels=[...] to condition on behaviour"
+    )
+    return True
+
+
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Train, test, export embeddings and evaluate as configured; return the metrics dict.
 
@@ -180,6 +382,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
         datamodule = hydra.utils.instantiate(cfg.data, _convert_="all")
         datamodule.setup("fit")
+        if _default_to_time_contrastive(cfg, datamodule.spec) and primary:
+            resolved["model"]["conditional"] = "time"
+            atomic_write_text(out / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(resolved)))
         model = build_module(OmegaConf.to_container(cfg.model, resolve=True), datamodule.spec)
         datamodule.attach_model(model)
         callbacks = _instantiate_dict(cfg.get("callbacks"))
@@ -222,7 +427,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         # (atomically: a temporary file renamed onto last.ckpt)
         from behavenet.utils.callbacks import save_checkpoint_atomic
 
-        save_checkpoint_atomic(trainer, out / "checkpoints" / "last.ckpt")
+        save_checkpoint_atomic(trainer, out / "checkpoints" / "last.ckpt", weights_only=False)  # resumable
         if cfg.get("test", True) and datamodule.split_data.get("test"):
             res = trainer.test(model=model, datamodule=datamodule, verbose=False)
             metrics["test"] = {k: float(v) for k, v in (res[0] if res else {}).items()}
@@ -257,16 +462,16 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             "threads": torch.get_num_threads(),
             "platform": platform.platform(),
         }
-        metrics["flat"] = {
-            k: v
-            for k, v in _flatten(
-                "", {k: metrics[k] for k in metrics if k in ("train", "test", "decoding", "probes")}, {}
-            ).items()
-            if isinstance(v, (int, float))
-        }
+        # the losses already carry their stage ("train/loss", "val/loss", "test/loss")
+        flat = {**metrics.get("train", {}), **metrics.get("test", {})}
+        flat.update(_flatten("", {k: metrics[k] for k in metrics if k in ("decoding", "probes")}, {}))
+        metrics["flat"] = {k: v for k, v in flat.items() if isinstance(v, (int, float))}
+        if cfg.get("figures", True):
+            metrics.setdefault("figures", []).extend(_run_plots(out, metrics, bool(eval_cfg)))
         write_json(out / "metrics.json", metrics)
         write_json(out / "status.json", {"status": "completed", "wall_time_s": metrics["wall_time_s"]})
-        log.info("run directory: %s", out)
+        for line in summary_lines(metrics, out):
+            log.info("%s", line)
         return metrics
     except BaseException as exc:
         if primary:
@@ -320,6 +525,34 @@ def _check_ckpt_path(ckpt_path) -> None:
 
     if not zipfile.is_zipfile(path):
         raise FormatError(path, "ckpt_path", "not a readable checkpoint (truncated or corrupt?)")
+
+
+def _run_plots(out: Path, metrics: dict, evaluated: bool) -> list[str]:
+    """The run's figures (:func:`behavenet.plot.run_figures`) into ``out/figures``; a plotting
+    failure is logged as one line and never fails the run."""
+    try:
+        from behavenet.plot import run_figures
+
+        files = run_figures(out, metrics=metrics, three_d=False, max_points=5000, decoded=evaluated)
+    except Exception as exc:  # noqa: BLE001 - a figure is never worth a failed run
+        log.warning("figures not written: %s: %s", type(exc).__name__, " ".join(str(exc).split())[:200])
+        return []
+    return [str(Path(f).relative_to(out)) for f in files]
+
+
+def summary_lines(metrics: dict, out: Path) -> list[str]:
+    """What a finished run prints: the model, steps and time, the headline held-out scores
+    (best decoder per label, test frames) and the run directory."""
+    from behavenet.pretrained import headline_scores
+
+    steps = metrics.get("steps")
+    head = f"{metrics.get('model')}: {steps if steps is not None else 0} steps in {metrics.get('wall_time_s', 0):.1f} s"
+    scores = headline_scores(metrics)
+    if not scores and metrics.get("test", {}).get("test/loss") is not None:
+        scores = [f"test loss {metrics['test']['test/loss']:.4g}"]
+    lines = [head + ("; " + "; ".join(scores) if scores else "")]
+    lines.append(f"run directory: {out}")
+    return lines
 
 
 def _stage_metrics(callback_metrics, prefixes) -> dict[str, float]:

@@ -12,8 +12,15 @@ Sub-commands::
     python scripts/bench_eval.py make --out /tmp/mabe_bench/full --scale 1
     # one measurement (prints a JSON line with wall time and peak RSS)
     python scripts/bench_eval.py run --dir /tmp/mabe_bench/full --method fast --out r.json
-    # compare two score files at rtol 1e-6
+    # the official evaluator's float32 numerics (fast), and the literal float32 sklearn path
+    python scripts/bench_eval.py run --dir /tmp/mabe_bench/scale8 --official-compat --out c.json
+    python scripts/bench_eval.py run --dir /tmp/mabe_bench/scale8 --method reference \
+        --precision float32 --official-compat --out r32.json
+    # compare two score files at rtol 1e-6 (max / median relative difference, worst cell)
     python scripts/bench_eval.py compare a.json b.json
+    # a poorly conditioned fixture: 128 dims mixing 16 latent ones, noise 100x smaller, offset 5
+    python scripts/bench_eval.py make --out /tmp/mabe_bench/ill8 --scale 8 --collinear 16 \
+        --noise 0.01 --offset 5
     # everything: fixtures, repeated runs in fresh processes, comparison, a markdown table
     python scripts/bench_eval.py all --work /tmp/mabe_bench --repeats 3 --threads 1
 
@@ -41,6 +48,7 @@ import numpy as np
 
 DEFAULT_META = Path(__file__).resolve().parents[2] / "shared" / "data" / "mabe22-metadata" / "round1" / "metadata"
 CLIP_LEN = 1800
+POOLED = ("Pooled Score",)  # the only column --official-compat changes besides the numerics
 
 # (task, kind, positive rate) for the 9 frame-level behaviours
 BEHAVIOURS = [
@@ -69,8 +77,22 @@ def _bouts(rng: np.random.Generator, n: int, rate: float, mean_len: int) -> np.n
     return y
 
 
-def make(out: Path, scale: int, meta: Path, dim: int, seed: int) -> dict:
-    """Write submission.npy, labels.npy, split.json and tasks.json under ``out``."""
+def make(
+    out: Path,
+    scale: int,
+    meta: Path,
+    dim: int,
+    seed: int,
+    collinear: int = 0,
+    offset: float = 0.0,
+    noise: float = 1e-3,
+) -> dict:
+    """Write submission.npy, labels.npy, split.json and tasks.json under ``out``.
+
+    ``collinear > 0`` makes the embedding poorly conditioned: its ``dim`` columns are mixtures of
+    ``collinear`` latent columns plus independent noise ``noise`` times smaller, shifted by
+    ``offset`` (the float32 fits of the official evaluator move most on such embeddings).
+    """
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from behavenet.eval.submission import write_submission
     from behavenet.utils.safe_pickle import load_npy_dict
@@ -101,6 +123,7 @@ def make(out: Path, scale: int, meta: Path, dim: int, seed: int) -> dict:
     w_clip = rng.normal(size=(4, dim)) * 0.02
     w_beh = rng.normal(size=(len(BEHAVIOURS), dim)) * 0.035
     w_noise = rng.normal(size=(dim, dim)) / np.sqrt(dim)
+    w_mix = (rng.normal(size=(max(collinear, 1), dim)) / np.sqrt(max(collinear, 1))).astype(np.float32)
 
     for ci, c in enumerate(clips):
         s, e = fmap[c]
@@ -126,7 +149,9 @@ def make(out: Path, scale: int, meta: Path, dim: int, seed: int) -> dict:
         x = r.standard_normal((e - s, dim), dtype=np.float32) @ w_noise.astype(np.float32)
         x += (factors[ci] @ w_clip).astype(np.float32)
         x += (beh @ w_beh).astype(np.float32)
-        return x
+        if collinear:
+            x = x[:, :collinear] @ w_mix + np.float32(noise) * r.standard_normal((e - s, dim), dtype=np.float32)
+        return x + np.float32(offset)
 
     index = {c: i for i, c in enumerate(clips)}
     out.mkdir(parents=True, exist_ok=True)
@@ -146,6 +171,9 @@ def make(out: Path, scale: int, meta: Path, dim: int, seed: int) -> dict:
         "submission_train": len(split["SubmissionTrain"]),
         "public": len(split["publicTest"]),
         "private": len(split["privateTest"]),
+        "collinear": collinear,
+        "offset": offset,
+        "noise": noise if collinear else None,
         "submission_bytes": (out / "submission.npy").stat().st_size,
         "seconds": round(time.perf_counter() - t0, 1),
     }
@@ -158,7 +186,7 @@ def make(out: Path, scale: int, meta: Path, dim: int, seed: int) -> dict:
 # ----------------------------------------------------------------------------------------------
 
 
-def run(directory: Path, method: str, precision: str, out: Path | None, compat: bool) -> dict:
+def run(directory: Path, method: str, precision: str | None, out: Path | None, compat: bool) -> dict:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from behavenet.eval.mabe import evaluate_files
 
@@ -197,7 +225,9 @@ def run(directory: Path, method: str, precision: str, out: Path | None, compat: 
         result.write_json(out)
     rec = {
         "method": method,
-        "precision": precision,
+        "precision": result.meta["precision"],
+        "official_compat": compat,
+        "numerics": result.meta["numerics"],
         "wall_s": round(wall, 2),
         "peak_rss_bytes": peak,
         "peak_rss_anon_bytes": peaks["RssAnon"],  # sampled every 50 ms
@@ -207,21 +237,43 @@ def run(directory: Path, method: str, precision: str, out: Path | None, compat: 
     return rec
 
 
-def compare(a: Path, b: Path, rtol: float) -> tuple[bool, float]:
+def compare(a: Path, b: Path, rtol: float, skip: tuple[str, ...] = ()) -> tuple[bool, float]:
+    """Are two score files equal at ``rtol`` (columns in ``skip`` ignored)? And the largest
+    relative difference."""
+    d = differences(a, b, skip)
+    return d["equal_at"](rtol), d["max_rel"]
+
+
+def differences(a: Path, b: Path, skip: tuple[str, ...] = ()) -> dict:
+    """Relative differences of every numeric score of ``a`` from ``b`` (the reference)."""
     sa = json.loads(a.read_text())["scores"]
     sb = json.loads(b.read_text())["scores"]
-    worst = 0.0
-    ok = set(sa) == set(sb)
+    same = set(sa) == set(sb)
+    rels, worst, cells = [], (0.0, None), []
     for task in sa:
         for col, va in sa[task].items():
+            if col in skip:
+                continue
             vb = sb[task][col]
             if isinstance(va, (int, float)) and not isinstance(va, bool):
                 rel = abs(va - vb) / max(abs(vb), 1e-300) if va != vb else 0.0
-                worst = max(worst, rel)
-                ok &= bool(np.isclose(va, vb, rtol=rtol, atol=0))
+                rels.append(rel)
+                cells.append((va, vb))
+                if rel > worst[0]:
+                    worst = (rel, f"{task} / {col}: {va:.6g} vs {vb:.6g}")
             else:
-                ok &= va == vb
-    return ok, worst
+                same &= va == vb
+
+    def equal_at(rtol: float) -> bool:
+        return same and all(bool(np.isclose(va, vb, rtol=rtol, atol=0)) for va, vb in cells)
+
+    return {
+        "max_rel": worst[0],
+        "median_rel": float(np.median(rels)) if rels else 0.0,
+        "worst": worst[1],
+        "n": len(rels),
+        "equal_at": equal_at,
+    }
 
 
 # ----------------------------------------------------------------------------------------------
@@ -276,6 +328,7 @@ def all_(
     ref_repeats: int,
     skip_make: bool,
     only: list[str] | None = None,
+    full_compat: bool = False,
 ) -> None:
     env = dict(os.environ)
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -294,32 +347,41 @@ def all_(
     if only and res_path.exists():  # re-measure some runs, keep the others
         results = json.loads(res_path.read_text())
     results.update(machine=_machine(), threads=threads, fixtures=fixtures)
+    # (method, precision, official_compat, scale, repeats); "compat" = --official-compat
     plan = [
-        ("fast", "float64", 1, repeats),
-        ("fast", "float64", ref_scale, repeats),
-        ("reference", "float64", ref_scale, ref_repeats),
-        ("reference", "float32", ref_scale, 1),
+        ("fast", "float64", False, 1, repeats),
+        ("fast", "float32", True, 1, 1 if full_compat else 0),
+        ("fast", "float64", False, ref_scale, repeats),
+        ("fast", "float32", True, ref_scale, repeats),
+        ("reference", "float64", False, ref_scale, ref_repeats),
+        ("reference", "float32", True, ref_scale, 1),
     ]
-    for method, prec, scale, n_rep in plan:
+    for method, prec, compat, scale, n_rep in plan:
         d = Path(fixtures[scale]["dir"])
-        key = f"{method}-{prec}-1/{scale}"
-        if only and key not in only:
+        key = f"{method}-{prec}{'-compat' if compat else ''}-1/{scale}"
+        if (only and key not in only) or n_rep == 0:
             continue
         _warm_page_cache(d)  # like the official measurement: input files in the page cache
         recs = []
         for i in range(n_rep):
-            out = d / f"scores-{method}-{prec}.json"
+            out = d / f"scores-{method}-{prec}{'-compat' if compat else ''}.json"
             print(f"{key} run {i + 1}/{n_rep} ...", file=sys.stderr)
-            recs.append(
-                _timed(me + ["run", "--dir", str(d), "--method", method, "--precision", prec, "--out", str(out)], env)
-            )
+            cmd = me + ["run", "--dir", str(d), "--method", method, "--precision", prec, "--out", str(out)]
+            recs.append(_timed(cmd + (["--official-compat"] if compat else []), env))
         results["runs"][key] = recs
     comps = {}
     d = Path(fixtures[ref_scale]["dir"])
-    ok, worst = compare(d / "scores-fast-float64.json", d / "scores-reference-float64.json", 1e-6)
-    comps["fast vs reference-float64"] = {"ok_rtol_1e-6": ok, "max_rel_diff": worst}
-    ok, worst = compare(d / "scores-fast-float64.json", d / "scores-reference-float32.json", 1e-6)
-    comps["fast vs reference-float32"] = {"ok_rtol_1e-6": ok, "max_rel_diff": worst}
+    ref32 = d / "scores-reference-float32-compat.json"
+    for name, a, b, rtol, skip in (
+        ("fast vs reference-float64", "scores-fast-float64.json", "scores-reference-float64.json", 1e-6, ()),
+        ("fast (float64) vs reference-float32, Pooled Score excluded", "scores-fast-float64.json", ref32, 1e-4, POOLED),
+        ("official-compat vs reference-float32", "scores-fast-float32-compat.json", ref32, 1e-4, ()),
+    ):
+        if not ((d / a).exists() and (d / b).exists()):
+            continue
+        diff = differences(d / a, d / b, skip)
+        comps[name] = {f"ok_rtol_{rtol:g}": diff["equal_at"](rtol), "max_rel_diff": diff["max_rel"]}
+        comps[name].update(median_rel_diff=diff["median_rel"], worst=diff["worst"])
     results["comparisons"] = comps
     res_path.write_text(json.dumps(results, indent=2))
     print(_markdown(results, ref_scale))
@@ -356,8 +418,10 @@ def _markdown(res: dict, ref_scale: int) -> str:
         )
     lines.append("")
     for k, v in res["comparisons"].items():
+        ok = ", ".join(f"equal at rtol {key[8:]}: {val}" for key, val in v.items() if key.startswith("ok_rtol_"))
         lines.append(
-            f"- {k} (1/{ref_scale} scale): equal at rtol 1e-6: {v['ok_rtol_1e-6']}, max relative difference {v['max_rel_diff']:.2e}"
+            f"- {k} (1/{ref_scale} scale): {ok}, max relative difference {v['max_rel_diff']:.2e} "
+            f"({v.get('worst')}), median {v.get('median_rel_diff', 0):.1e}"
         )
     return "\n".join(lines)
 
@@ -371,16 +435,22 @@ def main() -> None:
     m.add_argument("--meta", type=Path, default=DEFAULT_META)
     m.add_argument("--dim", type=int, default=128)
     m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--collinear", type=int, default=0, help="latent rank of an ill-conditioned embedding (0: off)")
+    m.add_argument("--offset", type=float, default=0.0, help="added to every embedding value")
+    m.add_argument("--noise", type=float, default=1e-3, help="with --collinear: scale of the independent noise")
     r = sub.add_parser("run")
     r.add_argument("--dir", type=Path, required=True)
     r.add_argument("--method", choices=["fast", "reference"], default="fast")
-    r.add_argument("--precision", choices=["float64", "float32"], default="float64")
+    r.add_argument(
+        "--precision", choices=["float64", "float32"], default=None, help="default: float32 with --official-compat"
+    )
     r.add_argument("--official-compat", action="store_true")
     r.add_argument("--out", type=Path, default=None)
     c = sub.add_parser("compare")
     c.add_argument("a", type=Path)
     c.add_argument("b", type=Path)
     c.add_argument("--rtol", type=float, default=1e-6)
+    c.add_argument("--skip-pooled", action="store_true", help="ignore the Pooled Score column")
     a = sub.add_parser("all")
     a.add_argument("--work", type=Path, required=True)
     a.add_argument("--repeats", type=int, default=3)
@@ -392,14 +462,20 @@ def main() -> None:
     a.add_argument(
         "--only", nargs="*", default=None, help="re-measure only these runs (e.g. fast-float64-1/1), keeping the others"
     )
+    a.add_argument("--full-compat", action="store_true", help="also run --official-compat at full scale")
     args = ap.parse_args()
     if args.cmd == "make":
-        print(json.dumps(make(args.out, args.scale, args.meta, args.dim, args.seed)))
+        print(
+            json.dumps(
+                make(args.out, args.scale, args.meta, args.dim, args.seed, args.collinear, args.offset, args.noise)
+            )
+        )
     elif args.cmd == "run":
         run(args.dir, args.method, args.precision, args.out, args.official_compat)
     elif args.cmd == "compare":
-        ok, worst = compare(args.a, args.b, args.rtol)
-        print(json.dumps({"equal": ok, "max_rel_diff": worst}))
+        diff = differences(args.a, args.b, POOLED if args.skip_pooled else ())
+        ok = diff.pop("equal_at")(args.rtol)
+        print(json.dumps({"equal": ok, **diff}))
         raise SystemExit(0 if ok else 1)
     else:
         all_(
@@ -411,6 +487,7 @@ def main() -> None:
             args.ref_repeats,
             args.skip_make,
             args.only,
+            args.full_compat,
         )
 
 

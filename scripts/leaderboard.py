@@ -199,7 +199,9 @@ def to_markdown(summary: dict, steps: int, seeds: list[int], total_s: float) -> 
         "(`eval=probes`: RidgeClassifier with balanced classes / Ridge, 3 probe seeds x 90% of the "
         "training clips, headline alpha 1, OR / mean merge of the seeds; F1 of the positive class "
         "for binary tasks, macro F1 for multi-class tasks, MSE for regression; higher F1 and lower "
-        "MSE are better). Each cell is the mean +- sd over training seeds "
+        "MSE are better; numerics: float64, exact ridge fits from float64 sufficient statistics "
+        "(`behavenet.eval.probes`), not the official MABe evaluator's float32 fits, see docs/mabe.md). "
+        "Each cell is the mean +- sd over training seeds "
         f"{', '.join(map(str, seeds))}, learned models trained for {steps} steps on CPU (PCA and random projection are fitted in closed form"
         + "".join(f"; {m}: {n} steps" for m, n in STEPS.items())
         + ").",

@@ -52,8 +52,8 @@ def test_last_ckpt_is_written_during_training_every_n_steps(make_cfg, tmp_path):
 
     real = cb.save_checkpoint_atomic
 
-    def spy(trainer, path):
-        real(trainer, path)
+    def spy(trainer, path, *args, **kwargs):
+        real(trainer, path, *args, **kwargs)
         seen.append((Path(path).name, _ckpt_step(Path(path))))
 
     cb.save_checkpoint_atomic = spy
@@ -88,8 +88,8 @@ def test_last_ckpt_is_written_by_time(make_cfg, tmp_path):
     steps = []
     real = cb.save_checkpoint_atomic
 
-    def spy(trainer, path):
-        real(trainer, path)
+    def spy(trainer, path, *args, **kwargs):
+        real(trainer, path, *args, **kwargs)
         steps.append(trainer.global_step)
 
     cb.save_checkpoint_atomic = spy
@@ -110,7 +110,7 @@ def test_interrupted_save_leaves_the_previous_checkpoint(tmp_path):
     class Trainer:
         is_global_zero = True
 
-        def save_checkpoint(self, path):
+        def save_checkpoint(self, path, weights_only=False):
             Path(path).write_bytes(b"half")
             raise KeyboardInterrupt
 

@@ -36,7 +36,8 @@ def test_demo_end_to_end_pca(make_cfg, tmp_path):
     assert saved["decoding"]["position"]["knn"]["test"]["median_abs_error"] > 0
     assert saved["decoding"]["direction"]["kind"] == "discrete"
     assert saved["steps"] == 0 and metrics["flat"]["decoding/position/knn/test/r2"] == r2  # closed form
-    assert "train/val/loss" in saved["flat"]  # scored on the validation trials
+    assert "val/loss" in saved["flat"]  # scored on the validation trials
+    assert not any(k.startswith(("train/train/", "train/val/", "test/test/")) for k in saved["flat"])
     assert json.loads((out / "status.json").read_text())["status"] == "completed"
     (sess,) = load_embeddings(out / "embeddings.h5")
     with h5py.File(ROOT / "data/linear_track.h5", "r") as f:

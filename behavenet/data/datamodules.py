@@ -34,7 +34,15 @@ import torch
 
 from behavenet.data.loaders import make_loader
 from behavenet.data.reader import open_session
-from behavenet.data.splits import SPLITS, SplitData, assign_splits, chunk_trials, input_shape
+from behavenet.data.splits import (
+    SPLITS,
+    SplitData,
+    assign_splits,
+    chunk_trials,
+    input_shape,
+    parse_split_spec,
+    time_blocks,
+)
 from behavenet.data.transforms import PoseAugment, ZScore, pose_features
 from behavenet.errors import ConfigError, FormatError
 
@@ -100,6 +108,13 @@ class SessionDataModule(L.LightningDataModule):
         ``"train;val;test;gap"`` trials per block (BehaveNet's ``trial_splits``).
     trial_seconds
         Cut trials longer than twice this into pseudo-trials of this length (``None``: keep).
+    time_blocks
+        A session too short for trial-wise splits (no val or no test trial) is split by time into
+        one train, one val and one test block (proportions of ``splits``), with ``time_block_gap``
+        unused frames between blocks, so every run is scored (``False``: all its frames train).
+    time_block_gap
+        Frames between those blocks; ``None``: one second of frames, widened to the attached
+        model's receptive field when that is longer (see :meth:`attach_model`).
     normalize
         Standardise the inputs with training-frame statistics (z-score; one global scale for
         pose): ``True``/``False`` for every input, or ``{input: bool}`` per input (inputs not
@@ -153,6 +168,8 @@ class SessionDataModule(L.LightningDataModule):
         normalization_state: dict | list | None = None,
         convert_options: dict | None = None,
         convert_cache: str | None = None,
+        time_blocks: bool = True,
+        time_block_gap: int | None = None,
     ):
         super().__init__()
         files = [files] if isinstance(files, (str, Path)) else list(files or [])
@@ -204,6 +221,13 @@ class SessionDataModule(L.LightningDataModule):
         self.normalization_state = normalization_state
         self.convert_options = dict(convert_options or {})
         self.convert_cache = convert_cache
+        self.time_blocks = bool(time_blocks)
+        if time_block_gap is not None and (not isinstance(time_block_gap, int) or time_block_gap < 0):
+            raise ConfigError("data.time_block_gap", f"expected null or an integer >= 0, got {time_block_gap!r}")
+        self.time_block_gap = time_block_gap
+        self._min_gap = 0  # the attached model's receptive field
+        self._time_split: dict[str, int] = {}  # session id -> gap frames, for sessions split by time
+        self._trial_counts: dict[int, dict] = {}  # session index -> {split: (trials, frames)}
         self.model = None
         self._ready = False
         self.readers: list[Any] = []
@@ -218,15 +242,58 @@ class SessionDataModule(L.LightningDataModule):
 
     # ------------------------------------------------------------------ setup
     def attach_model(self, model) -> None:
-        """Let ``model.make_dataset`` decide how batches are sampled (see behavenet.models.base)."""
+        """Let ``model.make_dataset`` decide how batches are sampled (see behavenet.models.base).
+
+        Sessions split into blocks by time get gaps at least the model's receptive field: when the
+        gaps chosen at :meth:`setup` are shorter, the data are split again."""
         self.model = model
+        left, right = getattr(model, "receptive_field", (0, 1))
+        self._min_gap = int(left) + int(right)
+        if self._ready and any(g < self._min_gap for g in self._time_split.values()) and self.time_block_gap is None:
+            self.teardown()
+            self._ready = False
+            self.split_data, self.full_data, self.frame_roles, self.normalizers = {}, [], [], []
+            self._label_info, self._time_split = {}, {}
+            self.setup()
 
     def prepare_data(self) -> None:
-        for i, f in enumerate(self.files):
+        from behavenet.embeddings import is_embeddings_file
+
+        files = []
+        for f in self.files:
             if not Path(f).exists():
                 raise FormatError(f, None, "session file not found (data.files)")
-            if not _is_session_file(f):
-                self.files[i] = str(self._converted(f))
+            if _is_session_file(f):
+                files.append(f)
+            elif is_embeddings_file(f):  # a model's embeddings: one session per embedded session
+                files.extend(str(p) for p in self._converted_embeddings(f))
+            else:
+                files.append(str(self._converted(f)))
+        self.files = files
+
+    def _converted_embeddings(self, path: str) -> list[Path]:
+        """The sessions of an embeddings file as session files (the embedding is the ``calcium``
+        input; :func:`behavenet.embeddings.embeddings_to_sessions`), converted once (cached by
+        path and mtime)."""
+        import hashlib
+        import shutil
+        import tempfile
+
+        from behavenet.embeddings import embeddings_to_sessions
+
+        p = Path(path).resolve()
+        key = f"{p}|{p.stat().st_mtime}|embeddings"
+        cache = Path(self.convert_cache or Path.cwd() / "outputs" / "cache" / "converted")
+        out = cache / f"{p.stem}-{hashlib.sha1(key.encode()).hexdigest()[:10]}"
+        if not out.is_dir():
+            cache.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{out.name}.", dir=cache))
+            try:
+                embeddings_to_sessions(p, tmp)
+                tmp.rename(out)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+        return sorted(out.glob("*.h5"))
 
     def _converted(self, path: str) -> Path:
         """Convert a non-session file once (cached by path, mtime and options)."""
@@ -265,7 +332,33 @@ class SessionDataModule(L.LightningDataModule):
                 raise ConfigError(
                     "data.splits", f"no training frames: every session is too short for the split {self.splits_spec!r}"
                 )
+        self._log_splits()
         self._ready = True
+
+    def _log_splits(self) -> None:
+        """One line saying how the frames were split (trial-wise sessions summed up)."""
+        by_trial = [si for si, sid in enumerate(self.session_ids) if sid not in self._time_split]
+        if not by_trial:
+            return
+        counts = {split: [0, 0] for split in SPLITS}
+        for si in by_trial:
+            for split, (n, frames) in self._trial_counts[si].items():
+                counts[split][0] += n
+                counts[split][1] += frames
+        log.info(
+            "data: split by trial (splits %r) over %d session(s): train %d trial(s), %d frames; "
+            "val %d, %d frames; test %d, %d frames",
+            self.splits_spec,
+            len(by_trial),
+            *counts["train"],
+            *counts["val"],
+            *counts["test"],
+        )
+        for split in ("val", "test"):
+            if not counts[split][1] and parse_split_spec(self.splits_spec)[SPLITS.index(split)]:
+                log.warning(
+                    "data: no %s frames (no session has a %s trial); %s scores are missing", split, split, split
+                )
 
     def _trial_length(self, reader) -> int | None:
         if not self.trial_seconds:
@@ -357,6 +450,11 @@ class SessionDataModule(L.LightningDataModule):
         bounds = chunk_trials(orig, self._trial_length(reader))
         seed = self.split_seed
         roles = assign_splits(len(bounds), self.splits_spec, seed=seed)
+        if self.time_blocks:
+            bounds, roles = self._maybe_time_blocks(reader, si, orig, bounds, roles)
+        self._trial_counts[si] = {
+            split: (int((roles == split).sum()), int(np.diff(bounds[roles == split], axis=1).sum())) for split in SPLITS
+        }
         role_per_frame = np.full(reader.n_frames, "none", dtype=object)
         for (a, b), r in zip(bounds, roles):
             role_per_frame[a:b] = r
@@ -405,6 +503,48 @@ class SessionDataModule(L.LightningDataModule):
                 self.split_data[split].append(sd)
         # all frames in time order, segmented by the ORIGINAL trials (continuous embeddings)
         self.full_data.append(make(orig, orig))
+
+    def _maybe_time_blocks(self, reader, si: int, orig, bounds, roles):
+        """Trial-wise ``(bounds, roles)``, or time blocks when the session has no val or no test
+        trial (and the split asks for them)."""
+        _, n_val, n_test, _ = parse_split_spec(self.splits_spec)
+        wanted = [r for r, c in (("val", n_val), ("test", n_test)) if c > 0]
+        if not wanted or all((roles == r).any() for r in wanted):
+            return bounds, roles
+        sid = self.session_ids[si]
+        if self.time_block_gap is not None:
+            gap = self.time_block_gap
+        else:
+            gap = max(1, int(round(float(reader.fps))), self._min_gap)
+        blocks = time_blocks(orig, self.splits_spec, gap)
+        n_frames = int(np.diff(orig, axis=1).sum())
+        if blocks is None:
+            log.warning(
+                "data: session %r (%d frames) is too short for held-out blocks with gaps of %d frames: "
+                "all its frames train, and it gets no val or test scores",
+                sid,
+                n_frames,
+                gap,
+            )
+            return bounds, roles
+        pieces, block_roles = blocks
+        self._time_split[sid] = gap
+
+        def frames(role):
+            rows = pieces[block_roles == role]
+            return f"{role} {rows[0, 0]}-{rows[-1, 1]}" if len(rows) else None
+
+        log.info(
+            "data: session %r (%d frames, %d trial(s)) is too short for trial-wise splits %r; split by time: "
+            "%s (frames; gaps of %d frames; data.time_blocks=false trains on every frame)",
+            sid,
+            n_frames,
+            len(orig),
+            self.splits_spec,
+            ", ".join(f for f in map(frames, ("train", "val", "test")) if f),
+            gap,
+        )
+        return pieces, block_roles
 
     def _normalizes(self, name: str) -> bool:
         """Whether input ``name`` is standardised (``normalize``: a bool or ``{input: bool}``)."""

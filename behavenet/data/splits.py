@@ -4,7 +4,9 @@ Trials are dealt out in repeating blocks, as in the original BehaveNet: with ``"
 sequence is 8 train trials, 1 gap, 1 val trial, 1 gap, 1 test trial, 1 gap, then again. A gap trial
 is used by no split, so a window at the end of a training trial never overlaps a validation trial.
 Recordings without trials (one long trial) are first cut into pseudo-trials of ``trial_length``
-frames with :func:`chunk_trials`.
+frames with :func:`chunk_trials`. A recording with too few trials for one block (no val or test
+trial) can instead be cut into one train, one val and one test block by time, with gaps between
+them (:func:`time_blocks`; the data modules do this by default).
 
 :class:`SplitData` holds the frames of one split (train, val or test) of one session, with the
 split's trials concatenated one after another: the contract between data and models. Models never
@@ -83,6 +85,48 @@ def assign_splits(n_trials: int, spec="8;1;1;1", seed: int | None = None) -> np.
             blk = roles[b : b + len(pattern)]
             roles[b : b + len(pattern)] = np.roll(blk, int(rng.integers(len(pattern))))
     return roles
+
+
+def time_blocks(bounds: np.ndarray, spec="8;1;1;1", gap: int = 1) -> tuple[np.ndarray, np.ndarray] | None:
+    """Split the frames of ``bounds`` (the trials, in time order) into one train, one val and one
+    test block by time, in the proportions of ``spec``, with ``gap`` unused frames between blocks:
+    for recordings too short for trial-wise splits.
+
+    Returns ``(pieces, roles)``: ``[start, stop)`` rows cut at trial and block boundaries, and each
+    piece's role (``"train"``, ``"val"``, ``"test"`` or ``"gap"``); ``None`` when the recording is
+    too short for held-out blocks of at least ``2 * gap`` frames each.
+    """
+    n_train, n_val, n_test, _ = parse_split_spec(spec)
+    bounds = np.asarray(bounds, dtype=np.int64).reshape(-1, 2)
+    lengths = np.diff(bounds, axis=1).ravel()
+    total = int(lengths.sum())
+    gap = max(0, int(gap))
+    held = [(r, c) for r, c in (("val", n_val), ("test", n_test)) if c > 0]
+    if not held:
+        return None
+    usable = total - gap * len(held)
+    weights = n_train + sum(c for _, c in held)
+    sizes = {r: int(usable * c // weights) for r, c in held}
+    if usable <= 0 or min(sizes.values()) < max(2 * gap, 2):
+        return None
+    # cumulative frame positions (counting only frames inside trials) of each block
+    plan, pos = [], total
+    for role, _ in reversed(held):
+        plan.append((role, pos - sizes[role], pos))
+        pos -= sizes[role]
+        plan.append(("gap", pos - gap, pos))
+        pos -= gap
+    plan.append(("train", 0, pos))
+    plan.reverse()
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    pieces, roles = [], []
+    for role, a, b in plan:
+        for (t0, _), s0, n in zip(bounds, starts, lengths):
+            lo, hi = max(a, s0), min(b, s0 + n)
+            if hi > lo:
+                pieces.append((t0 + lo - s0, t0 + hi - s0))
+                roles.append(role)
+    return np.array(pieces, dtype=np.int64).reshape(-1, 2), np.array(roles, dtype=object)
 
 
 def split_bounds(bounds: np.ndarray, roles: np.ndarray, split: str) -> np.ndarray:

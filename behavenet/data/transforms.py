@@ -26,8 +26,8 @@ class ZScore:
     @classmethod
     def fit(cls, x: np.ndarray, eps: float = 1e-6) -> ZScore:
         x = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
-        mean = np.nanmean(x, axis=0) if len(x) else np.zeros(x.shape[1])
-        std = np.nanstd(x, axis=0) if len(x) else np.ones(x.shape[1])
+        mean = nanmean(x, axis=0) if len(x) else np.zeros(x.shape[1])
+        std = np.sqrt(nanmean((x - mean) ** 2, axis=0)) if len(x) else np.ones(x.shape[1])
         mean = np.nan_to_num(mean)
         std = np.where(np.isfinite(std) & (std > eps), std, 1.0)
         return cls(mean.astype(np.float32), std.astype(np.float32))
@@ -46,11 +46,21 @@ class ZScore:
         return {"mean": self.mean.tolist(), "std": self.std.tolist()}
 
 
+def nanmean(x: np.ndarray, axis: int) -> np.ndarray:
+    """``np.nanmean`` without its "Mean of empty slice" warning: NaN where every value is missing
+    (an animal absent from a frame, a keypoint never tracked)."""
+    x = np.asarray(x)
+    valid = np.isfinite(x)
+    count = valid.sum(axis=axis)
+    total = np.where(valid, x, 0).sum(axis=axis)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
 def _ref_point(kp: np.ndarray, center, names: list[str] | None) -> np.ndarray:
     """Reference point ``(T, A, D)``: the centroid of valid keypoints or a named keypoint."""
     if center in (None, "centroid"):
-        with np.errstate(invalid="ignore"):
-            return np.nanmean(kp, axis=2)
+        return nanmean(kp, axis=2).astype(kp.dtype, copy=False)
     idx = _kp_index(center, names)
     return kp[:, :, idx]
 

@@ -27,6 +27,7 @@ vectors stacked side by side.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -46,6 +47,9 @@ __all__ = [
     "binary_f1",
     "macro_f1_from_confusion",
     "chunked_runs",
+    "SKLEARN_COMPAT_VERSION",
+    "fit_ridge_sklearn32",
+    "predict_decisions_sklearn32",
 ]
 
 #: The alpha grid of the MABe22 round-1 evaluator; the headline score uses ``alpha = 1.0``.
@@ -91,6 +95,7 @@ class RidgeFit:
     coef: list[np.ndarray] = field(default_factory=list)
     intercept: list[np.ndarray] = field(default_factory=list)
     n_train: list[int] = field(default_factory=list)
+    solvers: list[str] = field(default_factory=list)  # float32 compat fits: the solver(s) used
 
 
 class _Acc:
@@ -460,3 +465,274 @@ def macro_f1_from_confusion(cm: np.ndarray) -> float:
     denom = true_n + pred_n
     f1 = np.where(denom > 0, 2 * tp / np.maximum(denom, 1), 0.0)
     return float(f1[present].mean())
+
+
+# ----------------------------------------------------------------------------------------------
+# float32 fits as scikit-learn 1.0.2 computes them (the official MABe22 evaluator's numerics)
+# ----------------------------------------------------------------------------------------------
+
+#: The scikit-learn release whose float32 ridge arithmetic :func:`fit_ridge_sklearn32` reproduces
+#: (the version pinned by the official MABe22 evaluator).
+SKLEARN_COMPAT_VERSION = "1.0.2"
+
+
+def _weighted_row_sum32(
+    Xs: np.ndarray, rows: np.ndarray | None, n: int, w: np.ndarray | None, chunk_rows: int
+) -> np.ndarray:
+    """``np.multiply(Xs[rows], w[:, None]).sum(axis=0)`` in float32, bit for bit, chunk by chunk.
+
+    numpy reduces a C-ordered float32 matrix over axis 0 by adding the rows one after the other
+    in float32; carrying the running sum as the first row of the next chunk keeps that order, so
+    the result equals the one-shot reduction without its ``(n, D)`` temporary.
+    """
+    dim = Xs.shape[1]
+    acc = np.zeros(dim, dtype=np.float32)
+    for a in range(0, n, chunk_rows):
+        b = min(n, a + chunk_rows)
+        t = np.empty((b - a + 1, dim), dtype=np.float32)
+        t[0] = acc
+        src = Xs[a:b] if rows is None else Xs[rows[a:b]]
+        if w is None:
+            t[1:] = src
+        else:
+            np.multiply(src, w[a:b, None], out=t[1:])
+        acc = t.sum(axis=0)
+    return acc
+
+
+def _centred_scaled32(
+    Xs: np.ndarray, offset: np.ndarray, sw_sqrt: np.ndarray | None, chunk_rows: int, out: np.ndarray
+) -> np.ndarray:
+    """``(Xs - offset) * sw_sqrt[:, None]`` in float32 into ``out`` (elementwise: chunking changes
+    no bit)."""
+    for a in range(0, Xs.shape[0], chunk_rows):
+        b = min(Xs.shape[0], a + chunk_rows)
+        np.subtract(Xs[a:b], offset, out=out[a:b])
+        if sw_sqrt is not None:
+            out[a:b] *= sw_sqrt[a:b, None]
+    return out
+
+
+def _solve_svd32(Xw: np.ndarray, Yw: np.ndarray, alpha: np.ndarray, svd: tuple) -> np.ndarray:
+    """sklearn 1.0.2's ``_solve_svd`` (its fallback when the float32 Cholesky fails)."""
+    U, s, Vt = svd
+    idx = s > 1e-15
+    s_nnz = s[idx][:, np.newaxis]
+    UTy = np.dot(U.T, Yw)
+    d = np.zeros((s.size, alpha.size), dtype=Xw.dtype)
+    d[idx] = s_nnz / (s_nnz**2 + alpha)
+    return np.dot(Vt.T, d * UTy).T
+
+
+def _fit_one_sklearn32(
+    Xk: np.ndarray,
+    yk: np.ndarray,
+    classification: bool,
+    alphas: Sequence[float],
+    chunk_rows: int,
+    buf: np.ndarray,
+    shared: dict,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    """Every alpha of ``Ridge(alpha)`` / ``RidgeClassifier(class_weight='balanced', alpha)`` fitted
+    on the float32 rows ``Xk`` with labels ``yk`` (no NaN), as scikit-learn 1.0.2 does it.
+
+    Returns ``(classes, coef (n_alphas, D, ncol) float32, intercept (n_alphas, ncol) float32,
+    solver)``. The weighted Gram matrix is formed once (in ``buf``, at least ``Xk``'s size) and
+    shared by all alphas; ``shared`` carries the unweighted one from one regression target to
+    the next on the same rows.
+    """
+    import scipy.linalg
+
+    n, dim = Xk.shape
+    if classification:
+        classes, inv, counts = np.unique(yk, return_inverse=True, return_counts=True)
+        k = classes.size
+        if k == 1:  # the fast path's convention: predict the only class seen
+            return classes, np.zeros((len(alphas), dim, 0), np.float32), np.zeros((len(alphas), 0), np.float32), "-"
+        # compute_sample_weight('balanced') in float64, then cast to X's dtype (_check_sample_weight)
+        sw = (np.ones(n, dtype=np.float32) * (n / (k * counts.astype(np.float64)))[inv]).astype(np.float32)
+        Y = -np.ones((n, 1 if k == 2 else k), dtype=np.float32)  # LabelBinarizer(neg_label=-1)
+        if k == 2:
+            Y[inv == 1, 0] = 1.0
+        else:
+            Y[np.arange(n), inv] = 1.0
+        y_offset = np.average(Y, axis=0, weights=sw)
+        Yc = Y - y_offset
+        # np.average(X, axis=0, weights=sw): sum(X * w) / sum(w), all float32
+        scale = np.broadcast_to(sw, (1, n)).swapaxes(-1, 0).sum(axis=0)
+        x_offset = (_weighted_row_sum32(Xk, None, n, sw, chunk_rows) / scale).astype(np.float32, copy=False)
+        sw_sqrt = np.sqrt(sw)
+        shared.clear()  # buf is overwritten
+        Xw = _centred_scaled32(Xk, x_offset, sw_sqrt, chunk_rows, buf[:n])
+        Yw = Yc * sw_sqrt[:, np.newaxis]
+        A = np.dot(Xw.T, Xw)
+    else:
+        classes = np.empty(0, dtype=yk.dtype)
+        yk = np.asarray(yk, dtype=np.float32)
+        y_offset = np.average(yk, axis=0)
+        Yw = (yk - y_offset).reshape(-1, 1)
+        if shared:  # unweighted: the same rows give the same centred matrix
+            Xw, A, x_offset = shared["Xw"], shared["A"], shared["x_offset"]
+        else:
+            total = _weighted_row_sum32(Xk, None, n, None, chunk_rows)
+            x_offset = np.true_divide(total, n, dtype=np.float32)  # X.mean(axis=0)
+            Xw = _centred_scaled32(Xk, x_offset, None, chunk_rows, buf[:n])
+            A = np.dot(Xw.T, Xw)
+            shared.update(Xw=Xw, A=A, x_offset=x_offset)
+    if n < dim:  # sklearn solves the kernel form here; rare enough to hand over to sklearn itself
+        return _fit_small_sklearn(Xk, yk, classification, alphas, classes)
+    Xy = np.dot(Xw.T, Yw)
+    ncol = Yw.shape[1]
+    coef = np.empty((len(alphas), dim, ncol), dtype=np.float32)
+    icpt = np.empty((len(alphas), ncol), dtype=np.float32)
+    svd = None
+    solvers = set()
+    for ai, alpha in enumerate(alphas):
+        alpha32 = np.asarray(alpha, dtype=np.float32).ravel()
+        Aa = A.copy()
+        Aa.flat[:: dim + 1] += alpha32[0]
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
+                c = scipy.linalg.solve(Aa, Xy, assume_a="pos", overwrite_a=True).T  # (ncol, D)
+            solvers.add("cholesky")
+        except np.linalg.LinAlgError:  # sklearn falls back to the SVD of the scaled data
+            if svd is None:
+                svd = scipy.linalg.svd(Xw, full_matrices=False)
+            c = _solve_svd32(Xw, Yw, alpha32, svd)
+            solvers.add("svd")
+        if classification:
+            ic = y_offset - np.dot(x_offset, c.T)
+        else:
+            c = c.ravel()
+            ic = np.atleast_1d(y_offset - np.dot(x_offset, c))
+        coef[ai] = c.reshape(ncol, dim).T
+        icpt[ai] = ic
+    return classes, coef, icpt, "+".join(sorted(solvers))
+
+
+def _fit_small_sklearn(
+    Xk: np.ndarray, yk: np.ndarray, classification: bool, alphas: Sequence[float], classes: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    from sklearn.linear_model import Ridge, RidgeClassifier
+
+    coefs, icpts = [], []
+    for alpha in alphas:
+        m = RidgeClassifier(class_weight="balanced", alpha=alpha) if classification else Ridge(alpha=alpha)
+        m.fit(Xk, yk)
+        c = np.asarray(m.coef_, dtype=np.float32).reshape(-1, Xk.shape[1])
+        coefs.append(c.T)
+        icpts.append(np.atleast_1d(np.asarray(m.intercept_, dtype=np.float32)))
+    return classes, np.stack(coefs), np.stack(icpts), "sklearn-kernel"
+
+
+def fit_ridge_sklearn32(
+    X: np.ndarray,
+    fit_rows: Sequence[np.ndarray],
+    targets: Sequence[RidgeTarget],
+    alphas: Sequence[float] = DEFAULT_ALPHAS,
+    *,
+    chunk_rows: int = 16384,
+) -> list[RidgeFit]:
+    """Fit every (fit, target, alpha) probe in float32 exactly as scikit-learn 1.0.2 does.
+
+    The official MABe22 evaluator hands sklearn the float32 embedding matrix, so its fits are
+    float32 computations whose rounding moves the scores (most on poorly conditioned
+    embeddings). This reproduces them operation by operation: ``Ridge`` /
+    ``RidgeClassifier(class_weight='balanced')`` with ``solver='auto'`` on dense data, i.e.
+    class-balanced float32 sample weights, the weighted float32 column means
+    (``np.average``), float32 centring and ``sqrt(weight)`` rescaling, the float32 Gram matrix
+    ``Xw' Xw`` (one BLAS ``syrk``), the ``cholesky`` solver (LAPACK ``posv`` in float32, the alpha
+    added to the float32 diagonal) and its fallback to the SVD of the rescaled data when the
+    Cholesky factorisation fails. Unlike sklearn, the Gram matrix of a (fit, target) is formed
+    once and shared by the whole alpha grid, and targets without weights that keep the same
+    rows (the regression tasks) share it too. On the same BLAS the coefficients are the bits
+    sklearn 1.0.2 computes.
+
+    Parameters
+    ----------
+    X
+        ``(N, D)`` float32 embeddings (a memory map is fine).
+    fit_rows
+        For each fit (seed), the ascending row indices it trains on.
+    targets, alphas
+        As :func:`fit_ridge_grid`.
+    chunk_rows
+        Rows handled at once by the streamed passes.
+
+    Returns
+    -------
+    list of RidgeFit
+        One per target; ``coef`` and ``intercept`` are float32, ``solvers[f]`` names the solver
+        sklearn would have used (``cholesky``, ``svd`` or ``cholesky+svd`` over the alphas).
+    """
+    fits = [RidgeFit(t) for t in targets]
+    for rows in fit_rows:
+        rows = np.asarray(rows, dtype=np.int64)
+        ys = [np.asarray(t.y[rows]) for t in targets]
+        # targets with the same labelled rows share one copy of those rows; regression
+        # targets (no weights) first, as they also share the centred matrix
+        by_mask: dict[bytes, list[int]] = {}
+        for ti, y in enumerate(ys):
+            by_mask.setdefault(np.packbits(np.isnan(y)).tobytes(), []).append(ti)
+        buf = np.empty((rows.size, X.shape[1]), dtype=np.float32)
+        results: dict[int, tuple] = {}
+        for members in by_mask.values():
+            keep = ~np.isnan(ys[members[0]])
+            if not keep.any():
+                raise BehavenetError(
+                    f"task {targets[members[0]].name}: no labelled frame among the training clips of a fit"
+                )
+            Xk = _take_rows32(X, rows[keep])
+            shared: dict = {}
+            for ti in sorted(members, key=lambda i: targets[i].classification):
+                results[ti] = _fit_one_sklearn32(
+                    Xk, ys[ti][keep], targets[ti].classification, alphas, chunk_rows, buf, shared
+                ) + (int(keep.sum()),)
+            del Xk, shared
+        del buf
+        for ti, fit in enumerate(fits):
+            classes, coef, icpt, solver, n_train = results[ti]
+            fit.classes.append(classes)
+            fit.coef.append(coef)
+            fit.intercept.append(icpt)
+            fit.n_train.append(n_train)
+            fit.solvers.append(solver)
+    return fits
+
+
+def _take_rows32(X: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``X[rows]`` as a C-ordered float32 array, copied run by run (rows ascending)."""
+    out = np.empty((rows.size, X.shape[1]), dtype=np.float32)
+    if rows.size == 0:
+        return out
+    breaks = np.flatnonzero(np.diff(rows) != 1) + 1
+    starts = np.concatenate([[0], breaks])
+    ends = np.concatenate([breaks, [rows.size]])
+    for a, b in zip(starts, ends):
+        out[a:b] = X[rows[a] : rows[a] + (b - a)]
+    return out
+
+
+def predict_decisions_sklearn32(
+    X: np.ndarray, runs: Sequence[Run], fits: Sequence[RidgeFit], *, chunk_rows: int = 4096
+) -> Iterator[tuple[int, int, int, list[list[np.ndarray]]]]:
+    """:func:`predict_decisions` for float32 fits, computed like sklearn's ``decision_function`` /
+    ``predict``: ``X @ coef + intercept`` in float32, one matrix-vector product per probe (a
+    matrix-matrix product over all probes rounds differently)."""
+    for a, b, g in chunked_runs(runs, chunk_rows):
+        Xc = np.asarray(X[a:b], dtype=np.float32)
+        out = []
+        for fit in fits:
+            per_fit = []
+            for coef, icpt in zip(fit.coef, fit.intercept):
+                n_a, _, ncol = coef.shape
+                D = np.empty((b - a, n_a, ncol), dtype=np.float32)
+                for ai in range(n_a):
+                    if ncol == 1:
+                        D[:, ai, 0] = np.dot(Xc, np.ascontiguousarray(coef[ai, :, 0])) + icpt[ai, 0]
+                    elif ncol:
+                        D[:, ai, :] = np.dot(Xc, coef[ai]) + icpt[ai]
+                per_fit.append(D)
+            out.append(per_fit)
+        yield a, b, g, out

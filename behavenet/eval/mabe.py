@@ -32,9 +32,12 @@ Protocol (see ``docs/mabe.md`` for the full description):
 Two implementations: ``method="fast"`` (default) fits every probe from float64 sufficient
 statistics accumulated in one pass over a memory-mapped embedding matrix
 (:mod:`behavenet.eval._ridge`) and streams the test predictions; ``method="reference"`` literally
-fits sklearn ``Ridge`` / ``RidgeClassifier`` per seed, task and alpha. Both fit in float64
-(``precision="float32"`` makes the reference path hand sklearn the float32 matrix, as the official
-code does, which reproduces its float32 rounding).
+fits sklearn ``Ridge`` / ``RidgeClassifier`` per seed, task and alpha. Both fit in float64 by
+default. ``official_compat=True`` switches to the official evaluator's numerics
+(``precision="float32"``): the fast path then reproduces scikit-learn 1.0.2's float32 fits
+operation by operation, forming each weighted float32 Gram matrix once per seed and task
+(:func:`behavenet.eval._ridge.fit_ridge_sklearn32`), and the reference path hands the installed
+sklearn the float32 matrix. ``meta["numerics"]`` records which arithmetic produced the scores.
 """
 
 from __future__ import annotations
@@ -55,11 +58,14 @@ from behavenet.utils import files
 
 from ._ridge import (
     DEFAULT_ALPHAS,
+    SKLEARN_COMPAT_VERSION,
     RidgeTarget,
     binary_f1,
     decisions_to_labels,
     fit_ridge_grid,
+    fit_ridge_sklearn32,
     predict_decisions,
+    predict_decisions_sklearn32,
 )
 
 __all__ = [
@@ -78,6 +84,7 @@ __all__ = [
     "average_fly_slots",
     "summarize",
     "atomic_write_text",
+    "numerics_label",
 ]
 
 ALPHAS = DEFAULT_ALPHAS
@@ -503,6 +510,7 @@ def _evaluate_fast(
     official_compat: bool,
     chunk_rows: int,
     log: Callable[[str], None],
+    float32: bool = False,
 ) -> dict[int, dict[str, Any]]:
     t0 = time.perf_counter()
     # -- clip groups: clips with the same membership across the seeds' training sets
@@ -517,11 +525,21 @@ def _evaluate_fast(
     discrete = {r: d for _, r, d, _ in prep.task_rows}
     flagged = {r for _, r, _, f in prep.task_rows if f}
     targets = [RidgeTarget(labels.vocabulary[r], labels.label_array[r], discrete[r]) for r in prep.rows]
-    fits = fit_ridge_grid(X, runs, fit_groups, targets, alphas, chunk_rows=chunk_rows)
-    log(
-        f"fitted {len(targets)} tasks x {len(fit_groups)} seeds x {len(alphas)} alphas "
-        f"from sufficient statistics in {time.perf_counter() - t0:.1f} s"
-    )
+    if float32:
+        fit_rows = [np.flatnonzero(_frame_index(prep.fmap, clips, prep.n_frames)) for clips in prep.seed_clips]
+        fits = fit_ridge_sklearn32(X, fit_rows, targets, alphas)
+        solvers = sorted({s for f in fits for s in f.solvers})
+        log(
+            f"fitted {len(targets)} tasks x {len(fit_groups)} seeds x {len(alphas)} alphas in float32 "
+            f"(scikit-learn {SKLEARN_COMPAT_VERSION} arithmetic, one Gram matrix per seed and task; "
+            f"solvers: {', '.join(solvers)}) in {time.perf_counter() - t0:.1f} s"
+        )
+    else:
+        fits = fit_ridge_grid(X, runs, fit_groups, targets, alphas, chunk_rows=chunk_rows)
+        log(
+            f"fitted {len(targets)} tasks x {len(fit_groups)} seeds x {len(alphas)} alphas "
+            f"from sufficient statistics in {time.perf_counter() - t0:.1f} s"
+        )
 
     # -- test clips: public (split 0) then private (split 1), each in list order
     t1 = time.perf_counter()
@@ -564,7 +582,11 @@ def _evaluate_fast(
             st["pos"] = [0, 0]
         acc.append(st)
 
-    for a, b, k, dec in predict_decisions(X, test_runs, fits, chunk_rows=chunk_rows):
+    if float32:  # float32 decision values, one matrix-vector product per probe, as sklearn
+        decisions = predict_decisions_sklearn32(X, test_runs, fits)
+    else:
+        decisions = predict_decisions(X, test_runs, fits, chunk_rows=chunk_rows)
+    for a, b, k, dec in decisions:
         sp = test[k][1]
         for ti, r in enumerate(prep.rows):
             y = np.asarray(labels.label_array[r, a:b])
@@ -752,6 +774,22 @@ def _evaluate_reference(
 # ----------------------------------------------------------------------------------------------
 
 
+def numerics_label(method: str, precision: str) -> str:
+    """One line naming the arithmetic of the probe fits (printed by ``mabe-eval``, stored in
+    ``meta["numerics"]``)."""
+    if method == "fast" and precision == "float64":
+        return "float64: exact ridge fits from float64 sufficient statistics (behavenet default)"
+    if method == "fast":
+        return (
+            f"float32: scikit-learn {SKLEARN_COMPAT_VERSION} float32 arithmetic, as the official "
+            "evaluator (one Gram matrix per seed and task, shared by the alphas)"
+        )
+    import sklearn
+
+    what = "float64 copies" if precision == "float64" else "the float32 matrix, as the official evaluator"
+    return f"{precision}: literal scikit-learn {sklearn.__version__} fits on {what}"
+
+
 def _infer_species(tasks: MabeTasks) -> str:
     return "fly" if any("_singletask_fly_" in t for t in tasks.task_id_list) else "mouse"
 
@@ -768,7 +806,7 @@ def evaluate(
     alphas: Sequence[float] = ALPHAS,
     headline_alpha: float = HEADLINE_ALPHA,
     test_size: float = 0.1,
-    precision: str = "float64",
+    precision: str | None = None,
     chunk_rows: int = 65536,
     log: Callable[[str], None] | None = None,
 ) -> MabeResult:
@@ -784,15 +822,21 @@ def evaluate(
     method
         ``"fast"`` (sufficient statistics, default) or ``"reference"`` (literal sklearn fits).
     official_compat
-        Reproduce the official misaligned "Pooled Score" instead of pooling each clip's frames.
+        Reproduce the official evaluator's numbers: its misaligned "Pooled Score" instead of
+        pooling each clip's frames, and (unless ``precision="float64"``) its float32 fits.
     species
         ``"mouse"`` or ``"fly"``; default: ``"fly"`` when the task list has ``_singletask_fly_``
         rows. Flies get the per-slot averaging.
     alphas, headline_alpha, test_size
         The protocol constants (defaults: the official ones).
     precision
-        Reference path only: ``"float64"`` (default, matches the fast path) or ``"float32"``
-        (hand sklearn the float32 matrix, as the official code does).
+        The numerics of the fits. ``"float64"`` (the default without ``official_compat``): exact
+        ridge fits (fast: from float64 sufficient statistics; reference: sklearn on float64
+        copies). ``"float32"`` (the default with ``official_compat``): the official evaluator's
+        float32 fits (fast: scikit-learn 1.0.2's float32 arithmetic reproduced with one Gram
+        matrix per seed and task, see :func:`behavenet.eval._ridge.fit_ridge_sklearn32`;
+        reference: the installed sklearn handed the float32 matrix). ``result.meta["numerics"]``
+        names the choice.
     chunk_rows
         Rows converted to float64 at once by the fast path.
     log
@@ -805,6 +849,8 @@ def evaluate(
     log = log or (lambda _msg: None)
     if method not in ("fast", "reference"):
         raise ConfigError("method", f"expected 'fast' or 'reference', got {method!r}")
+    if precision is None:
+        precision = "float32" if official_compat else "float64"
     if precision not in ("float64", "float32"):
         raise ConfigError("precision", f"expected 'float64' or 'float32', got {precision!r}")
     alphas = [float(a) for a in alphas]
@@ -818,7 +864,9 @@ def evaluate(
     prep = _prepare(embeddings, labels, split, tasks, test_size)
     _check_binary_labels(labels, prep)
     if method == "fast":
-        per_row = _evaluate_fast(embeddings, labels, prep, alphas, headline, official_compat, chunk_rows, log)
+        per_row = _evaluate_fast(
+            embeddings, labels, prep, alphas, headline, official_compat, chunk_rows, log, float32=precision == "float32"
+        )
     else:
         per_row = _evaluate_reference(embeddings, labels, prep, alphas, headline, official_compat, precision, log)
     rows: list[tuple[str, dict[str, Any]]] = []
@@ -845,7 +893,8 @@ def evaluate(
         "alphas": alphas,
         "headline_alpha": float(headline_alpha),
         "test_size": test_size,
-        "precision": precision if method == "reference" else "float64",
+        "precision": precision,
+        "numerics": numerics_label(method, precision),
         "n_frames": prep.n_frames,
         "dim": int(embeddings.shape[1]),
         "seconds": round(time.perf_counter() - t0, 3),

@@ -4,6 +4,13 @@ Mapping
 -------
 * tracks -> animals (in the file's track order); untracked projects get one animal slot per
   instance in each frame (``instance0``, ``instance1``, ...);
+* ``max_animals=N`` packs the tracks into N animal slots (``animal0``, ...): a tracker that lost
+  identities leaves many short tracks (fragments) that never overlap in time. Fragments are taken
+  in order of their first frame; each goes to the slot whose last frame is before its first frame
+  and whose last position (centroid) is nearest to its first one, to an empty slot when no used
+  slot is free, and is dropped (with a warning giving the instance count) when all N slots are
+  busy. The session's ``attrs`` record ``sleap_tracks`` (how many tracks the file had) and, when
+  packed, ``sleap_packed_into`` and ``sleap_dropped_instances``;
 * nodes -> keypoints, skeleton edges -> ``Pose.skeleton``;
 * invisible points -> NaN; predicted point scores -> confidence (user-labelled points get 1.0);
 * ``instances="user" | "predicted" | "both"`` chooses which instances count; with ``"both"``
@@ -170,7 +177,68 @@ def _import_sleap_io():
     return sleap_io
 
 
-def _slp_session(path: Path, labels, video, instances: str, sio) -> Session:
+def _centroid(inst) -> np.ndarray:
+    xy = np.asarray(inst.points["xy"], dtype=np.float64)
+    vis = np.asarray(inst.points["visible"], dtype=bool) & np.isfinite(xy).all(axis=1)
+    return xy[vis].mean(axis=0) if vis.any() else np.full(2, np.nan)
+
+
+def pack_tracks(tracks: list[tuple], max_animals: int) -> tuple[dict, int]:
+    """Greedy packing of non-overlapping tracks into ``max_animals`` slots (see the module
+    docstring). ``tracks``: ``(key, sorted frame indices, first centroid, last centroid)`` each.
+    Returns ``({key: slot}, dropped instances)``; dropped tracks have no slot."""
+    slot_of: dict = {}
+    slot_last: list[tuple[int, np.ndarray]] = []  # per used slot: (last frame, last centroid)
+    dropped = 0
+    for key, frames, first_xy, last_xy in sorted(tracks, key=lambda t: (t[1][0], -len(t[1]))):
+        free = [i for i, (last, _) in enumerate(slot_last) if last < frames[0]]
+        if free:
+            dist = [float(np.linalg.norm(slot_last[i][1] - first_xy)) for i in free]
+            slot = free[int(np.argmin([d if np.isfinite(d) else np.inf for d in dist]))]
+        elif len(slot_last) < max_animals:
+            slot = len(slot_last)
+            slot_last.append((-1, first_xy))
+        else:
+            dropped += len(frames)
+            continue
+        slot_of[key] = slot
+        slot_last[slot] = (int(frames[-1]), last_xy if np.isfinite(last_xy).all() else first_xy)
+    return slot_of, dropped
+
+
+def _pack_arrays(kp: np.ndarray, conf, max_animals: int):
+    """:func:`pack_tracks` on ``(T, tracks, K, 2)`` arrays (analysis files): returns the packed
+    keypoints, confidence, animal names and the dropped instance count."""
+    items = []
+    for a in range(kp.shape[1]):
+        frames = np.flatnonzero(np.isfinite(kp[:, a]).any(axis=(1, 2)))
+        if len(frames):
+            first, last = (np.nanmean(kp[i, a], axis=0) for i in (frames[0], frames[-1]))
+            items.append((a, frames.tolist(), first, last))
+    slot, dropped = pack_tracks(items, max_animals)
+    n = max(slot.values()) + 1 if slot else 0
+    out = np.full((kp.shape[0], n) + kp.shape[2:], np.nan, kp.dtype)
+    out_conf = None if conf is None else np.full((conf.shape[0], n) + conf.shape[2:], np.nan, conf.dtype)
+    for a, s_ in slot.items():
+        rows = np.isfinite(kp[:, a]).any(axis=(1, 2))
+        out[rows, s_] = kp[rows, a]
+        if out_conf is not None:
+            out_conf[rows, s_] = conf[rows, a]
+    return out, out_conf, [f"animal{i}" for i in range(n)], dropped
+
+
+def _warn_dropped(path, dropped: int, max_animals: int) -> None:
+    if dropped:
+        log.warning(
+            "%s: %d instances of tracks overlapping all %d animal slots were dropped (max_animals=%d)",
+            path,
+            dropped,
+            max_animals,
+            max_animals,
+        )
+
+
+def _slp_session(path: Path, labels, video, instances: str, sio, max_animals: int | None = None) -> Session:
     lfs = [lf for lf in labels.labeled_frames if video is None or lf.video is video]
     chosen_kind = {
         "user": (sio.Instance,),
@@ -224,11 +292,27 @@ def _slp_session(path: Path, labels, video, instances: str, sio) -> Session:
         )
     if n_untracked_skipped:
         log.warning("%s: skipped %d instances without a track", path, n_untracked_skipped)
+    extra_attrs = {}
     if tracked:
         used = {id(inst.track) for insts in per_frame.values() for inst in insts}
         tracks = [t for t in labels.tracks if id(t) in used]
-        slot = {id(t): i for i, t in enumerate(tracks)}
-        animal_names = [t.name or f"track{i}" for i, t in enumerate(tracks)]
+        extra_attrs["sleap_tracks"] = len(tracks)
+        if max_animals is not None and len(tracks) > max_animals:
+            insts_of: dict[int, list] = {}
+            for fi in sorted(per_frame):
+                for inst in per_frame[fi]:
+                    insts_of.setdefault(id(inst.track), []).append((fi, inst))
+            items = [(key, [fi for fi, _ in v], _centroid(v[0][1]), _centroid(v[-1][1])) for key, v in insts_of.items()]
+            slot, dropped = pack_tracks(items, max_animals)
+            per_frame = {
+                fi: kept for fi, insts in per_frame.items() if (kept := [i for i in insts if id(i.track) in slot])
+            }
+            animal_names = [f"animal{i}" for i in range(max(slot.values()) + 1)]
+            extra_attrs.update(sleap_packed_into=len(animal_names), sleap_dropped_instances=dropped)
+            _warn_dropped(path, dropped, max_animals)
+        else:
+            slot = {id(t): i for i, t in enumerate(tracks)}
+            animal_names = [t.name or f"track{i}" for i, t in enumerate(tracks)]
     else:
         n_slots = max(len(v) for v in per_frame.values())
         animal_names = [f"instance{i}" for i in range(n_slots)]
@@ -266,12 +350,15 @@ def _slp_session(path: Path, labels, video, instances: str, sio) -> Session:
             "tracked": tracked,
             "skeleton_name": skeleton.name or "",
             "labeled_frames": len(per_frame),
+            **extra_attrs,
         }
     )
     return session
 
 
-def load_slp(path: Path, fps=None, instances="both", video=None, video_root=None, video_index=None) -> Session:
+def load_slp(
+    path: Path, fps=None, instances="both", video=None, video_root=None, video_index=None, max_animals=None
+) -> Session:
     sio = _import_sleap_io()
     try:
         labels = sio.load_slp(str(path), open_videos=False)
@@ -291,7 +378,7 @@ def load_slp(path: Path, fps=None, instances="both", video=None, video_root=None
     sessions, names = [], []
     for v in videos or [None]:
         stored = None if v is None else str(v.filename if isinstance(v.filename, str) else v.filename[0])
-        s = _slp_session(path, labels, v, instances, sio)
+        s = _slp_session(path, labels, v, instances, sio, max_animals)
         fps_value, src = resolve_fps(fps, None, path)
         s.fps, s.attrs["fps_source"] = fps_value, src
         _attach_found_video(s, path, stored, video, video_root)
@@ -308,7 +395,9 @@ def load_slp(path: Path, fps=None, instances="both", video=None, video_root=None
 
 
 # --------------------------------------------------------------------------- analysis .h5
-def load_analysis(path: Path, fps=None, instances="both", video=None, video_root=None, video_index=None) -> Session:
+def load_analysis(
+    path: Path, fps=None, instances="both", video=None, video_root=None, video_index=None, max_animals=None
+) -> Session:
     import h5py
 
     if instances != "both":
@@ -359,6 +448,11 @@ def load_analysis(path: Path, fps=None, instances="both", video=None, video_root
             edges = [(to_str(a, errors="replace"), to_str(b, errors="replace")) for a, b in f["edge_names"][()]]
         stored = to_str(f["video_path"][()], errors="replace") if "video_path" in f else None
         provenance = to_str(f["provenance"][()], errors="replace") if "provenance" in f else None
+    packed = {"sleap_tracks": int(A)}
+    if max_animals is not None and A > max_animals:
+        kp, conf, track_names, dropped = _pack_arrays(kp, conf, max_animals)
+        packed.update(sleap_packed_into=len(track_names), sleap_dropped_instances=dropped)
+        _warn_dropped(path, dropped, max_animals)
     session = Session(session_id=default_session_id(path), fps=1.0, source_software="SLEAP")
     session.pose = Pose(
         keypoints=kp,
@@ -371,6 +465,7 @@ def load_analysis(path: Path, fps=None, instances="both", video=None, video_root
     fps_value, src = resolve_fps(fps, None, path)
     session.fps, session.attrs["fps_source"] = fps_value, src
     session.attrs["sleap_file"] = "analysis"
+    session.attrs.update(packed)
     if provenance:
         try:
             prov = json.loads(provenance)
@@ -400,6 +495,7 @@ def load_sleap(
     video=None,
     video_root=None,
     video_index: int | None = None,
+    max_animals: int | None = None,
 ) -> Session:
     """Read a SLEAP ``.slp`` or analysis ``.h5`` file.
 
@@ -415,9 +511,15 @@ def load_sleap(
         Folder to look for the stored video (by file name) when the stored path does not resolve.
     video_index
         For ``.slp`` files with several videos: import only this one (default: all, one trial each).
+    max_animals
+        Pack the tracks (fragments of broken identities) into this many animal slots.
     """
     if instances not in INSTANCE_CHOICES:
         raise ConfigError("instances", f"expected one of {', '.join(INSTANCE_CHOICES)}, got {instances!r}")
+    if max_animals is not None and (
+        isinstance(max_animals, bool) or not isinstance(max_animals, int) or max_animals < 1
+    ):
+        raise ConfigError("max_animals", f"expected an integer >= 1, got {max_animals!r}")
     f = h5_open(path)
     if f is None:
         raise FormatError(path, None, "not a readable HDF5 file (SLEAP .slp and analysis files are HDF5; truncated?)")
@@ -425,7 +527,7 @@ def load_sleap(
         analysis = _is_analysis(f)
         slp = _is_slp(f)
     if analysis:
-        return load_analysis(path, fps, instances, video, video_root, video_index)
+        return load_analysis(path, fps, instances, video, video_root, video_index, max_animals)
     if not slp:
         raise FormatError(path, None, "not a SLEAP file (no 'metadata'/'points' or 'tracks'/'node_names' datasets)")
-    return load_slp(path, fps, instances, video, video_root, video_index)
+    return load_slp(path, fps, instances, video, video_root, video_index, max_animals)

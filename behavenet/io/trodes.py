@@ -9,8 +9,13 @@ directly.
 * spikes are binned at ``bin_width`` (default 0.025 s) from the earliest to the latest sample;
   units are named ``tt<tetrode>_c<cell>`` (1-based, as in MATLAB); empty units are dropped;
 * position becomes behaviour variables ``x``, ``y`` (pixels; ``x2``, ``y2`` when a second LED was
-  tracked), averaged per bin. Samples at ``invalid_xy`` are missing; ``"auto"`` (default) treats a
-  single (x, y) value found in more than 20 % of the samples as the tracker's "no detection" value.
+  tracked), averaged per bin. Samples at ``invalid_xy`` (one (x, y) pair or a list of pairs) are
+  missing. ``"auto"`` (default) finds the tracker's "no detection" values: every (x, y) value
+  repeated in at least 0.5 % of the samples that lies at the image edge (within 2 % of the image
+  size of a border; the size is the header's ``camera resolution``, without which only the borders
+  at 0 are known), and any single value
+  found in more than 20 % of the samples; a warning lists them (the nelpy file has two: (522, 8)
+  for the rest epoch and (477, 479) before the LED is first seen).
 
 Lost: MatClust ``timerange``/``meanrate``, the camera settings other than the clock rate.
 """
@@ -96,6 +101,35 @@ def read_position(path: Path):
     return rec, rate
 
 
+def camera_resolution(path: Path) -> tuple[int, int] | None:
+    """``(width, height)`` from the header's ``camera resolution: WxH`` line, if any."""
+    head = read_head(path, 4096).split(_END)[0].decode("latin1")
+    m = re.search(r"camera resolution:\s*(\d+)\s*x\s*(\d+)", head)
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+SENTINEL_MIN_FRACTION = 0.005  # a repeated edge value in at least this share of samples is a sentinel
+SENTINEL_ANYWHERE_FRACTION = 0.2  # any value in more than this share of samples is one
+EDGE_MARGIN = 0.02  # "at the edge": within this share of the image size of a border
+
+
+def find_sentinels(xy: np.ndarray, resolution: tuple[int, int] | None = None) -> list[tuple[np.ndarray, float]]:
+    """The "no detection" values of a position track ``(N, 2)``: ``[(xy value, share of samples)]``,
+    most frequent first (see the module docstring for the rule)."""
+    if not len(xy):
+        return []
+    pairs, counts = np.unique(xy[:, :2], axis=0, return_counts=True)
+    share = counts / len(xy)
+    if resolution is not None:
+        size = np.asarray(resolution, dtype=np.float64)
+        at_edge = ((pairs <= EDGE_MARGIN * size) | (pairs >= (1 - EDGE_MARGIN) * size - 1)).any(axis=1)
+    else:  # the far borders are unknown (the range of the positions is the track's, not the image's)
+        at_edge = (pairs <= EDGE_MARGIN * np.maximum(xy[:, :2].max(axis=0), 1)).any(axis=1)
+    bad = (share > SENTINEL_ANYWHERE_FRACTION) | (at_edge & (share >= SENTINEL_MIN_FRACTION))
+    order = np.argsort(-share[bad], kind="stable")
+    return [(pairs[bad][i], float(share[bad][i])) for i in order]
+
+
 def read_matclust(path: Path) -> tuple[list[np.ndarray], list[str]]:
     import scipy.io
 
@@ -121,6 +155,23 @@ def read_matclust(path: Path) -> tuple[list[np.ndarray], list[str]]:
 
     walk(m["spikes"], [])
     return trains, names
+
+
+def _parse_invalid_xy(invalid_xy) -> list[np.ndarray]:
+    """``"x,y"``, ``(x, y)`` or ``[(x, y), ...]`` -> a list of (x, y) arrays."""
+    try:
+        if isinstance(invalid_xy, str):
+            values = [[float(v) for v in invalid_xy.split(",")]]
+        else:
+            items = list(invalid_xy)
+            values = (
+                [[float(v) for v in item] for item in items] if np.ndim(items) == 2 else [[float(v) for v in items]]
+            )
+    except (TypeError, ValueError):
+        values = []
+    if not values or any(len(v) != 2 for v in values):
+        raise ConfigError("invalid_xy", f"expected 'auto', None, (x, y) or a list of (x, y), got {invalid_xy!r}")
+    return [np.asarray(v) for v in values]
 
 
 @register_loader(
@@ -165,26 +216,21 @@ def load_trodes(
         xy_names = [{"xloc": "x", "yloc": "y", "xloc2": "x2", "yloc2": "y2"}.get(cols[j], cols[j]) for j in used]
         if invalid_xy is not None and xy.shape[1] >= 2 and len(xy):
             if isinstance(invalid_xy, str) and invalid_xy == "auto":
-                pairs, counts = np.unique(xy[:, :2], axis=0, return_counts=True)
-                top = int(np.argmax(counts))
-                bad = pairs[top] if counts[top] > 0.2 * len(xy) else None
-                if bad is not None:
+                found = find_sentinels(xy, camera_resolution(pos_file))
+                bad = [v for v, _ in found]
+                if found:
                     log.warning(
-                        "%s: position %s appears in %.1f%% of samples; treated as 'no detection' "
-                        "(invalid_xy=None keeps it)",
+                        "%s: %d 'no detection' value(s) treated as missing: %s (values repeated at the image "
+                        "edge or in > 20%% of samples; invalid_xy=None keeps them, invalid_xy=[[x, y], ...] "
+                        "names them)",
                         pos_file,
-                        tuple(int(v) for v in bad),
-                        100 * counts[top] / len(xy),
+                        len(found),
+                        ", ".join(f"({int(v[0])}, {int(v[1])}) in {100 * f:.1f}% of samples" for v, f in found),
                     )
             else:
-                try:
-                    bad = np.array(
-                        [float(v) for v in (invalid_xy.split(",") if isinstance(invalid_xy, str) else invalid_xy)]
-                    )
-                except (TypeError, ValueError):
-                    raise ConfigError("invalid_xy", f"expected 'auto', None or (x, y), got {invalid_xy!r}") from None
-            if bad is not None:
-                miss = np.all(xy[:, :2] == bad[:2], axis=1)
+                bad = _parse_invalid_xy(invalid_xy)
+            for value in bad:
+                miss = np.all(xy[:, :2] == value[:2], axis=1)
                 xy[miss] = np.nan
     starts = [t[0] for t in trains if t.size] + ([t_pos[0]] if t_pos is not None and len(t_pos) else [])
     stops = [t[-1] for t in trains if t.size] + ([t_pos[-1]] if t_pos is not None and len(t_pos) else [])

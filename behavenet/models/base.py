@@ -225,6 +225,8 @@ class LossHistory:
     def __init__(self):
         self._chunks: list[torch.Tensor] = []
         self._pos = 0
+        self.validation: list[tuple[int, float]] = []  # (step, mean validation loss), if evaluated
+        self.best_step: int | None = None  # step of the weights kept when validating
 
     def record(self, loss: torch.Tensor) -> None:
         if not self._chunks or self._pos >= _HISTORY_CHUNK:

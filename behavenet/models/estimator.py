@@ -181,10 +181,13 @@ class FamilyEstimator(BaseEstimator):
         except ConfigError as err:
             raise _as_input_error(err) from None
 
-    def _train(self, core, splits, steps: int, seed: int, batch_size: int = 256):
-        """Fit ``core`` on ``splits`` (:func:`train_core`); config errors become input errors."""
+    def _train(self, core, splits, steps: int, seed: int, batch_size: int = 256, **validation):
+        """Fit ``core`` on ``splits`` (:func:`train_core`; ``validation``: its ``val_splits``,
+        ``eval_every`` and ``patience``); config errors become input errors."""
         try:
-            return train_core(core, splits, steps, seed, progress=bool(self.verbose), batch_size=batch_size)
+            return train_core(
+                core, splits, steps, seed, progress=bool(self.verbose), batch_size=batch_size, **validation
+            )
         except ConfigError as err:
             raise _as_input_error(err) from None
 
@@ -315,18 +318,47 @@ class FamilyEstimator(BaseEstimator):
 # the training loop without Lightning
 
 
-def train_core(core, splits, steps: int, seed: int = 0, progress: bool = False, batch_size: int = 256, history=None):
+def train_core(
+    core,
+    splits,
+    steps: int,
+    seed: int = 0,
+    progress: bool = False,
+    batch_size: int = 256,
+    history=None,
+    val_splits=None,
+    eval_every: int = 0,
+    patience: int = 0,
+):
     """Fit ``core`` on ``splits`` with a plain loop: ``core.fit_data``, then ``steps`` optimiser
     steps on batches of the core's training dataset (seeded), the schedule stepped per step.
+
+    With ``val_splits`` and ``eval_every`` > 0, the mean validation loss is computed every
+    ``eval_every`` steps; training stops after ``patience`` evaluations (0: never) without a new
+    best, and the core ends with the weights of its best evaluation. The evaluations are in
+    ``history.validation`` as ``(step, loss)`` pairs and the step of the weights kept in
+    ``history.best_step``.
 
     The same arithmetic as a ``python train.py`` run of the same core with the same seed and
     weights. Returns the :class:`~behavenet.models.base.LossHistory` of the training losses
     (Lightning is not imported). The training data kept by the core are released at the end.
     """
-    from behavenet.data.loaders import make_loader, move_to_device
     from behavenet.models.base import LossHistory
 
     history = history if history is not None else LossHistory()
+    # the global torch generator drives dropout and reparameterised samples: seed it for this fit
+    # only (the caller's random state is restored afterwards), so a seed makes fits bit-identical
+    devices = [core.device] if core.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(int(seed))
+        return _train_loop(
+            core, splits, steps, seed, progress, batch_size, history, val_splits, int(eval_every), int(patience)
+        )
+
+
+def _train_loop(core, splits, steps, seed, progress, batch_size, history, val_splits, eval_every, patience):
+    from behavenet.data.loaders import make_loader, move_to_device
+
     core.fit_data(splits)
     if not core.trainable or int(steps) <= 0:
         core.eval()
@@ -339,9 +371,15 @@ def train_core(core, splits, steps: int, seed: int = 0, progress: bool = False, 
     device = core.device
     core.train()
     bar = _Progress(int(steps)) if progress else None
+    val_loader = None
+    if val_splits and eval_every > 0:
+        val_set = core.make_dataset(val_splits, "val", seed)
+        val_loader = make_loader(val_set, batch_size, "val", seed) if val_set is not None else None
+    history.validation, history.best_step = [], None
+    best, best_state, waited = float("inf"), None, 0
     try:
         batches = _forever(loader)
-        for _ in range(int(steps)):
+        for step in range(int(steps)):
             batch = next(batches)
             if device.type != "cpu":
                 batch = move_to_device(batch, device)
@@ -355,12 +393,40 @@ def train_core(core, splits, steps: int, seed: int = 0, progress: bool = False, 
             history.record(loss)
             if bar is not None:
                 bar.update(loss)
+            if val_loader is not None and ((step + 1) % eval_every == 0 or step + 1 == int(steps)):
+                value = _mean_loss(core, val_loader, device)
+                history.validation.append((step + 1, value))
+                if value < best:
+                    best, waited, history.best_step = value, 0, step + 1
+                    best_state = {k: v.detach().clone() for k, v in core.state_dict().items()}
+                else:
+                    waited += 1
+                    if patience > 0 and waited >= patience:
+                        break
+        if best_state is not None:
+            core.load_state_dict(best_state)
     finally:
         if bar is not None:
             bar.close()
         core.release("train")
     core.eval()
     return history
+
+
+def _mean_loss(core, loader, device) -> float:
+    """Mean of ``core.loss`` over ``loader``'s batches in eval mode (the core is left training)."""
+    from behavenet.data.loaders import move_to_device
+
+    core.eval()
+    total, n = 0.0, 0
+    with torch.no_grad():
+        for batch in loader:
+            if device.type != "cpu":
+                batch = move_to_device(batch, device)
+            total += float(core.loss(batch, "val")[0])
+            n += 1
+    core.train()
+    return total / max(n, 1)
 
 
 def _forever(loader):

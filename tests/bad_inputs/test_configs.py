@@ -98,7 +98,6 @@ def test_resume_from_truncated_checkpoint(make_cfg, tmp_path, capsys):
     train_rejected(make_cfg, tmp_path, capsys, [f"ckpt_path={ckpt}"], [str(ckpt), "ckpt_path", "truncated or corrupt"])
 
 
-@pytest.mark.skip(reason="issue 13 item 1.6 (Hydra's composition errors as one line) is fixed on another branch")
 def test_unknown_model(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "WANDB_MODE": "disabled"}
     res = subprocess.run(

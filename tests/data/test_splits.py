@@ -42,3 +42,22 @@ def test_split_bounds_selects_roles():
     roles = assign_splits(len(bounds), "8;1;1;1")
     assert split_bounds(bounds, roles, "val").tolist() == [[900, 1000]]
     assert split_bounds(bounds, roles, "test").tolist() == [[1100, 1200]]
+
+
+def test_time_blocks_cut_across_trials_with_gaps():
+    from behavenet.data.splits import time_blocks
+
+    # three trials of 40 frames with a hole between the second and the third
+    pieces, roles = time_blocks(np.array([[0, 40], [40, 80], [100, 140]]), "8;1;1;1", gap=4)
+    # 120 frames, 2 gaps of 4: val and test get 112 // 10 = 11 frames each, train the other 90
+    assert pieces.tolist() == [[0, 40], [40, 80], [100, 110], [110, 114], [114, 125], [125, 129], [129, 140]]
+    assert roles.tolist() == ["train", "train", "train", "gap", "val", "gap", "test"]
+
+
+def test_time_blocks_too_short_or_nothing_held_out():
+    from behavenet.data.splits import time_blocks
+
+    assert time_blocks(np.array([[0, 100]]), "8;1;1;1", gap=10) is None  # val/test blocks < 2 gaps
+    assert time_blocks(np.array([[0, 100]]), "8;0;0;1", gap=1) is None
+    pieces, roles = time_blocks(np.array([[0, 100]]), "3;1;0;0", gap=2)
+    assert pieces.tolist() == [[0, 74], [74, 76], [76, 100]] and roles.tolist() == ["train", "gap", "val"]

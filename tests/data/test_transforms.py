@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from behavenet.data.transforms import PoseAugment, ZScore, egocentric, pose_features
@@ -70,3 +71,27 @@ def test_pairwise_distances_appended():
     f = pose_features(kp, pairwise=True)
     assert f.shape == (2, 3 * (2 + 2 + 2) + 3)
     np.testing.assert_allclose(f[:, -3:], d)
+
+
+def test_pose_features_of_a_real_multi_animal_file_warn_nothing(tmp_path):
+    """Issue 13, stumble 8: a multi-animal DeepLabCut table (animals missing in some frames) gave a
+    "Mean of empty slice" RuntimeWarning from the centroid and the z-scoring on every run."""
+    import warnings
+    from pathlib import Path
+
+    from behavenet import io
+    from behavenet.data import PoseDataModule
+
+    src = Path(__file__).resolve().parents[2] / "data/deepof-dlc-sleap-tables/testDLC_h5_table_madlc.h5"
+    if not src.exists():
+        pytest.skip("data/deepof-dlc-sleap-tables is not in this checkout")
+    session = io.convert(str(src), str(tmp_path / "madlc.h5"), fps=30)
+    dm = PoseDataModule(files=str(session), splits="3;1;1;0")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        dm.setup()
+    feats = dm.full_data[0].inputs["pose"]
+    assert feats.shape == (100, 2 * (14 * 2 + 4) + 1)
+    assert np.isfinite(feats).all()  # missing keypoints are filled in the features
+    kp = np.asarray(dm.readers[0].read("pose"))
+    assert np.isnan(kp).all(axis=(2, 3)).any()  # some frames miss an animal entirely

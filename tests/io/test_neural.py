@@ -39,14 +39,15 @@ def test_trodes_linear_track(data_dir):
     s = io.load(data_dir / "nelpy-linear-track", bin_width=0.1)
     assert s.spikes.counts.shape == (19826, 31) and s.spikes.counts.sum() == 28829
     assert s.behavior.names == ["x", "y"] and s.fps == 10
-    # the (522, 8) "no detection" value covers the rest epoch: about half the bins have no position
+    # the (522, 8) "no detection" value covers the rest epoch, (477, 479) the first 26 s: about half
+    # the bins have no position
     missing = np.isnan(s.behavior.values[:, 0]).mean()
     assert 0.45 < missing < 0.55
     v = s.behavior.values
     assert not np.any((v[:, 0] == 522) & (v[:, 1] == 8))
     kept = io.load(data_dir / "nelpy-linear-track", bin_width=0.1, invalid_xy=None)
     assert np.isnan(kept.behavior.values[:, 0]).mean() < 0.01
-    explicit = io.load(data_dir / "nelpy-linear-track", bin_width=0.1, invalid_xy=[522, 8])
+    explicit = io.load(data_dir / "nelpy-linear-track", bin_width=0.1, invalid_xy=[[522, 8], [477, 479]])
     np.testing.assert_array_equal(explicit.behavior.values, s.behavior.values)
 
 

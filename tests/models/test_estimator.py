@@ -6,6 +6,7 @@ import inspect
 
 import numpy as np
 import pytest
+import torch
 from sklearn.base import clone
 
 from behavenet.models.autoencoder import Autoencoder
@@ -48,3 +49,52 @@ def test_schedule_and_optimizer_reach_the_plain_loop():
     c = Autoencoder(max_iterations=20, learning_rate=0.05, optimizer="sgd", seed=1).fit(x)
     assert a.history_[0] == b.history_[0] == c.history_[0]  # same weights, same first batch
     assert a.history_[1] != b.history_[1] and a.history_[1] != c.history_[1]
+
+
+class _ScriptedCore(torch.nn.Module):
+    """A one-parameter core whose validation losses follow a script: to test train_core's
+    early stopping and best-weights restore without a real model."""
+
+    trainable = True
+
+    def __init__(self, val_losses):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(()))
+        self.val_losses = list(val_losses)
+        self.n_val_batches = 0
+
+    @property
+    def device(self):
+        return self.w.device
+
+    def fit_data(self, splits):
+        pass
+
+    def make_dataset(self, splits, stage, seed=0):
+        return [torch.ones(1)] * 4
+
+    def configure_optimizers(self, steps):
+        return torch.optim.SGD(self.parameters(), lr=1.0), None
+
+    def loss(self, batch, stage="train"):
+        if stage == "val":  # one batch per evaluation: the scripted value
+            self.n_val_batches += 1
+            return torch.tensor(self.val_losses[self.n_val_batches - 1]), {}
+        return -self.w * batch.sum() / len(batch), {}  # w grows by 1 per step
+
+    def release(self, stage):
+        pass
+
+
+def test_train_core_early_stopping_keeps_the_best_weights():
+    from behavenet.models.estimator import train_core
+
+    core = _ScriptedCore([5.0, 3.0, 4.0, 2.0, 2.5, 2.6, 2.7, 1.0])
+    history = train_core(core, ["train"], steps=40, batch_size=4, val_splits=["val"], eval_every=2, patience=3)
+    assert [s for s, _ in history.validation] == [2, 4, 6, 8, 10, 12, 14]  # stopped 3 evaluations after step 8
+    assert history.best_step == 8 and len(history) == 14
+    assert float(core.w.detach()) == 8.0  # the weights of step 8, not of step 14
+    # without patience it runs to the end and keeps the last best
+    core = _ScriptedCore([5.0, 3.0, 4.0, 2.0, 2.5, 2.6, 2.7, 1.0])
+    history = train_core(core, ["train"], steps=16, batch_size=4, val_splits=["val"], eval_every=2)
+    assert history.best_step == 16 and float(core.w.detach()) == 16.0

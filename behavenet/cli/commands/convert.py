@@ -52,6 +52,12 @@ def register(parser):
         help="DLC: never split body-part prefixes into animals",
     )
     parser.add_argument("--drop-empty-animals", action="store_true", help="drop animals without any valid keypoint")
+    parser.add_argument(
+        "--max-animals",
+        type=int,
+        metavar="N",
+        help="SLEAP: pack tracks that never overlap in time (fragments of broken identities) into N animals",
+    )
     parser.add_argument("--session-id", help="session id written to the file (default: the input's name)")
     parser.add_argument("--species", help="species written to the file")
     parser.add_argument("--description", help="description written to the file")
@@ -98,6 +104,33 @@ def _check_output(out: str) -> None:
         raise FormatError(parent, None, f"output directory {what}")
 
 
+def _tracks_note(session, n_animals: int) -> str:
+    """`` (27 SLEAP tracks packed into 2 animals)`` and the like, for SLEAP files whose tracks were
+    fragments, `` (2 SLEAP tracks)`` otherwise; empty for other sources."""
+    raw = session.handle.attrs.get("user_attrs")
+    try:
+        attrs = json.loads(raw.decode() if isinstance(raw, bytes) else raw) if raw is not None else {}
+    except ValueError:
+        return ""
+    n_tracks = attrs.get("sleap_tracks")
+    if not isinstance(n_tracks, int):
+        return ""
+    if "sleap_packed_into" in attrs:
+        dropped = attrs.get("sleap_dropped_instances", 0)
+        lost = f", {dropped} overlapping instances dropped" if dropped else ""
+        return f" ({n_tracks} SLEAP tracks packed into {attrs['sleap_packed_into']} animals{lost})"
+    if n_tracks == n_animals and n_tracks > 1:
+        import numpy as np
+
+        present = np.isfinite(session.read("pose")).any(axis=(2, 3)).mean(axis=0)
+        if present.mean() < 0.5:
+            return (
+                f" ({n_tracks} SLEAP tracks, each in {100 * present.mean():.0f}% of frames on average: "
+                "fragments of broken identities? --max-animals N packs them)"
+            )
+    return f" ({n_tracks} SLEAP track{'s' if n_tracks != 1 else ''})"
+
+
 def _summary(out, session_info: dict) -> str:
     parts = [f"{session_info['n_frames']} frames @ {session_info['fps']:g} fps"]
     if session_info.get("n_trials", 1) > 1:
@@ -140,6 +173,7 @@ def run(args) -> int:
         "species": args.species,
         "description": args.description,
         "resize": args.resize,
+        "max_animals": args.max_animals,
     }
     for key, value in flags.items():
         if value is not None:
@@ -158,7 +192,7 @@ def run(args) -> int:
         with open_session(written) as s:
             if "pose" in info["modalities"]:
                 shape = s.shape("pose")
-                details.append(f"pose {shape[1]} animal(s) x {shape[2]} keypoints")
+                details.append(f"pose {shape[1]} animal(s) x {shape[2]} keypoints{_tracks_note(s, shape[1])}")
             if "video" in info["modalities"]:
                 details.append("video (embedded)" if "video/frames" in s.handle else "video (referenced)")
             for m in ("spikes", "calcium", "behavior"):

@@ -7,7 +7,9 @@ stores as trial names) and their embeddings are written into the rows the offici
 map assigns them (``--frame-map``; default: the bundled official map for mice). Embeddings wider
 than the species limit (128 mice, 256 flies) need ``--pca``; ``--zscore`` standardises each
 dimension (the probe is unscaled ridge). The file is streamed and written atomically, then checked
-with the same validator as ``behavenet validate-submission``.
+with the same validator as ``behavenet validate-submission``. The last line names the numerics
+the leaderboard will score the file with (float32 fits, as scikit-learn 1.0.2 computes them) and
+the ``mabe-eval`` option that reproduces them locally.
 """
 
 from __future__ import annotations
@@ -67,4 +69,9 @@ def run(args) -> int:
     validate_submission(args.out, args.species, frame_map=fmap)
     width = next(iter(rows.values())).shape[1] if not args.pca else args.pca
     print(f"wrote {args.out}: {sum(b - a for a, b in fmap.values())} rows x {width} dims, valid")
+    print(
+        "numerics: the MABe22 evaluator scores this file with float32 ridge fits (scikit-learn 1.0.2); "
+        "`behavenet mabe-eval --official-compat` reproduces them, its float64 default can differ "
+        "(docs/mabe.md, 'Numerics')"
+    )
     return 0

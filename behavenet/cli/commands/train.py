@@ -46,6 +46,8 @@ def run_hydra(argv: list[str]) -> int:
             f"no train.yaml in {cdir}; run from a behavenet checkout, install behavenet from a wheel, or set BEHAVENET_CONF",
         )
 
+    behavenet.train.preflight(argv, cdir)  # a misspelt key or a wrongly typed value: one line, exit 2
+
     @hydra.main(version_base="1.3", config_path=str(cdir), config_name="train")
     def _main(cfg):
         return behavenet.train.main(cfg)

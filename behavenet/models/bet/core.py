@@ -435,6 +435,12 @@ class BeTCore(Core):
         finally:
             self.train(was)
 
+    def write_figures(self, splits, directory) -> list:
+        """``rollouts.png``: generated trajectories over the real ones (see :mod:`.figures`)."""
+        from behavenet.models.bet.figures import write_figures
+
+        return write_figures(self, splits, directory)
+
     @torch.no_grad()
     def sample_from(
         self, hidden: torch.Tensor, n_samples: int = 1, temperature: float | None = None, generator=None

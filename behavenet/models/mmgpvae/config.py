@@ -50,6 +50,10 @@ class MMGPVAEConfig(TrainingConfig):
     image_network: str = "conv"
     """Per-frame networks of image inputs: conv (strided convolutions in the encoder, transposed
     convolutions in the decoder) | mlp (one hidden layer each way; several times faster on CPUs)."""
+    image_decoder_layers: int = 1
+    """Hidden layers (``hidden_units`` wide) of the MLP that maps an image's latents to pixels
+    (``mlp``) or to the first transposed convolution (``conv``). A 1-latent model of a rotating
+    image needs about 3 to follow the rotation (docs/mmgpvae.md)."""
     conv_channels: list[int] = field(default_factory=lambda: [16, 32])
     """Channels of the strided convolutions of image encoders (reversed in image decoders)."""
     temporal_kernel: int = 5

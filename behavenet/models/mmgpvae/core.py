@@ -163,6 +163,7 @@ class MMGPVAECore(Core):
         hidden = _check_int("model.hidden_units", config.hidden_units, 1)
         channels = [_check_int("model.conv_channels", c, 1) for c in config.conv_channels]
         dec_hidden = _check_int("model.decoder_hidden", config.decoder_hidden, 0)
+        image_layers = _check_int("model.image_decoder_layers", config.image_decoder_layers, 1)
         if config.image_network not in ("conv", "mlp"):
             raise ConfigError("model.image_network", f"expected conv or mlp, got {config.image_network!r}")
         conv = config.image_network == "conv"
@@ -201,7 +202,7 @@ class MMGPVAECore(Core):
             )
             n_out = int(np.prod(shape))
             if image:
-                self.decoders[n] = ImageDecoder(n_lat, shape, hidden, channels, conv)
+                self.decoders[n] = ImageDecoder(n_lat, shape, hidden, channels, conv, image_layers)
             elif lik == "poisson":
                 self.decoders[n] = nn.Linear(n_lat, n_out)
             else:

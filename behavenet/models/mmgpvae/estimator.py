@@ -29,6 +29,11 @@ class MMGPVAEOptions(EstimatorOptions):
     """Passes over the training trials."""
     batch_size: int = 20
     """Trials per optimiser step."""
+    validation_fraction: float = 0.0
+    """Share of the trials held out (at random, seeded) to evaluate the ELBO after every epoch;
+    the fit keeps the weights of the best epoch (0: train on all trials for max_epochs)."""
+    patience: int = 20
+    """With validation: stop after this many epochs without a better validation ELBO (0: never)."""
 
 
 def _is_image(frame_shape: tuple[int, ...]) -> bool:
@@ -58,6 +63,7 @@ class MMGPVAE(TransformerMixin, FamilyEstimator):
         "num_sessions_",
         "seed_",
         "timing_",
+        "validation_",
     )
 
     # ------------------------------------------------------------------ data
@@ -208,25 +214,42 @@ class MMGPVAE(TransformerMixin, FamilyEstimator):
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise EstimatorInputError(key, f"expected an integer >= 1, got {value!r}")
+        frac, patience = self.validation_fraction, self.patience
+        if isinstance(frac, bool) or not isinstance(frac, (int, float, np.floating)) or not 0 <= frac < 1:
+            raise EstimatorInputError("validation_fraction", f"expected a number in [0, 1), got {frac!r}")
+        if isinstance(patience, bool) or not isinstance(patience, (int, np.integer)) or patience < 0:
+            raise EstimatorInputError("patience", f"expected an integer >= 0, got {patience!r}")
         trials, lengths, _ = self._trials(data, fitting=True)
         names = list(trials)
+        seed = self._seed()
+        order = np.arange(len(lengths))
+        n_val = int(round(frac * len(lengths))) if frac > 0 else 0
+        if frac > 0 and not 1 <= n_val < len(lengths):
+            raise EstimatorInputError(
+                "validation_fraction", f"{frac} of {len(lengths)} trials leaves no validation or no training trial"
+            )
+        val_idx = np.sort(np.random.default_rng(seed).choice(order, n_val, replace=False)) if n_val else order[:0]
+        train_idx = np.setdiff1d(order, val_idx)
         self.input_names_ = names
         self.user_shapes_ = {n: list(next(t for t in trials[n] if t is not None).shape[1:]) for n in names}
-        self.scalers_, self.likelihoods_ = self._fit_scalers(trials)
+        self.scalers_, self.likelihoods_ = self._fit_scalers({n: [trials[n][i] for i in train_idx] for n in names})
         self.frame_shapes_ = {
             n: list(self._frame(n, np.zeros((1, *self.user_shapes_[n]), np.float32)).shape[1:]) for n in names
         }
-        per_trial = [self._model_trial(trials, i, n, names) for i, n in enumerate(lengths)]
-        inputs = {n: np.concatenate([t[n] for t in per_trial]) for n in names}
-        bounds = np.concatenate([[0], np.cumsum(lengths)])
-        segments = np.stack([bounds[:-1], bounds[1:]], 1).astype(np.int64)
-        split = SplitData(
-            session_id="session0",
-            session_index=0,
-            inputs=inputs,
-            segments=segments,
-            trial_index=np.repeat(np.arange(len(lengths)), lengths),
-        )
+
+        def split_of(idx) -> SplitData:
+            per_trial = [self._model_trial(trials, i, lengths[i], names) for i in idx]
+            lens = [lengths[i] for i in idx]
+            bounds = np.concatenate([[0], np.cumsum(lens)])
+            return SplitData(
+                session_id="session0",
+                session_index=0,
+                inputs={n: np.concatenate([t[n] for t in per_trial]) for n in names},
+                segments=np.stack([bounds[:-1], bounds[1:]], 1).astype(np.int64),
+                trial_index=np.repeat(np.asarray(idx, np.int64), lens),
+            )
+
+        split = split_of(train_idx)
         spec = {
             "input": names[0],
             "input_shapes": [self.frame_shapes_[names[0]]],
@@ -238,7 +261,6 @@ class MMGPVAE(TransformerMixin, FamilyEstimator):
             "labels": {},
             "fps": None,
         }
-        seed = self._seed()
         device = self._resolve_device()
         config = self._config(inputs=names, likelihoods={**dict(self.likelihoods or {}), **self.likelihoods_})
         core = self._build_core(config, spec, seed)
@@ -246,20 +268,32 @@ class MMGPVAE(TransformerMixin, FamilyEstimator):
         n_items = len(core.make_dataset([split], "train", seed))
         steps_per_epoch = max(1, math.ceil(n_items / int(self.batch_size)))
         start = time.perf_counter()
+        validation = {}
+        if n_val:
+            validation = dict(val_splits=[split_of(val_idx)], eval_every=steps_per_epoch, patience=int(patience))
         history = self._train(
-            core, [split], int(self.max_epochs) * steps_per_epoch, seed, batch_size=int(self.batch_size)
+            core, [split], int(self.max_epochs) * steps_per_epoch, seed, batch_size=int(self.batch_size), **validation
         )
         seconds = time.perf_counter() - start
         self.model_ = core
         self.num_sessions_ = 1
         self.seed_ = seed
         self.history_ = history.numpy()
+        steps_run = len(history)  # fewer than max_epochs' worth when validation stopped the fit early
         self.timing_ = {
             "seconds": seconds,
-            "epochs": int(self.max_epochs),
-            "steps": int(self.max_epochs) * steps_per_epoch,
-            "seconds_per_epoch": seconds / int(self.max_epochs),
+            "epochs": steps_run / steps_per_epoch,
+            "steps": steps_run,
+            "seconds_per_epoch": seconds * steps_per_epoch / max(steps_run, 1),
         }
+        self.validation_ = None
+        if n_val:
+            self.validation_ = {
+                "trials": val_idx.tolist(),
+                "loss": [float(v) for _, v in history.validation],
+                "best_epoch": int(history.best_step // steps_per_epoch),
+                "epochs_run": len(history.validation),
+            }
         return self
 
     # ------------------------------------------------------------------ outputs

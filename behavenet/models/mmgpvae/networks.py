@@ -82,11 +82,18 @@ class TrialEncoder(nn.Module):
 
 
 class ImageDecoder(nn.Module):
-    """Latents of one frame -> an image ``(C, H, W)``: a linear map then transposed convolutions
-    (``conv``), or a one-hidden-layer MLP (``conv=False``; several times faster on a CPU)."""
+    """Latents of one frame -> an image ``(C, H, W)``: an MLP with ``layers`` hidden layers, then
+    transposed convolutions (``conv``) or straight to the pixels (``conv=False``; several times
+    faster on a CPU)."""
 
     def __init__(
-        self, n_latents: int, frame_shape: tuple[int, int, int], hidden: int, channels: list[int], conv: bool = True
+        self,
+        n_latents: int,
+        frame_shape: tuple[int, int, int],
+        hidden: int,
+        channels: list[int],
+        conv: bool = True,
+        layers: int = 1,
     ):
         super().__init__()
         c, h, w = (int(s) for s in frame_shape)
@@ -99,14 +106,15 @@ class ImageDecoder(nn.Module):
         c0 = chans[0] if chans else c
         if not conv:
             self.start_hw = (h, w)
-        self.inp = nn.Sequential(
-            nn.Linear(n_latents, hidden), nn.ELU(), nn.Linear(hidden, c0 * self.start_hw[0] * self.start_hw[1])
-        )
-        layers = []
+        mlp = [nn.Linear(n_latents, hidden), nn.ELU()]
+        for _ in range(int(layers) - 1):
+            mlp += [nn.Linear(hidden, hidden), nn.ELU()]
+        self.inp = nn.Sequential(*mlp, nn.Linear(hidden, c0 * self.start_hw[0] * self.start_hw[1]))
+        deconvs = []
         for i, cin in enumerate(chans):
             cout = chans[i + 1] if i + 1 < len(chans) else c
-            layers += [nn.ELU(), nn.ConvTranspose2d(cin, cout, 4, stride=2, padding=1)]
-        self.deconvs = nn.Sequential(*layers)
+            deconvs += [nn.ELU(), nn.ConvTranspose2d(cin, cout, 4, stride=2, padding=1)]
+        self.deconvs = nn.Sequential(*deconvs)
         self.c0 = c0
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:

@@ -237,3 +237,30 @@ def test_train_py_core_derives_displacements_and_masks_trial_ends():
     np.testing.assert_array_equal(acts[0], x[1] - x[0])
     np.testing.assert_array_equal(acts[2], [0, 0])
     assert core._window_starts(split).tolist() == [0, 1, 3, 4]
+
+
+def test_rollout_generates_from_its_own_actions_and_writes_the_figure(tmp_path):
+    """Known answer: one bin and a zeroed head make every sampled action the k-means centre (the
+    mean displacement), so the closed-loop rollout continues the ramp the trial starts with,
+    even where the real trajectory turns."""
+    from behavenet.data.splits import SplitData
+    from behavenet.models.bet.figures import rollout
+
+    t = np.arange(30, dtype=np.float32)
+    x = np.stack([t, 2 * t], 1)
+    x[20:] = x[19]  # the real animal stops at frame 19
+    split = SplitData("s", {"behavior": x}, segments=np.array([[0, 30]]), trial_index=np.zeros(30, np.int64))
+    core = build_core("bet", {"window": 3, "n_clusters": 1}, {"inputs": {"behavior": {"shapes": [[2]]}}})
+    core.fit_data([split])
+    torch.nn.init.zeros_(core.head.weight)
+    torch.nn.init.zeros_(core.head.bias)
+    centre = core.tokenizer.centers[0].numpy()
+    np.testing.assert_allclose(centre, [19 / 29, 38 / 29], rtol=1e-5)
+    res = rollout(core, {"behavior": x}, n_samples=2, horizon=25)
+    assert res["closed_loop"] and res["start"] == 2 and res["samples"].shape == (2, 25, 2)
+    expected = x[2] + (np.arange(25)[:, None] - 2) * centre
+    expected[:2] = x[:2]
+    np.testing.assert_allclose(res["samples"][0], expected, rtol=1e-5, atol=1e-4)
+    np.testing.assert_array_equal(res["real"], x[:25])
+    files = core.write_figures([split], tmp_path)
+    assert [f.name for f in files] == ["rollouts.png"] and files[0].stat().st_size > 1000

@@ -103,6 +103,23 @@ def test_seeded_and_save_load_round_trip(tmp_path):
     assert c.scalers_ == a.scalers_ and to_plain(c.get_params()) == to_plain(a.get_params())
 
 
+def test_sampling_fits_are_seeded_whatever_the_global_generator():
+    """Modality dropout and the MLP decoder's reparameterised samples draw from torch's global
+    generator: a fit seeds it for itself and leaves the caller's random state as it was."""
+    data, _ = _data()
+    params = dict(modality_dropout=0.5, decoder_hidden=8)
+    torch.manual_seed(1)
+    a = _small(**params).fit(data)
+    torch.manual_seed(2)
+    state = torch.get_rng_state()
+    b = _small(**params).fit(data)
+    assert torch.equal(torch.get_rng_state(), state)
+    np.testing.assert_array_equal(a.history_, b.history_)
+    np.testing.assert_array_equal(a.transform(data)["shared"], b.transform(data)["shared"])
+    c = _small(seed=1, **params).fit(data)
+    assert not np.array_equal(a.history_, c.history_)
+
+
 @pytest.mark.gpu
 def test_gpu_trained_model_loads_on_cpu(tmp_path):
     if not torch.cuda.is_available():
@@ -122,6 +139,38 @@ def test_images_are_convolutional_and_rescaled():
     assert est.frame_shapes_ == {"img": [1, 12, 12]} and est.scalers_["img"]["std"] == [255.0]
     rec = est.reconstruct({"img": imgs})["img"]
     assert rec.shape == imgs.shape
+
+
+def test_validation_holds_out_trials_and_keeps_the_best_epoch(tmp_path):
+    data, _ = _data()
+    est = _small(max_epochs=6, validation_fraction=0.25, patience=2).fit(data)
+    v = est.validation_
+    assert len(v["trials"]) == 6 and len(set(v["trials"])) == 6 and max(v["trials"]) < 24
+    assert len(v["loss"]) == v["epochs_run"] <= 6 and est.timing_["epochs"] == v["epochs_run"]
+    assert v["loss"][v["best_epoch"] - 1] == min(v["loss"])
+    assert v["epochs_run"] == 6 or v["epochs_run"] - v["best_epoch"] == 2  # stopped by patience
+    est.save(tmp_path / "m.pt")
+    assert MMGPVAE.load(tmp_path / "m.pt").validation_ == v
+    assert _small(max_epochs=1).fit(data).validation_ is None
+    with pytest.raises(EstimatorInputError, match=r"validation_fraction: expected a number in \[0, 1\), got 1.5"):
+        _small(validation_fraction=1.5).fit(data)
+    with pytest.raises(EstimatorInputError, match=r"validation_fraction: 0.01 of 24 trials leaves no validation"):
+        _small(validation_fraction=0.01).fit(data)
+    with pytest.raises(EstimatorInputError, match=r"patience: expected an integer >= 0, got -1"):
+        _small(patience=-1).fit(data)
+
+
+@pytest.mark.parametrize("network", ["mlp", "conv"])
+def test_image_decoder_depth(network):
+    rng = np.random.default_rng(0)
+    imgs = rng.integers(0, 255, size=(4, 10, 12, 12)).astype(np.float32)
+    est = _small(n_private=1, max_epochs=1, conv_channels=[4], image_network=network, image_decoder_layers=3)
+    est.fit({"img": imgs})
+    linears = [m for m in est.model_.decoders["img"].inp if isinstance(m, torch.nn.Linear)]
+    assert [m.out_features for m in linears] == [16, 16, 16, 144 if network == "mlp" else 4 * 6 * 6]
+    assert est.reconstruct({"img": imgs})["img"].shape == imgs.shape
+    with pytest.raises(EstimatorInputError, match=r"image_decoder_layers: expected an integer >= 1, got 0"):
+        _small(image_decoder_layers=0).fit({"img": imgs})
 
 
 def test_bad_input_one_line_errors():
