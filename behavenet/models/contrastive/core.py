@@ -441,15 +441,17 @@ class ContrastiveCore(Core):
                 raise
             log.warning("no %s batches for the contrastive model: %s", stage, err)
             return None
-        if stage == "train":
-            n_centers = min(len(sf.centers) for sf in sampler.sessions)
-            if self.batch_size > n_centers:
-                # every step scores batch_size x batch_size pairs: a batch far larger than the data
-                # would only exhaust memory
-                raise ConfigError(
-                    "model.batch_size",
-                    f"expected at most the {n_centers} training frames of the smallest session, got {self.batch_size}",
-                )
+        # every step scores batch x batch pairs: a batch larger than the data would only repeat
+        # frames and, far larger, exhaust memory; short recordings get batches of all their frames
+        n_centers = min(len(sf.centers) for sf in sampler.sessions)
+        batch = min(self.batch_size, n_centers)
+        if stage == "train" and batch < self.batch_size:
+            log.warning(
+                "model.batch_size %d is more than the %d training frames of the smallest session; using batches of %d",
+                self.batch_size,
+                n_centers,
+                n_centers,
+            )
         inputs = [self._input_tensor(s) for s in splits]
         self._stage_data[stage] = {
             "inputs": inputs,
@@ -460,7 +462,7 @@ class ContrastiveCore(Core):
             n = None
         else:
             n = max(1, int(self.val_batches if n_batches is None else n_batches))
-        return ContrastiveStream(sampler, self.batch_size, seed, n, rank=rank, world_size=world_size)
+        return ContrastiveStream(sampler, batch, seed, n, rank=rank, world_size=world_size)
 
     def release(self, stage: str | None = None) -> None:
         """Drop the inputs kept by :meth:`make_dataset` (of one stage, or of all)."""
