@@ -177,3 +177,45 @@ def test_end_of_run_summary_names_steps_time_headline_scores_and_directory(tmp_p
     ]
     bare = {"model": "pca", "steps": 0, "wall_time_s": 1.0, "test": {"test/loss": 0.1043}}
     assert summary_lines(bare, tmp_path)[0] == "pca: 0 steps in 1.0 s; test loss 0.1043"
+
+
+def test_external_features_are_evaluated_like_a_model_with_model_identity(make_cfg, tmp_path):
+    """An embeddings file of features computed elsewhere, run through ``model=identity``: the run's
+    embeddings are those features, unchanged, and a label they hold linearly is decoded."""
+    from behavenet.embeddings import SessionEmbedding, write_embeddings
+    from behavenet.train import run
+
+    n = 1200
+    rng = np.random.default_rng(0)
+    t = np.arange(n) / 30.0
+    feats = np.stack([np.sin(t), np.cos(t), rng.normal(size=n)], 1).astype(np.float32)
+    se = SessionEmbedding(
+        session_id="mouse1",
+        embedding=feats,
+        frame_index=np.arange(n),
+        trial=np.repeat(np.arange(12), n // 12),
+        labels={"phase": (np.sin(t) + 0.5 * np.cos(t))[:, None].astype(np.float32)},
+        label_kinds={"phase": "continuous"},
+        fps=30.0,
+    )
+    path = write_embeddings(tmp_path / "feats.h5", [se], model="videomodel")
+    out = tmp_path / "run"
+    cfg = make_cfg(
+        [
+            "model=identity",
+            f"data.files=[{path}]",
+            "data.input=calcium",
+            "data.labels=[phase]",
+            "data.normalize=false",
+            f"data.convert_cache={tmp_path / 'cache'}",
+            "logger=none",
+            "trainer.enable_progress_bar=false",
+            "callbacks=none",
+        ],
+        out,
+    )
+    metrics = run(cfg)
+    (emb,) = load_embeddings(out / "embeddings.h5")
+    np.testing.assert_array_equal(emb.embedding, feats)
+    assert metrics["embedding_dim"] == 3 and metrics["steps"] == 0
+    assert metrics["decoding"]["phase"]["linear"]["test"]["r2"] > 0.99

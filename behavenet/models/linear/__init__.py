@@ -28,9 +28,20 @@ FAMILIES = (
         description="fixed Gaussian random projection of centred input windows",
         aliases=("random",),
     ),
+    Family(
+        name="identity",
+        config="behavenet.models.linear.config:IdentityConfig",
+        core="behavenet.models.linear.core:IdentityCore",
+        estimator="behavenet.models.linear.estimator:Features",
+        description="the input frames themselves: evaluate and submit features computed elsewhere",
+        aliases=("features",),
+    ),
 )
 
 _EXPORTS = {
+    "Features": ".estimator",
+    "IdentityConfig": ".config",
+    "IdentityCore": ".core",
     "PCAConfig": ".config",
     "RandomProjectionConfig": ".config",
     "PCACore": ".core",

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from behavenet.models.config import FamilyConfig
 
-__all__ = ["PCAConfig", "RandomProjectionConfig"]
+__all__ = ["IdentityConfig", "PCAConfig", "RandomProjectionConfig"]
 
 
 @dataclass
@@ -31,3 +31,13 @@ class RandomProjectionConfig(FamilyConfig):
     """Frames per window, flattened."""
     seed: int = 0
     """Seed of the projection matrix."""
+
+
+@dataclass
+class IdentityConfig(FamilyConfig):
+    """The input frames themselves as the embedding (nothing learned): features computed
+    elsewhere (e.g. an embeddings file as the data input) are decoded, plotted and submitted
+    exactly like a model's embeddings."""
+
+    center: bool = False
+    """Subtract the mean of the training frames."""

@@ -17,9 +17,9 @@ from behavenet.data.splits import SplitData
 from behavenet.data.windows import valid_centers
 from behavenet.errors import ConfigError
 from behavenet.models.base import Core, input_specs
-from behavenet.models.linear.config import PCAConfig, RandomProjectionConfig
+from behavenet.models.linear.config import IdentityConfig, PCAConfig, RandomProjectionConfig
 
-__all__ = ["PCACore", "RandomProjectionCore"]
+__all__ = ["IdentityCore", "PCACore", "RandomProjectionCore"]
 
 _CHUNK = 4096  # windows per block when accumulating statistics
 
@@ -27,13 +27,14 @@ _CHUNK = 4096  # windows per block when accumulating statistics
 class _WindowLinear(Core):
     """``(flattened window - mean) @ components * scale``: the shared part of both baselines."""
 
-    def __init__(self, config, data_spec=None):
+    def __init__(self, config, data_spec=None, window: int | None = None, output_dimension: int | None = None):
         super().__init__(config, data_spec)
-        window = int(config.window)
+        window = int(config.window if window is None else window)
+        output_dimension = int(config.output_dimension if output_dimension is None else output_dimension)
         if window < 1:
-            raise ConfigError("model.window", f"expected an integer >= 1, got {config.window!r}")
-        if int(config.output_dimension) < 1:
-            raise ConfigError("model.output_dimension", f"expected an integer >= 1, got {config.output_dimension!r}")
+            raise ConfigError("model.window", f"expected an integer >= 1, got {window!r}")
+        if output_dimension < 1:
+            raise ConfigError("model.output_dimension", f"expected an integer >= 1, got {output_dimension!r}")
         specs = input_specs(self.data_spec)
         if not specs:
             raise ConfigError("data_spec.inputs", "expected at least one input")
@@ -49,7 +50,7 @@ class _WindowLinear(Core):
             per_frame += sizes.pop()
         self.window = window
         self.in_dim = per_frame * window
-        self.out_dim = int(min(int(config.output_dimension), self.in_dim))
+        self.out_dim = int(min(output_dimension, self.in_dim))
         self.register_buffer("mean", torch.zeros(self.in_dim, dtype=torch.float64))
         self.register_buffer("components", torch.zeros(self.in_dim, self.out_dim, dtype=torch.float64))
         self.register_buffer("scale", torch.ones(self.out_dim, dtype=torch.float64))
@@ -158,3 +159,18 @@ class RandomProjectionCore(_WindowLinear):
         centred = self._flat(batch["inputs"]) - self.mean
         err = ((centred**2).sum(1).mean() / max(1, self.in_dim)).float()
         return err, {"loss": err}
+
+
+class IdentityCore(_WindowLinear):
+    """Each frame's inputs, flattened and concatenated, as its embedding (optionally centred on
+    the training mean): evaluates features computed elsewhere like a model's embeddings."""
+
+    def __init__(self, config: IdentityConfig, data_spec=None):
+        super().__init__(config, data_spec, window=1, output_dimension=2**31 - 1)
+        self.components.copy_(torch.eye(self.in_dim, dtype=torch.float64))
+
+    def fit_data(self, splits: list[SplitData]) -> None:
+        n, total, _ = self._accumulate(splits, outer=False)
+        if bool(self.config.center):
+            self.mean.copy_(total / n)
+        self.n_windows.fill_(n)

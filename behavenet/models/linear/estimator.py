@@ -10,7 +10,7 @@ from sklearn.base import TransformerMixin
 
 from behavenet.models.estimator import ArrayEstimator
 
-__all__ = ["WindowPCA", "WindowRandomProjection"]
+__all__ = ["Features", "WindowPCA", "WindowRandomProjection"]
 
 
 class WindowPCA(TransformerMixin, ArrayEstimator):
@@ -42,3 +42,16 @@ class WindowRandomProjection(TransformerMixin, ArrayEstimator):
 
         x = np.random.default_rng(seed).normal(size=(200, 6)).astype(np.float32)
         return dict(output_dimension=2, window=3, seed=seed), (x,), x
+
+
+class Features(TransformerMixin, ArrayEstimator):
+    """The frames themselves (optionally centred): the ``identity`` family as an estimator."""
+
+    family = "identity"
+
+    @classmethod
+    def _contract_example(cls, seed: int = 0):
+        import numpy as np
+
+        x = np.random.default_rng(seed).normal(size=(200, 6)).astype(np.float32)
+        return dict(center=True, seed=seed), (x,), x
