@@ -153,6 +153,32 @@ def test_offline_mabe_walkthrough_runs_end_to_end(make_cfg, tmp_path, capsys, mo
     assert set(scores["scores"]) == {"strain", "lights", "experiment_day", "close", "chases"}
     assert 0 <= scores["summary"]["All-F1"] <= 1
 
+    # features computed elsewhere (here: the run's embedding of the test sequences, written as an
+    # embeddings file) go to the leaderboard through model=identity like a model's embedding
+    assert main(["embed", "--model", "run", "--data", "test.h5", "--out", "ext.h5"]) == 0
+    run(
+        make_cfg(
+            [
+                "data=session",
+                "model=identity",
+                f"data.files=[{d / 'ext.h5'}]",
+                "data.input=calcium",
+                "eval=none",
+                "data.normalize=false",
+            ]
+            + ["data.splits='4;1;1;0'", "logger=none", "trainer.enable_progress_bar=false", "callbacks=none"],
+            d / "idrun",
+        )
+    )
+    capsys.readouterr()
+    args = ["--species", "mouse", "--frame-map", "frame_number_map.npy"]
+    assert main(["submit", "--run", "idrun", "--data", "ext.h5", "--out", "ext.npy", *args]) == 0
+    assert "wrote ext.npy: 1440 rows x 8 dims, valid" in capsys.readouterr().out
+    np.testing.assert_array_equal(
+        np.load("ext.npy", allow_pickle=True).item()["embeddings"],
+        np.load("submission.npy", allow_pickle=True).item()["embeddings"],
+    )
+
 
 def test_end_of_run_summary_names_steps_time_headline_scores_and_directory(tmp_path):
     from behavenet.train import summary_lines
