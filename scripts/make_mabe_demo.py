@@ -29,25 +29,14 @@ from pathlib import Path
 
 import numpy as np
 
+from behavenet.io.mabe import MOUSE_TRIPLET_KEYPOINTS
+
 ROOT = Path(__file__).resolve().parents[1]
 TASKS = ["strain", "lights", "experiment_day", "close", "chases"]
 SEQUENCE_TASKS = ["strain", "lights"]  # experiment_day is per sequence too, but scored per frame (MSE)
 TYPES = {"experiment_day": "Continious"}  # sic, as in the official files
 FRAMES = 60  # per clip (the real clips have 1,800)
-KEYPOINTS = [
-    "nose",
-    "left_ear",
-    "right_ear",
-    "neck",
-    "left_forepaw",
-    "right_forepaw",
-    "center_back",
-    "left_hindpaw",
-    "right_hindpaw",
-    "tail_base",
-    "tail_middle",
-    "tail_tip",
-]
+KEYPOINTS = MOUSE_TRIPLET_KEYPOINTS  # the official mouse keypoint order, as the importer reads it
 # a mouse's body in its own frame (nose along +x), pixels
 BODY = np.array(
     [[30, 0], [22, 6], [22, -6], [16, 0], [12, 8], [12, -8], [0, 0], [-12, 8], [-12, -8], [-20, 0], [-32, 0], [-44, 0]],
