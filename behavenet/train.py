@@ -136,6 +136,28 @@ def check_overrides(argv: list[str], conf_dir) -> None:
         _check_value(cfg, o)
 
 
+def compose_run_config(overrides: list[str] | None = None, output_dir=None, conf_dir=None):
+    """``conf/train.yaml`` composed with ``overrides`` as ``python train.py`` would (with the
+    hydra node, so ``${hydra:...}`` resolves), writing into ``output_dir``: the config that
+    :func:`run` takes, for scripts and tests that train without the Hydra command line."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict
+
+    conf_dir = Path(conf_dir) if conf_dir is not None else Path(__file__).resolve().parents[1] / "conf"
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(version_base="1.3", config_dir=str(conf_dir.resolve())):
+        cfg = compose(config_name="train", overrides=list(overrides or []), return_hydra_config=True)
+    if output_dir is not None:
+        with open_dict(cfg):
+            cfg.paths.output_dir = str(output_dir)
+            cfg.hydra.runtime.output_dir = str(output_dir)
+    HydraConfig().set_config(cfg)
+    GlobalHydra.instance().clear()
+    return cfg
+
+
 def _compose_quietly(conf_dir: Path, overrides: list[str]):
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra

@@ -92,22 +92,9 @@ STEPS = {"mmgpvae_gpfa": 300, "mmgpvae_spikes_position": 300, "mmgpvae_pose": 30
 
 
 def compose(overrides: list[str], out: Path):
-    from hydra import compose as hcompose
-    from hydra import initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.core.hydra_config import HydraConfig
-    from omegaconf import open_dict
+    from behavenet.train import compose_run_config
 
-    import behavenet.train  # noqa: F401  (resolvers)
-
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(version_base="1.3", config_dir=str(ROOT / "conf")):
-        cfg = hcompose(config_name="train", overrides=overrides, return_hydra_config=True)
-    with open_dict(cfg):
-        cfg.paths.output_dir = str(out)
-        cfg.hydra.runtime.output_dir = str(out)
-    HydraConfig().set_config(cfg)
-    return cfg
+    return compose_run_config(overrides, out, ROOT / "conf")
 
 
 def available_models() -> dict:

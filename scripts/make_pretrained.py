@@ -72,23 +72,9 @@ DATA = {
 
 
 def compose(overrides: list[str], out: Path):
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.core.hydra_config import HydraConfig
-    from omegaconf import open_dict
+    from behavenet.train import compose_run_config
 
-    import behavenet.train  # noqa: F401  (registers the resolvers)
-
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(version_base="1.3", config_dir=str(ROOT / "conf")):
-        cfg = hydra_compose(config_name="train", overrides=overrides, return_hydra_config=True)
-    with open_dict(cfg):
-        cfg.paths.output_dir = str(out)
-        cfg.hydra.runtime.output_dir = str(out)
-    HydraConfig().set_config(cfg)
-    GlobalHydra.instance().clear()
-    return cfg
+    return compose_run_config(overrides, out, ROOT / "conf")
 
 
 def make(name: str, spec: dict, out_root: Path, work: Path) -> Path:

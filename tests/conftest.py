@@ -30,23 +30,9 @@ def demo_path() -> Path:
 
 def compose_cfg(overrides: list[str] | None = None, output_dir: Path | None = None):
     """Compose conf/train.yaml as Hydra would (with the hydra node, so ${hydra:...} resolves)."""
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.core.hydra_config import HydraConfig
-    from omegaconf import open_dict
+    from behavenet.train import compose_run_config
 
-    import behavenet.train  # noqa: F401  (registers the repo_root resolver)
-
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
-        cfg = compose(config_name="train", overrides=list(overrides or []), return_hydra_config=True)
-    if output_dir is not None:
-        with open_dict(cfg):
-            cfg.paths.output_dir = str(output_dir)
-            cfg.hydra.runtime.output_dir = str(output_dir)
-    HydraConfig().set_config(cfg)
-    GlobalHydra.instance().clear()
-    return cfg
+    return compose_run_config(overrides, output_dir, CONF)
 
 
 @pytest.fixture
