@@ -400,7 +400,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     try:
         from behavenet.models.lightning import build_module
 
-        _check_ckpt_path(cfg.get("ckpt_path"))
+        _check_ckpt_path(cfg.get("ckpt_path"), out)
 
         datamodule = hydra.utils.instantiate(cfg.data, _convert_="all")
         datamodule.setup("fit")
@@ -436,7 +436,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
         metrics: dict[str, Any] = {"model": model.family, "seed": cfg.get("seed"), "behavenet_version": __version__}
         if cfg.get("train", True) and model.trainable:
-            trainer.fit(model=model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+            trainer.fit(model=model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
             metrics["train"] = _stage_metrics(trainer.callback_metrics, ("train/", "val/"))
             metrics["steps"] = int(trainer.global_step)
         elif cfg.get("train", True):
@@ -533,20 +533,42 @@ def main(cfg: DictConfig) -> float | None:
     return get_metric_value(metrics, cfg.get("optimized_metric"))
 
 
-def _check_ckpt_path(ckpt_path) -> None:
+def _check_ckpt_path(ckpt_path, out: Path | None = None) -> None:
     """``ckpt_path`` must be ``last``/``best`` (found by Lightning in the run's checkpoints/) or
-    a readable checkpoint file; else one line instead of Lightning's traceback mid-setup."""
-    from behavenet.errors import ConfigError, FormatError
+    a readable checkpoint file; else one line instead of Lightning's traceback mid-setup.
 
-    if ckpt_path in (None, "last", "best", "hpc", "registry") or "://" in str(ckpt_path):
+    A checkpoint that will be read (the file given, or ``checkpoints/last.ckpt`` of the run
+    directory for ``last``) is opened first with :func:`behavenet.pretrained.load_checkpoint`
+    (``torch.load(weights_only=True)``): a truncated file, or one that would run code when
+    unpickled, is refused here, naming the file; training then resumes with
+    ``weights_only=True`` as well."""
+    from behavenet.errors import ConfigError, FormatError
+    from behavenet.pretrained import load_checkpoint
+
+    if ckpt_path in (None, "best", "hpc", "registry") or "://" in str(ckpt_path):
         return
-    path = Path(str(ckpt_path))
-    if not path.is_file():
-        raise ConfigError("ckpt_path", f"checkpoint file not found: {path}")
+    if ckpt_path == "last":
+        if out is None or not (out / "checkpoints" / "last.ckpt").is_file():
+            return  # Lightning says it found none and starts from scratch
+        path = out / "checkpoints" / "last.ckpt"
+    else:
+        path = Path(str(ckpt_path))
+        if not path.is_file():
+            raise ConfigError("ckpt_path", f"checkpoint file not found: {path}")
     import zipfile
 
     if not zipfile.is_zipfile(path):
         raise FormatError(path, "ckpt_path", "not a readable checkpoint (truncated or corrupt?)")
+    try:
+        state = load_checkpoint(path)
+    except FormatError as err:
+        raise FormatError(path, "ckpt_path", err.message) from None
+    if "state_dict" not in state or "global_step" not in state:
+        raise FormatError(
+            path,
+            "ckpt_path",
+            "not a resumable training checkpoint (no state_dict / global_step: a weights-only export?)",
+        )
 
 
 def _run_plots(out: Path, metrics: dict, evaluated: bool) -> list[str]:
@@ -573,6 +595,8 @@ def summary_lines(metrics: dict, out: Path) -> list[str]:
     if not scores and metrics.get("test", {}).get("test/loss") is not None:
         scores = [f"test loss {metrics['test']['test/loss']:.4g}"]
     lines = [head + ("; " + "; ".join(scores) if scores else "")]
+    if metrics.get("decoding_skipped"):
+        lines.append(f"not decoded: {metrics['decoding_skipped']}")
     lines.append(f"run directory: {out}")
     return lines
 

@@ -3,6 +3,7 @@ recordings, sweeps, where runs go, progress output, misspelt overrides and log n
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import subprocess
@@ -51,6 +52,21 @@ def test_own_data_without_labels_trains_time_contrastive(make_cfg, tmp_path, ope
 
     ckpt = torch.load(out / "checkpoints/last.ckpt", map_location="cpu", weights_only=False)
     assert ckpt["hyper_parameters"]["config"]["conditional"] == "time"
+
+
+def test_run_without_labels_says_why_nothing_was_decoded(make_cfg, tmp_path, openfield):
+    """A recording with no labels used to end with `decoding: {}` in metrics.json and no word on
+    why; the reason is now in metrics.json and in the run's closing lines."""
+    from behavenet.train import summary_lines
+
+    out = tmp_path / "run"
+    cfg = make_cfg(QUIET + ["data=pose", f"data.files={openfield}", "trainer.max_steps=3"], out)
+    metrics = run(cfg)
+    assert metrics["decoding"] == {}
+    assert "no labels or behaviour variables to decode" in metrics["decoding_skipped"]
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved["decoding_skipped"] == metrics["decoding_skipped"]
+    assert any(line.startswith("not decoded: the sessions have no labels") for line in summary_lines(metrics, out))
 
 
 def test_explicit_conditional_without_labels_is_still_an_error(make_cfg, tmp_path, openfield):

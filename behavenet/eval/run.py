@@ -31,6 +31,14 @@ def evaluate_run(embeddings_path, eval_cfg, out_dir: Path | None = None) -> dict
             metric=str(dec.get("knn_metric", "cosine")),
             splits=list(dec.get("splits", ["val", "test"])),
         )
+        if not results["decoding"]:
+            asked = dec.get("labels")
+            results["decoding_skipped"] = (
+                f"none of the labels {list(asked)} is in the embeddings file"
+                if asked
+                else "the sessions have no labels or behaviour variables to decode (docs/data_format.md: "
+                "/labels/frame, /behavior; select them with data.labels=[...])"
+            )
     probes = eval_cfg.get("probes") if hasattr(eval_cfg, "get") else None
     if probes:
         from behavenet.eval.downstream import probe_metrics

@@ -20,7 +20,7 @@ FAST = ["trainer.enable_progress_bar=false", "logger=none", "trainer.max_steps=5
 PRODUCTS = ("checkpoints/last.ckpt", "embeddings.h5", "metrics.json", "normalization.json")
 
 
-def train_rejected(make_cfg, tmp_path, capsys, overrides, parts):
+def train_rejected(make_cfg, tmp_path, capsys, overrides, parts, existing=()):
     from behavenet.train import main
 
     out = tmp_path / "run"
@@ -33,7 +33,7 @@ def train_rejected(make_cfg, tmp_path, capsys, overrides, parts):
     line = error_line(capsys.readouterr().err, "train", *parts)
     assert exc.value.code == 2, line
     for name in PRODUCTS:
-        assert not (out / name).exists(), f"{name} written"
+        assert name in existing or not (out / name).exists(), f"{name} written"
     assert not [p for p in out.rglob(".tmp-*")]
     if (out / "status.json").exists():
         assert json.loads((out / "status.json").read_text())["status"] == "failed"
@@ -90,6 +90,51 @@ def test_resume_from_truncated_checkpoint(make_cfg, tmp_path, capsys):
     ckpt = tmp_path / "cut.ckpt"
     ckpt.write_bytes(b"PK\x03\x04" + b"\x00" * 100)
     train_rejected(make_cfg, tmp_path, capsys, [f"ckpt_path={ckpt}"], [str(ckpt), "ckpt_path", "truncated or corrupt"])
+
+
+def test_resume_from_garbage_last_checkpoint(make_cfg, tmp_path, capsys):
+    """``ckpt_path=last`` reads ``checkpoints/last.ckpt`` of the run directory: a corrupt one is
+    named in one line (not Lightning's traceback), and it is left for the user to inspect."""
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    last.parent.mkdir(parents=True)
+    last.write_bytes(b"not a checkpoint at all")
+    train_rejected(
+        make_cfg,
+        tmp_path,
+        capsys,
+        ["ckpt_path=last"],
+        [str(last), "ckpt_path", "truncated or corrupt"],
+        existing=("checkpoints/last.ckpt",),
+    )
+    assert last.read_bytes() == b"not a checkpoint at all"
+
+
+def test_resume_refuses_a_checkpoint_that_would_run_code(make_cfg, tmp_path, capsys):
+    import torch
+
+    ckpt = tmp_path / "evil.ckpt"
+    marker = tmp_path / "ran"
+    torch.save({"state_dict": {}, "global_step": 0, "payload": _RunsCode(str(marker))}, ckpt)
+    train_rejected(make_cfg, tmp_path, capsys, [f"ckpt_path={ckpt}"], [str(ckpt), "ckpt_path", "refused"])
+    assert not marker.exists()
+
+
+def test_resume_refuses_a_weights_only_export(make_cfg, tmp_path, capsys):
+    import torch
+
+    ckpt = tmp_path / "weights.ckpt"
+    torch.save({"weights": torch.zeros(3)}, ckpt)
+    train_rejected(make_cfg, tmp_path, capsys, [f"ckpt_path={ckpt}"], [str(ckpt), "ckpt_path", "not a resumable"])
+
+
+class _RunsCode:
+    """Unpickling this creates a file (stands in for arbitrary code in a malicious checkpoint)."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
 
 
 def test_unknown_model(tmp_path):
