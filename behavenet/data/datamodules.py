@@ -11,7 +11,7 @@
    ``calcium``, ``behavior``, ``pose`` or ``video``): neural and pose inputs into memory, video
    lazily (frames read per window, never the whole video). Several inputs of one session may
    come from one file or from several files joined by session id. A neural or pose input whose
-   features would take more than ``memmap_threshold_mb`` is computed chunk by chunk into a
+   features would take more than ``on_disk_threshold_mb`` is computed chunk by chunk into a
    temporary float32 file instead, and served from it (see "Large sessions" below);
 4. normalises each input with statistics from training frames only: z-score for neural/behaviour
    inputs; egocentric centring/rotation and one global scale for pose;
@@ -23,11 +23,11 @@
    trials); optional pose augmentation is applied to training batches after transfer to the
    device (or, for models that gather their own windows, by the model).
 
-Large sessions: with features over ``memmap_threshold_mb`` (default 256 MB) a session's inputs
+Large sessions: with features over ``on_disk_threshold_mb`` (default 256 MB) a session's inputs
 are computed from the file in chunks of raw frames (float32), written to a raw float32 file in a
-temporary folder (``memmap_dir``, default the system's), and normalised there in place with
+temporary folder (``on_disk_dir``, default the system's), and normalised there in place with
 training-frame statistics accumulated chunk by chunk (float64, equal to the in-memory statistics
-within float32 round-off). Splits and the whole session are :class:`~behavenet.data.memmap.RowMap`
+within float32 round-off). Splits and the whole session are :class:`~behavenet.data.ondisk.RowMap`
 views of that file (row ranges, read a batch at a time; ``frame_index``/``trial_index`` and labels
 are row maps too), so the main process holds no copy of the session. ``teardown()`` (no stage)
 deletes the folder; the process's exit does at the latest. Smaller sessions are held in memory
@@ -45,7 +45,7 @@ import numpy as np
 import torch
 
 from behavenet.data.loaders import make_loader
-from behavenet.data.memmap import ChunkStats, FeatureCache, FeatureFile, RowMap, TrialOf, block_mask
+from behavenet.data.ondisk import ChunkStats, FeatureCache, FeatureFile, RowMap, TrialOf, block_mask
 from behavenet.data.reader import open_session
 from behavenet.data.splits import (
     SPLITS,
@@ -158,11 +158,11 @@ class SessionDataModule(L.LightningDataModule):
         training frames; used to embed new data with a trained model.
     seed
         Seeds the split shuffling (if ``split_seed`` is unset) and all sampling.
-    memmap_threshold_mb
+    on_disk_threshold_mb
         Neural and pose inputs whose float32 features would take more than this many MB (per
         session and input) are computed chunk by chunk into a temporary file and served from it
         (see the module docstring, "Large sessions"); ``None``: always in memory.
-    memmap_dir
+    on_disk_dir
         Folder for those temporary files (``None``: the system's temporary folder, ``$TMPDIR``).
     """
 
@@ -189,8 +189,8 @@ class SessionDataModule(L.LightningDataModule):
         convert_cache: str | None = None,
         time_blocks: bool = True,
         time_block_gap: int | None = None,
-        memmap_threshold_mb: float | None = 256,
-        memmap_dir: str | None = None,
+        on_disk_threshold_mb: float | None = 256,
+        on_disk_dir: str | None = None,
     ):
         super().__init__()
         files = [files] if isinstance(files, (str, Path)) else list(files or [])
@@ -246,16 +246,16 @@ class SessionDataModule(L.LightningDataModule):
         if time_block_gap is not None and (not isinstance(time_block_gap, int) or time_block_gap < 0):
             raise ConfigError("data.time_block_gap", f"expected null or an integer >= 0, got {time_block_gap!r}")
         self.time_block_gap = time_block_gap
-        if memmap_threshold_mb is not None and (
-            isinstance(memmap_threshold_mb, bool)
-            or not isinstance(memmap_threshold_mb, (int, float))
-            or memmap_threshold_mb < 0
+        if on_disk_threshold_mb is not None and (
+            isinstance(on_disk_threshold_mb, bool)
+            or not isinstance(on_disk_threshold_mb, (int, float))
+            or on_disk_threshold_mb < 0
         ):
             raise ConfigError(
-                "data.memmap_threshold_mb", f"expected null or a number of MB >= 0, got {memmap_threshold_mb!r}"
+                "data.on_disk_threshold_mb", f"expected null or a number of MB >= 0, got {on_disk_threshold_mb!r}"
             )
-        self.memmap_threshold_mb = memmap_threshold_mb
-        self.memmap_dir = None if memmap_dir in (None, "") else str(memmap_dir)
+        self.on_disk_threshold_mb = on_disk_threshold_mb
+        self.on_disk_dir = None if on_disk_dir in (None, "") else str(on_disk_dir)
         self._features: FeatureCache | None = None  # temporary feature files of large sessions
         self._min_gap = 0  # the attached model's receptive field
         self._time_split: dict[str, int] = {}  # session id -> gap frames, for sessions split by time
@@ -661,13 +661,13 @@ class SessionDataModule(L.LightningDataModule):
 
     def _on_disk(self, name: str, reader) -> bool:
         """Whether input ``name`` of this session is computed into a temporary file (its float32
-        features would exceed ``memmap_threshold_mb``)."""
-        if self.memmap_threshold_mb is None or name not in ("spikes", "calcium", "behavior", "pose"):
+        features would exceed ``on_disk_threshold_mb``)."""
+        if self.on_disk_threshold_mb is None or name not in ("spikes", "calcium", "behavior", "pose"):
             return False
         if name != "pose" and len(reader.shape(name)) != 2:
             return False
         nbytes = reader.n_frames * self._feature_count(name, reader) * 4
-        return nbytes > float(self.memmap_threshold_mb) * 2**20
+        return nbytes > float(self.on_disk_threshold_mb) * 2**20
 
     def _load_input_on_disk(self, si: int, name: str, reader, train_bounds: np.ndarray, state: dict | None):
         """:meth:`_load_input` for a large session: features computed ``chunk`` frames at a time
@@ -680,7 +680,7 @@ class SessionDataModule(L.LightningDataModule):
         n_train = int(np.diff(train_bounds, axis=1).sum()) if len(train_bounds) else 0
         normalize = self._normalizes(name) and (n_train > 0 or bool(state))
         if self._features is None:
-            self._features = FeatureCache(self.memmap_dir)
+            self._features = FeatureCache(self.on_disk_dir)
         path, ff = self._features.new_file(f"s{si:03d}-{name}.f32", (n, n_feat))
         if name == "pose":
             layout = self._set_pose_layout(reader, n_feat)
@@ -716,14 +716,14 @@ class SessionDataModule(L.LightningDataModule):
             accumulate = stats.update
 
         log.info(
-            "data: %s of session %r: %d frames x %d features (%.0f MB float32) > data.memmap_threshold_mb=%s; "
+            "data: %s of session %r: %d frames x %d features (%.0f MB float32) > data.on_disk_threshold_mb=%s; "
             "computed in chunks into %s",
             name,
             self.session_ids[si],
             n,
             n_feat,
             n * row_bytes / 2**20,
-            self.memmap_threshold_mb,
+            self.on_disk_threshold_mb,
             path,
         )
         with open(path, "wb") as fh:

@@ -1,5 +1,5 @@
 """Large sessions: features computed chunk by chunk into a temporary float32 file and served
-through row maps (``memmap_threshold_mb``) equal what the in-memory path serves."""
+through row maps (``on_disk_threshold_mb``) equal what the in-memory path serves."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import torch
 
 from behavenet.data import NeuralDataModule, PoseDataModule
 from behavenet.data.format import FrameLabel, Pose, SequenceLabel, Session, Spikes, write_session
-from behavenet.data.memmap import ChunkStats, FeatureFile, RowMap, block_mask
+from behavenet.data.ondisk import ChunkStats, FeatureFile, RowMap, block_mask
 from behavenet.data.transforms import ZScore
 from behavenet.errors import ConfigError, FormatError
 
@@ -38,14 +38,14 @@ def session_file(tmp_path_factory):
         frame_labels={"beh": FrameLabel(codes=rng.integers(-1, 4, T).astype(np.int32), vocabulary=list("abcd"))},
         sequence_labels={"q": SequenceLabel(values=rng.normal(size=len(trials)).astype(np.float32), kind="continuous")},
     )
-    path = tmp_path_factory.mktemp("memmap") / "big.h5"
+    path = tmp_path_factory.mktemp("ondisk") / "big.h5"
     write_session(s, path)
     return str(path)
 
 
 def _pair(cls, path, tmp_path, **kw):
     mem = cls(files=path, **kw)
-    disk = cls(files=path, memmap_threshold_mb=0, memmap_dir=str(tmp_path / "features"), **kw)
+    disk = cls(files=path, on_disk_threshold_mb=0, on_disk_dir=str(tmp_path / "features"), **kw)
     mem.setup()
     disk.setup()
     return mem, disk
@@ -109,7 +109,7 @@ def test_given_statistics_give_identical_features(session_file, tmp_path):
     mem.setup()
     state = mem.normalizers
     a = PoseDataModule(files=session_file, normalization_state=state)
-    b = PoseDataModule(files=session_file, normalization_state=state, memmap_threshold_mb=0, memmap_dir=str(tmp_path))
+    b = PoseDataModule(files=session_file, normalization_state=state, on_disk_threshold_mb=0, on_disk_dir=str(tmp_path))
     a.setup()
     b.setup()
     for (_, sa, _), (_, sb, _) in zip(a.iter_full_sessions(), b.iter_full_sessions()):
@@ -130,22 +130,22 @@ def test_neural_on_disk_equals_in_memory(session_file, tmp_path):
 
 def test_threshold_picks_the_path(session_file, tmp_path):
     # 9001 frames x 45 pose features (3 x 14 + 3 pairs) x 4 bytes = 1.6 MB: on disk below 1 MB, in memory above
-    small = PoseDataModule(files=session_file, memmap_threshold_mb=2, memmap_dir=str(tmp_path))
+    small = PoseDataModule(files=session_file, on_disk_threshold_mb=2, on_disk_dir=str(tmp_path))
     small.setup()
     assert small._features is None and isinstance(small.split_data["train"][0].inputs["pose"], np.ndarray)
-    big = PoseDataModule(files=session_file, memmap_threshold_mb=1, memmap_dir=str(tmp_path))
+    big = PoseDataModule(files=session_file, on_disk_threshold_mb=1, on_disk_dir=str(tmp_path))
     big.setup()
     assert isinstance(big.split_data["train"][0].inputs["pose"], RowMap)
-    never = PoseDataModule(files=session_file, memmap_threshold_mb=None)
+    never = PoseDataModule(files=session_file, on_disk_threshold_mb=None)
     never.setup()
     assert never._features is None
-    with pytest.raises(ConfigError, match="memmap_threshold_mb"):
-        PoseDataModule(files=session_file, memmap_threshold_mb=-1)
+    with pytest.raises(ConfigError, match="on_disk_threshold_mb"):
+        PoseDataModule(files=session_file, on_disk_threshold_mb=-1)
 
 
 def test_teardown_removes_the_feature_files(session_file, tmp_path):
     root = tmp_path / "features"
-    dm = PoseDataModule(files=session_file, memmap_threshold_mb=0, memmap_dir=str(root))
+    dm = PoseDataModule(files=session_file, on_disk_threshold_mb=0, on_disk_dir=str(root))
     dm.setup()
     folder = dm._features.path
     assert folder.parent == root and sorted(p.name for p in folder.iterdir()) == ["s000-pose.f32"]
@@ -169,7 +169,7 @@ def test_workers_get_the_same_batches(session_file, tmp_path):
     process, and the row maps survive pickling (spawned workers)."""
     from behavenet.models.lightning import FamilyModule
 
-    dm = PoseDataModule(files=session_file, memmap_threshold_mb=0, memmap_dir=str(tmp_path), batch_size=256, seed=3)
+    dm = PoseDataModule(files=session_file, on_disk_threshold_mb=0, on_disk_dir=str(tmp_path), batch_size=256, seed=3)
     dm.setup()
     dm.attach_model(FamilyModule("autoencoder", {"output_dimension": 2, "window": 10}, dm.spec))
     loaders = {}
@@ -190,7 +190,7 @@ def test_workers_get_the_same_batches(session_file, tmp_path):
     assert torch.equal(t0, t2) and torch.equal(x0, x2) and x0.shape[1:] == (10, 45)
     x = dm.split_data["train"][0].inputs["pose"]
     y = pickle.loads(pickle.dumps(x))
-    assert y.source._arr is None  # the mapping is not pickled, only the path
+    assert y.source._fd is None  # the descriptor is not pickled, only the path
     np.testing.assert_array_equal(y[[5, 1, 900]], x[[5, 1, 900]])
 
 
@@ -198,7 +198,7 @@ def test_row_map_and_feature_file(tmp_path):
     data = np.arange(40 * 3, dtype=np.float32).reshape(40, 3)
     path = tmp_path / "x.f32"
     data.tofile(path)
-    ff = FeatureFile(path, (40, 3), release_mb=0)  # release the pages after every read
+    ff = FeatureFile(path, (40, 3))
     blocks = np.array([[30, 35], [2, 6], [10, 10], [20, 22]])
     want = np.concatenate([data[30:35], data[2:6], data[20:22]])
     rm = RowMap(blocks, ff)
