@@ -679,9 +679,26 @@ class SessionDataModule(L.LightningDataModule):
         chunk = int(max(4096, min(1 << 17, (32 << 20) // max(row_bytes, 1))))
         n_train = int(np.diff(train_bounds, axis=1).sum()) if len(train_bounds) else 0
         normalize = self._normalizes(name) and (n_train > 0 or bool(state))
-        if self._features is None:
-            self._features = FeatureCache(self.on_disk_dir)
-        path, ff = self._features.new_file(f"s{si:03d}-{name}.f32", (n, n_feat))
+        try:
+            if self._features is None:
+                self._features = FeatureCache(self.on_disk_dir)
+            path, ff = self._features.new_file(f"s{si:03d}-{name}.f32", (n, n_feat))
+            return self._write_on_disk(si, name, reader, train_bounds, state, path, ff, chunk, normalize)
+        except OSError as exc:
+            if exc.errno is None:  # not the file system (e.g. HDF5 reading the session)
+                raise
+            where = self._features.path if self._features is not None else (self.on_disk_dir or "the temporary folder")
+            raise ConfigError(
+                "data.on_disk_dir",
+                f"cannot write {n * row_bytes / 2**20:.0f} MB of {name} features of {reader.path} to {where} "
+                f"({exc.strerror or exc}); give a folder with room, or data.on_disk_threshold_mb=null to keep them "
+                "in memory",
+            ) from None
+
+    def _write_on_disk(self, si, name, reader, train_bounds, state, path, ff, chunk, normalize):
+        """Pass 1 and pass 2 of :meth:`_load_input_on_disk` into ``path``."""
+        n, n_feat = ff.shape
+        row_bytes = ff.row_bytes
         if name == "pose":
             layout = self._set_pose_layout(reader, n_feat)
             a, k, d, per = (layout[x] for x in ("animals", "keypoints", "dims", "per_animal"))

@@ -141,6 +141,13 @@ def test_threshold_picks_the_path(session_file, tmp_path):
     assert never._features is None
     with pytest.raises(ConfigError, match="on_disk_threshold_mb"):
         PoseDataModule(files=session_file, on_disk_threshold_mb=-1)
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("")
+    dm = PoseDataModule(files=session_file, on_disk_threshold_mb=0, on_disk_dir=str(not_a_folder))
+    with pytest.raises(
+        ConfigError, match=r"data.on_disk_dir: cannot write 2 MB of pose features of .*big.h5 to .*file"
+    ):
+        dm.setup()
 
 
 def test_teardown_removes_the_feature_files(session_file, tmp_path):
