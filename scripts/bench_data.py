@@ -14,7 +14,10 @@ Steps (each measurement in a fresh Python process, so its peak RSS is its own):
    ``--seconds`` (at most ``--max-batches`` batches): set-up time, windows/s, the peak RSS of the
    main process (``VmHWM``), each loader worker's largest sampled RSS (forked workers share the
    parent's pages, so their RSS overlaps the parent's) and the largest sampled total PSS of all
-   of them (shared pages counted once: the memory the loader really takes).
+   of them (shared pages counted once: the memory the loader really takes). At the default
+   10M frames the features (1.4 GB) exceed the module's ``data.on_disk_threshold_mb`` (256), so
+   they are computed into a temporary file and read from it per batch
+   (``--on-disk-threshold-mb`` overrides the threshold; ``features_on_disk`` in the result).
 3. ``video``: a synthetic ``--video-frames``-frame video (libx264, ``--video-size``, PyAV) referenced
    by a session, read through ``VideoDataModule`` (grayscale, downsample 4) with a windowed model:
    windows/s and peak RSS against the size of the decoded video.
