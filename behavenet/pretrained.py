@@ -360,6 +360,7 @@ class PretrainedModel:
         data_cfg["splits"] = "1;0;0;0"  # every trial is "train": no frame is dropped as a gap
         data_cfg["trial_seconds"] = None
         data_cfg.pop("convert_cache", None)
+        data_cfg.pop("on_disk_dir", None)  # a folder of the machine that trained it
         if session_state != "fit" and self.normalization is not None:
             data_cfg["normalization_state"] = self.normalization["state"][int(session_state)]
         return hydra.utils.instantiate(data_cfg, _convert_="all")
@@ -619,7 +620,7 @@ def save_pretrained(
         torch.save(state, tmp)
     files = ["model.pt"]
     if model.data_config:
-        data_cfg = {k: v for k, v in model.data_config.items() if k not in ("files", "convert_cache")}
+        data_cfg = {k: v for k, v in model.data_config.items() if k not in ("files", "convert_cache", "on_disk_dir")}
         atomic_write_text(out / "data.yaml", yaml.safe_dump(data_cfg, sort_keys=False))
         files.append("data.yaml")
     if model.normalization is not None:

@@ -14,7 +14,10 @@ Steps (each measurement in a fresh Python process, so its peak RSS is its own):
    ``--seconds`` (at most ``--max-batches`` batches): set-up time, windows/s, the peak RSS of the
    main process (``VmHWM``), each loader worker's largest sampled RSS (forked workers share the
    parent's pages, so their RSS overlaps the parent's) and the largest sampled total PSS of all
-   of them (shared pages counted once: the memory the loader really takes).
+   of them (shared pages counted once: the memory the loader really takes). At the default
+   10M frames the features (1.4 GB) exceed the module's ``data.on_disk_threshold_mb`` (256), so
+   they are computed into a temporary file and read from it per batch
+   (``--on-disk-threshold-mb`` overrides the threshold; ``features_on_disk`` in the result).
 3. ``video``: a synthetic ``--video-frames``-frame video (libx264, ``--video-size``, PyAV) referenced
    by a session, read through ``VideoDataModule`` (grayscale, downsample 4) with a windowed model:
    windows/s and peak RSS against the size of the decoded video.
@@ -137,7 +140,16 @@ def generate_video(path: Path, frames: int, size: tuple[int, int], fps: int, see
 
 
 # --------------------------------------------------------------------------------- measurement
-def measure(kind: str, path: str, workers: int, window: int, batch_size: int, seconds: float, max_batches: int) -> dict:
+def measure(
+    kind: str,
+    path: str,
+    workers: int,
+    window: int,
+    batch_size: int,
+    seconds: float,
+    max_batches: int,
+    on_disk_threshold_mb: float | None = None,
+) -> dict:
     """Set up a data module on ``path`` and time its training loader (run in a fresh process)."""
     import torch
 
@@ -150,7 +162,8 @@ def measure(kind: str, path: str, workers: int, window: int, batch_size: int, se
     rss0 = _status_mb()
     t0 = time.perf_counter()
     if kind == "pose":
-        dm = PoseDataModule(files=[path], input="pose", batch_size=batch_size, num_workers=workers, seed=0)
+        extra = {} if on_disk_threshold_mb is None else {"on_disk_threshold_mb": on_disk_threshold_mb}
+        dm = PoseDataModule(files=[path], input="pose", batch_size=batch_size, num_workers=workers, seed=0, **extra)
     else:
         dm = VideoDataModule(
             files=[path],
@@ -204,6 +217,7 @@ def measure(kind: str, path: str, workers: int, window: int, batch_size: int, se
         "seconds": round(elapsed, 2),
         "windows_per_s": round(n_windows / elapsed, 1) if elapsed > 0 else None,
         "train_windows": len(dm._dataset("train")) if kind == "pose" else None,
+        "features_on_disk": getattr(dm, "_features", None) is not None,
         "rss_after_imports_mb": round(rss0, 1),
         "rss_after_setup_mb": round(rss_setup, 1),
         "peak_rss_mb": round(_status_mb(), 1),
@@ -229,6 +243,8 @@ def _subprocess_measure(args, kind: str, path: Path, workers: int) -> dict:
         "--max-batches",
         str(args.max_batches),
     ]
+    if args.on_disk_threshold_mb is not None:
+        cmd += ["--on-disk-threshold-mb", str(args.on_disk_threshold_mb)]
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     res = subprocess.run(cmd, env=env, capture_output=True, text=True)
@@ -249,6 +265,12 @@ def main(argv=None) -> int:
     p.add_argument("--workers", type=int, nargs="+", default=[0, 2])
     p.add_argument("--seconds", type=float, default=20.0, help="time the loader for this long ...")
     p.add_argument("--max-batches", type=int, default=5000, help="... or this many batches")
+    p.add_argument(
+        "--on-disk-threshold-mb",
+        type=float,
+        default=None,
+        help="the pose module's data.on_disk_threshold_mb (default: the module's own, 256)",
+    )
     p.add_argument("--skip-video", action="store_true")
     p.add_argument("--video-frames", type=int, default=54_000, help="frames of the long video (30 min at 30 fps)")
     p.add_argument("--video-size", default="256x256", help="HxW of the video")
@@ -261,7 +283,16 @@ def main(argv=None) -> int:
 
     if args._measure:
         kind, path, workers = args._measure
-        out = measure(kind, path, int(workers), args.window, args.batch_size, args.seconds, args.max_batches)
+        out = measure(
+            kind,
+            path,
+            int(workers),
+            args.window,
+            args.batch_size,
+            args.seconds,
+            args.max_batches,
+            args.on_disk_threshold_mb,
+        )
         print(json.dumps(out))
         return 0
 

@@ -10,7 +10,9 @@
 3. reads the input signals (``inputs: [spikes, behavior]``, or one ``input``: ``spikes``,
    ``calcium``, ``behavior``, ``pose`` or ``video``): neural and pose inputs into memory, video
    lazily (frames read per window, never the whole video). Several inputs of one session may
-   come from one file or from several files joined by session id;
+   come from one file or from several files joined by session id. A neural or pose input whose
+   features would take more than ``on_disk_threshold_mb`` is computed chunk by chunk into a
+   temporary float32 file instead, and served from it (see "Large sessions" below);
 4. normalises each input with statistics from training frames only: z-score for neural/behaviour
    inputs; egocentric centring/rotation and one global scale for pose;
 5. attaches labels by name (behaviour variables → continuous; frame labels → discrete; sequence
@@ -20,6 +22,16 @@
    batches are ``{"inputs": {name: tensor}, "labels": {...}}`` (plus ``"mask"`` for whole
    trials); optional pose augmentation is applied to training batches after transfer to the
    device (or, for models that gather their own windows, by the model).
+
+Large sessions: with features over ``on_disk_threshold_mb`` (default 256 MB) a session's inputs
+are computed from the file in chunks of raw frames (float32), written to a raw float32 file in a
+temporary folder (``on_disk_dir``, default the system's), and normalised there in place with
+training-frame statistics accumulated chunk by chunk (float64, equal to the in-memory statistics
+within float32 round-off). Splits and the whole session are :class:`~behavenet.data.ondisk.RowMap`
+views of that file (row ranges, read a batch at a time; ``frame_index``/``trial_index`` and labels
+are row maps too), so the main process holds no copy of the session. ``teardown()`` (no stage)
+deletes the folder; the process's exit does at the latest. Smaller sessions are held in memory
+exactly as before (bit-identical results).
 """
 
 from __future__ import annotations
@@ -33,6 +45,7 @@ import numpy as np
 import torch
 
 from behavenet.data.loaders import make_loader
+from behavenet.data.ondisk import ChunkStats, FeatureCache, FeatureFile, RowMap, TrialOf, block_mask
 from behavenet.data.reader import open_session
 from behavenet.data.splits import (
     SPLITS,
@@ -145,6 +158,12 @@ class SessionDataModule(L.LightningDataModule):
         training frames; used to embed new data with a trained model.
     seed
         Seeds the split shuffling (if ``split_seed`` is unset) and all sampling.
+    on_disk_threshold_mb
+        Neural and pose inputs whose float32 features would take more than this many MB (per
+        session and input) are computed chunk by chunk into a temporary file and served from it
+        (see the module docstring, "Large sessions"); ``None``: always in memory.
+    on_disk_dir
+        Folder for those temporary files (``None``: the system's temporary folder, ``$TMPDIR``).
     """
 
     def __init__(
@@ -170,6 +189,8 @@ class SessionDataModule(L.LightningDataModule):
         convert_cache: str | None = None,
         time_blocks: bool = True,
         time_block_gap: int | None = None,
+        on_disk_threshold_mb: float | None = 256,
+        on_disk_dir: str | None = None,
     ):
         super().__init__()
         files = [files] if isinstance(files, (str, Path)) else list(files or [])
@@ -225,6 +246,17 @@ class SessionDataModule(L.LightningDataModule):
         if time_block_gap is not None and (not isinstance(time_block_gap, int) or time_block_gap < 0):
             raise ConfigError("data.time_block_gap", f"expected null or an integer >= 0, got {time_block_gap!r}")
         self.time_block_gap = time_block_gap
+        if on_disk_threshold_mb is not None and (
+            isinstance(on_disk_threshold_mb, bool)
+            or not isinstance(on_disk_threshold_mb, (int, float))
+            or on_disk_threshold_mb < 0
+        ):
+            raise ConfigError(
+                "data.on_disk_threshold_mb", f"expected null or a number of MB >= 0, got {on_disk_threshold_mb!r}"
+            )
+        self.on_disk_threshold_mb = on_disk_threshold_mb
+        self.on_disk_dir = None if on_disk_dir in (None, "") else str(on_disk_dir)
+        self._features: FeatureCache | None = None  # temporary feature files of large sessions
         self._min_gap = 0  # the attached model's receptive field
         self._time_split: dict[str, int] = {}  # session id -> gap frames, for sessions split by time
         self._trial_counts: dict[int, dict] = {}  # session index -> {split: (trials, frames)}
@@ -455,40 +487,59 @@ class SessionDataModule(L.LightningDataModule):
         self._trial_counts[si] = {
             split: (int((roles == split).sum()), int(np.diff(bounds[roles == split], axis=1).sum())) for split in SPLITS
         }
-        role_per_frame = np.full(reader.n_frames, "none", dtype=object)
-        for (a, b), r in zip(bounds, roles):
-            role_per_frame[a:b] = r
-        self.frame_roles.append(role_per_frame)
+        large = {name: self._on_disk(name, group["by_input"][name]) for name in self.inputs}
+        lazy = any(large.values())  # row maps instead of per-split copies
+        if lazy:
+            self.frame_roles.append(FrameRoles(bounds, roles, reader.n_frames))
+        else:
+            role_per_frame = np.full(reader.n_frames, "none", dtype=object)
+            for (a, b), r in zip(bounds, roles):
+                role_per_frame[a:b] = r
+            self.frame_roles.append(role_per_frame)
 
-        train_rows = _rows(bounds[roles == "train"])
+        train_bounds = bounds[roles == "train"]
+        train_rows = None if all(large.values()) else _rows(train_bounds)
         given = self._given_state(si)
         data, norms = {}, {}
         for name in self.inputs:
-            data[name], norms[name] = self._load_input(
-                name, group["by_input"][name], train_rows, given.get(name) if given else None
-            )
+            state = given.get(name) if given else None
+            if large[name]:
+                data[name], norms[name] = self._load_input_on_disk(
+                    si, name, group["by_input"][name], train_bounds, state
+                )
+            else:
+                data[name], norms[name] = self._load_input(name, group["by_input"][name], train_rows, state)
         self.normalizers.append(norms)
-        labels, kinds = self._load_labels(group["readers"], orig)
+        labels, kinds = self._load_labels(group["readers"], orig, compact=lazy)
 
         def make(rows_bounds: np.ndarray, segments_from: np.ndarray) -> SplitData | None:
-            rows = _rows(rows_bounds)
+            if lazy:
+                rows = RowMap(rows_bounds)  # the row numbers, never materialised
+                trial_of = RowMap(rows_bounds, transform=TrialOf(orig[:, 0]))
+            else:
+                rows = _rows(rows_bounds)
+                trial_of = np.searchsorted(orig[:, 0], rows, side="right") - 1
             if len(rows) == 0:
                 return None
             seg = _segments(_merge_contiguous(segments_from, orig))
-            trial_of = np.searchsorted(orig[:, 0], rows, side="right") - 1
-            inp = {
-                name: (
-                    arr[rows]
-                    if isinstance(arr, np.ndarray)
-                    else IndexedFrames(arr, rows, self.video_opts["grayscale"], self.video_opts["downsample"])
-                )
-                for name, arr in data.items()
-            }
+
+            def serve(arr):
+                if isinstance(arr, FeatureFile):
+                    return RowMap(rows_bounds, arr)
+                if not isinstance(arr, np.ndarray):
+                    return IndexedFrames(arr, rows, self.video_opts["grayscale"], self.video_opts["downsample"])
+                return RowMap(rows_bounds, arr) if lazy else arr[rows]
+
+            def label(arr, kind):
+                if not lazy:
+                    return arr[rows]
+                return RowMap(rows_bounds, arr, dtype=np.int64 if kind == "discrete" else np.float32)
+
             return SplitData(
                 session_id=self.session_ids[si],
                 session_index=si,
-                inputs=inp,
-                labels={k: v[rows] for k, v in labels.items()},
+                inputs={name: serve(arr) for name, arr in data.items()},
+                labels={k: label(v, kinds[k]) for k, v in labels.items()},
                 label_kinds=dict(kinds),
                 segments=seg,
                 frame_index=rows,
@@ -567,44 +618,208 @@ class SessionDataModule(L.LightningDataModule):
             return {self.input: st}
         return st
 
+    def _pose_features(self, reader, start: int | None = None, stop: int | None = None) -> np.ndarray:
+        """Pose features (``pose_features`` with the ``pose`` options) of frames ``[start, stop)``."""
+        kp = np.asarray(reader.read("pose", start, stop), dtype=np.float32)
+        thr = self.pose_opts.get("confidence_threshold")
+        if thr is not None and reader.has("pose_confidence"):
+            conf = reader.read("pose_confidence", start, stop)
+            kp = kp.copy()
+            kp[conf < float(thr)] = np.nan
+        o = self.pose_opts
+        return pose_features(
+            kp,
+            egocentric_frame=o["egocentric"],
+            center=o["center"],
+            heading=o["heading"],
+            keypoint_names=reader.keypoint_names,
+            include_origin=o["include_origin"],
+            pairwise=bool(o.get("pairwise")),
+        )
+
+    def _set_pose_layout(self, reader, n_features: int) -> dict:
+        a, k, d = reader.shape("pose")[1:]
+        o = self.pose_opts
+        per_animal = k * d + ((d + 2) if (o["egocentric"] and o["include_origin"]) else 0)
+        layout = {
+            "animals": a,
+            "keypoints": k,
+            "dims": d,
+            "per_animal": per_animal,
+            "pairwise": n_features - a * per_animal,
+            "ego": bool(o["egocentric"]),
+            "keypoint_names": reader.keypoint_names,
+            "animal_names": reader.animal_names,
+        }
+        self._pose_layout = layout
+        return layout
+
+    def _feature_count(self, name: str, reader) -> int:
+        if name == "pose":
+            return int(self._pose_features(reader, 0, 1).shape[1])
+        return int(np.prod(reader.shape(name)[1:]))
+
+    def _on_disk(self, name: str, reader) -> bool:
+        """Whether input ``name`` of this session is computed into a temporary file (its float32
+        features would exceed ``on_disk_threshold_mb``)."""
+        if self.on_disk_threshold_mb is None or name not in ("spikes", "calcium", "behavior", "pose"):
+            return False
+        if name != "pose" and len(reader.shape(name)) != 2:
+            return False
+        nbytes = reader.n_frames * self._feature_count(name, reader) * 4
+        return nbytes > float(self.on_disk_threshold_mb) * 2**20
+
+    def _load_input_on_disk(self, si: int, name: str, reader, train_bounds: np.ndarray, state: dict | None):
+        """:meth:`_load_input` for a large session: features computed ``chunk`` frames at a time
+        into a float32 file (pass 1, accumulating the training rows' statistics), then
+        normalised in place (pass 2). Returns ``(FeatureFile, normalisation state)``."""
+        n = int(reader.n_frames)
+        n_feat = self._feature_count(name, reader)
+        row_bytes = 4 * n_feat
+        chunk = int(max(4096, min(1 << 17, (32 << 20) // max(row_bytes, 1))))
+        n_train = int(np.diff(train_bounds, axis=1).sum()) if len(train_bounds) else 0
+        normalize = self._normalizes(name) and (n_train > 0 or bool(state))
+        try:
+            if self._features is None:
+                self._features = FeatureCache(self.on_disk_dir)
+            path, ff = self._features.new_file(f"s{si:03d}-{name}.f32", (n, n_feat))
+            return self._write_on_disk(si, name, reader, train_bounds, state, path, ff, chunk, normalize)
+        except OSError as exc:
+            if exc.errno is None:  # not the file system (e.g. HDF5 reading the session)
+                raise
+            where = self._features.path if self._features is not None else (self.on_disk_dir or "the temporary folder")
+            raise ConfigError(
+                "data.on_disk_dir",
+                f"cannot write {n * row_bytes / 2**20:.0f} MB of {name} features of {reader.path} to {where} "
+                f"({exc.strerror or exc}); give a folder with room, or data.on_disk_threshold_mb=null to keep them "
+                "in memory",
+            ) from None
+
+    def _write_on_disk(self, si, name, reader, train_bounds, state, path, ff, chunk, normalize):
+        """Pass 1 and pass 2 of :meth:`_load_input_on_disk` into ``path``."""
+        n, n_feat = ff.shape
+        row_bytes = ff.row_bytes
+        if name == "pose":
+            layout = self._set_pose_layout(reader, n_feat)
+            a, k, d, per = (layout[x] for x in ("animals", "keypoints", "dims", "per_animal"))
+            pairs, origin, origin_all = ChunkStats(layout["pairwise"]), ChunkStats(d), ChunkStats(1)
+            sumsq, count = 0.0, 0
+
+            def produce(lo, hi):
+                return self._pose_features(reader, lo, hi)
+
+            def accumulate(x):
+                nonlocal sumsq, count
+                pairs.update(x[:, a * per :])
+                f = x[:, : a * per].reshape(len(x), a, per)
+                ego = f[:, :, : k * d].astype(np.float64)
+                sumsq += float(np.sum(ego * ego))
+                count += ego.size
+                if per > k * d:
+                    org = f[:, :, k * d : k * d + d].reshape(-1, d)
+                    origin.update(org)
+                    origin_all.update(org.reshape(-1, 1))
+        else:
+            stats = ChunkStats(n_feat)
+
+            def produce(lo, hi):
+                x = np.asarray(reader.read(name, lo, hi), dtype=np.float32).reshape(hi - lo, n_feat)
+                if name == "behavior":
+                    return np.nan_to_num(x)
+                if not np.isfinite(x).all():
+                    raise FormatError(reader.path, name, "input contains NaN or infinite values")
+                return x
+
+            accumulate = stats.update
+
+        log.info(
+            "data: %s of session %r: %d frames x %d features (%.0f MB float32) > data.on_disk_threshold_mb=%s; "
+            "computed in chunks into %s",
+            name,
+            self.session_ids[si],
+            n,
+            n_feat,
+            n * row_bytes / 2**20,
+            self.on_disk_threshold_mb,
+            path,
+        )
+        with open(path, "wb") as fh:
+            for lo in range(0, n, chunk):
+                hi = min(n, lo + chunk)
+                x = np.ascontiguousarray(produce(lo, hi), dtype=np.float32)
+                if normalize and not state:
+                    rows = block_mask(train_bounds, lo, hi)
+                    if rows.any():
+                        accumulate(x[rows])
+                fh.write(memoryview(x).cast("B"))
+        if name == "pose":
+            norm = {"kind": "pose", "scale": 1.0, "origin_mean": None, "origin_scale": 1.0}
+            if not normalize:
+                return ff, norm
+            pz = om = None
+            osd = 1.0
+            if layout["pairwise"]:
+                if state and state.get("pairwise_mean") is not None:
+                    pz = ZScore(
+                        np.asarray(state["pairwise_mean"], np.float32), np.asarray(state["pairwise_std"], np.float32)
+                    )
+                else:
+                    pz = ZScore(*pairs.zscore())
+            if state:
+                scale = float(state["scale"])
+            else:
+                scale = float(np.sqrt(sumsq / count)) if count else float("nan")
+                scale = scale if np.isfinite(scale) and scale else 1.0
+            if per > k * d:
+                if state and state.get("origin_mean") is not None:
+                    om, osd = np.asarray(state["origin_mean"], np.float32), float(state["origin_scale"])
+                else:
+                    om = origin.mean.astype(np.float32)
+                    osd = float(np.sqrt(origin_all.m2[0] / origin_all.n[0])) if origin_all.n[0] else 0.0
+                    osd = osd or 1.0
+            norm.update(_pose_norm_state(pz, scale, om, osd))
+
+            def apply(x):
+                return _apply_pose_norm(x, layout, pz, scale, om, osd)
+        else:
+            norm = {"kind": "zscore" if self._normalizes(name) else "none"}
+            if not normalize:
+                return ff, norm
+            if state and "mean" in state:
+                z = ZScore(np.asarray(state["mean"], np.float32), np.asarray(state["std"], np.float32))
+                if z.mean.shape[0] != n_feat:
+                    raise FormatError(
+                        reader.path,
+                        name,
+                        f"has {n_feat} columns but the normalisation state was fitted on {z.mean.shape[0]}",
+                    )
+            else:
+                z = ZScore(*stats.zscore())
+            norm.update(z.state())
+            apply = z
+        with open(path, "r+b") as fh:
+            for lo in range(0, n, chunk):
+                hi = min(n, lo + chunk)
+                fh.seek(lo * row_bytes)
+                x = np.fromfile(fh, dtype=np.float32, count=(hi - lo) * n_feat).reshape(hi - lo, n_feat)
+                y = np.ascontiguousarray(apply(x), dtype=np.float32)
+                fh.seek(lo * row_bytes)
+                fh.write(memoryview(y).cast("B"))
+        return ff, norm
+
     def _load_input(self, name: str, reader, train_rows: np.ndarray, state: dict | None = None):
         if name == "video":
             return reader.video(), {"kind": "video", "scale": 1.0 / 255}
         if name == "pose":
-            kp = np.asarray(reader.read("pose"), dtype=np.float32)
-            thr = self.pose_opts.get("confidence_threshold")
-            if thr is not None and reader.has("pose_confidence"):
-                conf = reader.read("pose_confidence")
-                kp = kp.copy()
-                kp[conf < float(thr)] = np.nan
-            names = reader.keypoint_names
-            o = self.pose_opts
-            feats = pose_features(
-                kp,
-                egocentric_frame=o["egocentric"],
-                center=o["center"],
-                heading=o["heading"],
-                keypoint_names=names,
-                include_origin=o["include_origin"],
-                pairwise=bool(o.get("pairwise")),
+            feats = self._pose_features(reader)
+            layout = self._set_pose_layout(reader, feats.shape[1])
+            a, k, d, per_animal, n_pairs = (
+                layout[x] for x in ("animals", "keypoints", "dims", "per_animal", "pairwise")
             )
-            a, k, d = kp.shape[1:]
-            per_animal = k * d + ((d + 2) if (o["egocentric"] and o["include_origin"]) else 0)
-            n_pairs = feats.shape[1] - a * per_animal
-            layout = {
-                "animals": a,
-                "keypoints": k,
-                "dims": d,
-                "per_animal": per_animal,
-                "pairwise": n_pairs,
-                "ego": bool(o["egocentric"]),
-                "keypoint_names": names,
-                "animal_names": reader.animal_names,
-            }
-            self._pose_layout = layout
             norm = {"kind": "pose", "scale": 1.0, "origin_mean": None, "origin_scale": 1.0}
             if self._normalizes("pose") and (len(train_rows) or state):
-                pairs = feats[:, a * per_animal :]
+                pz = om = None
+                osd = 1.0
                 if n_pairs:
                     if state and state.get("pairwise_mean") is not None:
                         pz = ZScore(
@@ -612,16 +827,12 @@ class SessionDataModule(L.LightningDataModule):
                             np.asarray(state["pairwise_std"], np.float32),
                         )
                     else:
-                        pz = ZScore.fit(pairs[train_rows])
-                    pairs = pz(pairs)
-                    norm.update(pairwise_mean=pz.mean.tolist(), pairwise_std=pz.std.tolist())
+                        pz = ZScore.fit(feats[:, a * per_animal :][train_rows])
                 f = feats[:, : a * per_animal].reshape(len(feats), a, per_animal)
                 if state:
                     scale = float(state["scale"])
                 else:
                     scale = float(np.sqrt(np.mean(f[train_rows, :, : k * d] ** 2))) or 1.0
-                f[:, :, : k * d] /= scale
-                norm["scale"] = scale
                 if per_animal > k * d:
                     if state and state.get("origin_mean") is not None:
                         om, osd = np.asarray(state["origin_mean"], np.float32), float(state["origin_scale"])
@@ -629,9 +840,8 @@ class SessionDataModule(L.LightningDataModule):
                         org = f[train_rows, :, k * d : k * d + d]
                         om = org.reshape(-1, d).mean(0)
                         osd = float(org.reshape(-1, d).std()) or 1.0
-                    f[:, :, k * d : k * d + d] = (f[:, :, k * d : k * d + d] - om) / osd
-                    norm.update(origin_mean=np.asarray(om).tolist(), origin_scale=osd)
-                feats = np.concatenate([f.reshape(len(feats), -1), pairs], axis=1)
+                norm.update(_pose_norm_state(pz, scale, om, osd))
+                feats = _apply_pose_norm(feats, layout, pz, scale, om, osd)
             return feats.astype(np.float32), norm
         arr = np.asarray(reader.read(name), dtype=np.float32)
         if not np.isfinite(arr).all() and name != "behavior":
@@ -654,13 +864,14 @@ class SessionDataModule(L.LightningDataModule):
             norm.update(z.state())
         return arr, norm
 
-    def _load_labels(self, readers: list, orig_trials: np.ndarray):
-        """The requested labels, each from the first of the session's files that has it."""
+    def _load_labels(self, readers: list, orig_trials: np.ndarray, compact: bool = False):
+        """The requested labels, each from the first of the session's files that has it
+        (``compact``: discrete codes as int32, for large sessions served through row maps)."""
         labels, kinds = {}, {}
         behavior: dict[int, np.ndarray] = {}
         for name in self.label_names:
             for reader in readers:
-                found = self._read_label(reader, name, orig_trials, behavior)
+                found = self._read_label(reader, name, orig_trials, behavior, compact)
                 if found is not None:
                     labels[name], kinds[name], self._label_info[name] = found
                     break
@@ -680,8 +891,9 @@ class SessionDataModule(L.LightningDataModule):
         return labels, kinds
 
     @staticmethod
-    def _read_label(reader, name: str, orig_trials: np.ndarray, behavior_cache: dict):
+    def _read_label(reader, name: str, orig_trials: np.ndarray, behavior_cache: dict, compact: bool = False):
         """``(per-frame values, kind, info)`` of label ``name`` in one file, or None."""
+        codes_dtype = np.int32 if compact else np.int64
         behavior_names = reader.behavior_names if reader.has("behavior") else []
         cols = (
             [behavior_names.index(name)]
@@ -704,13 +916,13 @@ class SessionDataModule(L.LightningDataModule):
         if name in reader.frame_label_names:
             codes, vocab = reader.frame_label(name)
             return (
-                codes.astype(np.int64),
+                codes.astype(codes_dtype),
                 "discrete",
                 {"kind": "discrete", "dim": 1, "source": "frame", "vocabulary": list(vocab)},
             )
         if name in reader.sequence_label_names:
             vals, kind, vocab = reader.sequence_label(name)
-            per_frame = np.zeros(reader.n_frames, dtype=np.float32 if kind == "continuous" else np.int64)
+            per_frame = np.zeros(reader.n_frames, dtype=np.float32 if kind == "continuous" else codes_dtype)
             per_frame[:] = np.nan if kind == "continuous" else -1
             for (a, b), v in zip(orig_trials, vals):
                 per_frame[a:b] = v
@@ -842,11 +1054,23 @@ class SessionDataModule(L.LightningDataModule):
         """Yield ``(session_id, SplitData over all frames, role_per_frame)`` in file order."""
         self.setup()
         for sid, sd, roles in zip(self.session_ids, self.full_data, self.frame_roles):
-            yield sid, sd, roles[sd.frame_index]
+            yield sid, sd, roles[np.asarray(sd.frame_index)]
 
     def teardown(self, stage: str | None = None) -> None:
+        """Close the session files (they reopen on demand). Without a ``stage`` (not one of
+        Lightning's per-stage calls) also delete the temporary feature files of large sessions;
+        the next :meth:`setup` computes them again."""
         for r in getattr(self, "_all_readers", self.readers):
             r.close()
+        if self._features is not None:
+            for ff in self._features._files:
+                ff.close()
+            if stage is None:
+                self._features.cleanup()
+                self._features = None
+                self._ready = False
+                self.split_data, self.full_data, self.frame_roles, self.normalizers = {}, [], [], []
+                self._label_info, self._time_split, self._trial_counts = {}, {}, {}
 
 
 def _is_session_file(path) -> bool:
@@ -860,6 +1084,58 @@ def _is_session_file(path) -> bool:
             return (decode_strings(f.attrs.get("format", ""))[0] == FORMAT_NAME) or is_behavenet_v1(f)
     except (OSError, ValueError):
         return False
+
+
+class FrameRoles:
+    """The role (``"train"``, ``"val"``, ``"test"``, ``"gap"``; ``"none"`` outside every piece)
+    of frames of a large session, looked up from its pieces instead of one string per frame:
+    ``roles[frame numbers]`` → object array."""
+
+    def __init__(self, bounds: np.ndarray, roles: np.ndarray, n_frames: int):
+        bounds = np.asarray(bounds, dtype=np.int64).reshape(-1, 2)
+        order = np.argsort(bounds[:, 0], kind="stable")
+        self.bounds = bounds[order]
+        self.roles = np.append(np.asarray(roles, dtype=object)[order], "none")
+        self.n_frames = int(n_frames)
+
+    def __len__(self) -> int:
+        return self.n_frames
+
+    def __getitem__(self, frames):
+        frames = np.asarray(frames, dtype=np.int64)
+        piece = np.searchsorted(self.bounds[:, 0], frames, side="right") - 1
+        inside = (piece >= 0) & (frames < self.bounds[np.maximum(piece, 0), 1]) if len(self.bounds) else False
+        return self.roles[np.where(inside, piece, len(self.roles) - 1)]
+
+    def __array__(self, dtype=None, copy=None):
+        out = self[np.arange(self.n_frames)]
+        return out if dtype is None else out.astype(dtype)
+
+
+def _pose_norm_state(pz, scale: float, om, osd: float) -> dict:
+    """The pose normalisation statistics as stored in ``normalization.json``."""
+    out = {}
+    if pz is not None:
+        out.update(pairwise_mean=pz.mean.tolist(), pairwise_std=pz.std.tolist())
+    out["scale"] = scale
+    if om is not None:
+        out.update(origin_mean=np.asarray(om).tolist(), origin_scale=osd)
+    return out
+
+
+def _apply_pose_norm(feats: np.ndarray, layout: dict, pz, scale: float, om, osd: float) -> np.ndarray:
+    """Pose features ``(T, F)`` normalised: egocentric coordinates divided by ``scale``, each
+    animal's origin centred on ``om`` and divided by ``osd`` (when ``om`` is given), the pairwise
+    distances z-scored by ``pz`` (when given). Row by row, so chunks give the rows of the whole."""
+    a, k, d, per = (layout[x] for x in ("animals", "keypoints", "dims", "per_animal"))
+    pairs = feats[:, a * per :]
+    if pz is not None:
+        pairs = pz(pairs)
+    f = feats[:, : a * per].reshape(len(feats), a, per)
+    f[:, :, : k * d] /= scale
+    if om is not None:
+        f[:, :, k * d : k * d + d] = (f[:, :, k * d : k * d + d] - om) / osd
+    return np.concatenate([f.reshape(len(feats), -1), pairs], axis=1)
 
 
 def _rows(bounds: np.ndarray) -> np.ndarray:

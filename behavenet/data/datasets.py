@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler, default_collate
 
+from behavenet.data.ondisk import RowMap
 from behavenet.data.splits import SplitData
 from behavenet.data.windows import gather_windows, valid_centers
 
@@ -53,11 +54,14 @@ class WindowDataset(Dataset):
         self.left, self.right = int(left), int(right)
         self.inputs = list(inputs) if inputs else None
         self.label_window = label_window
-        index = []
-        for si, split in enumerate(splits):
-            centers = valid_centers(split.segments, self.left, self.right)[:: max(1, int(stride))]
-            index.append(np.stack([np.full(len(centers), si), centers], axis=1))
-        self.index = np.concatenate(index) if index else np.zeros((0, 2), dtype=np.int64)
+        centers = [valid_centers(s.segments, self.left, self.right)[:: max(1, int(stride))] for s in splits]
+        # filled in place: a 10M-frame session has ~7M windows (the index is 16 bytes per window)
+        self.index = np.empty((sum(len(c) for c in centers), 2), dtype=np.int64)
+        pos = 0
+        for si, c in enumerate(centers):
+            self.index[pos : pos + len(c), 0] = si
+            self.index[pos : pos + len(c), 1] = c
+            pos += len(c)
         self.augment_keys = list(self.inputs or (splits[0].inputs if splits else []))
 
     def __len__(self) -> int:
@@ -81,14 +85,15 @@ class WindowDataset(Dataset):
     def __getitems__(self, indices) -> list[dict] | _Collated:
         """A whole batch at once (``DataLoader`` calls this with a batch's indices): the windows
         of a one-session batch over in-memory arrays are cut with one fancy index per input,
-        the same values :meth:`collate` of the items would give, ~10x faster than item by item."""
+        the same values :meth:`collate` of the items would give, ~10x faster than item by item
+        (also over the on-disk features of large sessions, :class:`~behavenet.data.ondisk.RowMap`)."""
         rows = self.index[np.asarray(indices, dtype=np.int64).reshape(-1)]
         if len(rows) == 0 or (rows[:, 0] != rows[0, 0]).any():
             return [self[int(i)] for i in indices]
         split = self.splits[int(rows[0, 0])]
         names = self.inputs or list(split.inputs)
         arrays = [split.inputs[n] for n in names] + list(split.labels.values())
-        if not all(isinstance(a, np.ndarray) for a in arrays):  # lazily read video: item by item
+        if not all(isinstance(a, (np.ndarray, RowMap)) for a in arrays):  # lazily read video: item by item
             return [self[int(i)] for i in indices]
         centers = rows[:, 1]
         labels = {}
@@ -166,7 +171,7 @@ class SessionBatchSampler(Sampler):
                 chunk = idx[b : b + size]
                 if self.drop_last and len(chunk) < size:
                     continue
-                batches.append(chunk.tolist())
+                batches.append(chunk)  # a view; made a list as it is served (memory: one index array)
         if self.shuffle:
             order = rng.permutation(len(batches))
             batches = [batches[i] for i in order]
@@ -183,7 +188,7 @@ class SessionBatchSampler(Sampler):
     def __iter__(self):
         batches = self._batches()
         self.epoch += 1
-        return iter(batches)
+        return (b.tolist() for b in batches)
 
     def __len__(self) -> int:
         return len(self._batches())
