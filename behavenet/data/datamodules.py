@@ -43,7 +43,7 @@ from behavenet.data.splits import (
     parse_split_spec,
     time_blocks,
 )
-from behavenet.data.transforms import PoseAugment, ZScore, pose_features
+from behavenet.data.transforms import PoseAugment, ZScore, _kp_index, pose_features
 from behavenet.errors import ConfigError, FormatError
 
 log = logging.getLogger(__name__)
@@ -239,17 +239,27 @@ class SessionDataModule(L.LightningDataModule):
         self._augment = PoseAugment(**self.augment_opts) if self.augment_opts else None
         self._augment_keys: list[str] = []
         self._pose_layout: dict | None = None
+        #: keep the raw keypoints of a pose input in every SplitData (``keypoints``): set by
+        #: :meth:`attach_model` for a model whose ``needs_keypoints`` is true
+        self.keep_keypoints = False
+        self._pending_keypoints: np.ndarray | None = None
 
     # ------------------------------------------------------------------ setup
     def attach_model(self, model) -> None:
         """Let ``model.make_dataset`` decide how batches are sampled (see behavenet.models.base).
 
         Sessions split into blocks by time get gaps at least the model's receptive field: when the
-        gaps chosen at :meth:`setup` are shorter, the data are split again."""
+        gaps chosen at :meth:`setup` are shorter, the data are split again. A model whose
+        ``needs_keypoints`` is true gets the raw keypoints of a pose input in every split
+        (``SplitData.keypoints``; the data are loaded again to keep them)."""
         self.model = model
         left, right = getattr(model, "receptive_field", (0, 1))
         self._min_gap = int(left) + int(right)
-        if self._ready and any(g < self._min_gap for g in self._time_split.values()) and self.time_block_gap is None:
+        resplit = any(g < self._min_gap for g in self._time_split.values()) and self.time_block_gap is None
+        if bool(getattr(model, "needs_keypoints", False)) and not self.keep_keypoints:
+            self.keep_keypoints = True
+            resplit = True
+        if self._ready and resplit:
             self.teardown()
             self._ready = False
             self.split_data, self.full_data, self.frame_roles, self.normalizers = {}, [], [], []
@@ -463,11 +473,13 @@ class SessionDataModule(L.LightningDataModule):
         train_rows = _rows(bounds[roles == "train"])
         given = self._given_state(si)
         data, norms = {}, {}
+        self._pending_keypoints = None
         for name in self.inputs:
             data[name], norms[name] = self._load_input(
                 name, group["by_input"][name], train_rows, given.get(name) if given else None
             )
         self.normalizers.append(norms)
+        keypoints, self._pending_keypoints = self._pending_keypoints, None
         labels, kinds = self._load_labels(group["readers"], orig)
 
         def make(rows_bounds: np.ndarray, segments_from: np.ndarray) -> SplitData | None:
@@ -494,6 +506,7 @@ class SessionDataModule(L.LightningDataModule):
                 frame_index=rows,
                 trial_index=trial_of,
                 fps=reader.fps,
+                keypoints=None if keypoints is None else keypoints[rows],
             )
 
         for split in SPLITS:
@@ -600,7 +613,9 @@ class SessionDataModule(L.LightningDataModule):
                 "ego": bool(o["egocentric"]),
                 "keypoint_names": names,
                 "animal_names": reader.animal_names,
+                "heading": None if o["heading"] is None else [_kp_index(h, names) for h in o["heading"]],
             }
+            self._pending_keypoints = kp if self.keep_keypoints else None
             self._pose_layout = layout
             norm = {"kind": "pose", "scale": 1.0, "origin_mean": None, "origin_scale": 1.0}
             if self._normalizes("pose") and (len(train_rows) or state):

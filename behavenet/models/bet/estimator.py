@@ -43,11 +43,6 @@ class BeTOptions(EstimatorOptions):
     """Training length in passes over the training windows (ignored when max_iterations is set)."""
     max_iterations: int | None = None
     """Training length in optimiser steps (overrides max_epochs)."""
-    embedding_width: int = 128
-    """Pose only: width of the per-frame embedding pooled across animals ([mean, max - min] of the
-    animals' hidden states, reduced by PCA when wider; 128 is the MABe mouse limit)."""
-    heading: list[int] | None = None
-    """Pose only: the keypoint indices (from, to) of the body axis; None: last keypoint to first."""
 
 
 class BehaviorTransformer(FamilyEstimator):
@@ -57,7 +52,7 @@ class BehaviorTransformer(FamilyEstimator):
 
     family = "bet"
     Options = BeTOptions
-    config_exclude = ("inputs", "action_input", "action_mode", "goal_input")
+    config_exclude = ("inputs", "action_input", "action_mode", "goal_input", "pose_mode")
     fitted_attributes = (
         "kind_",
         "obs_dim_",
@@ -382,13 +377,9 @@ class BehaviorTransformer(FamilyEstimator):
         self.pose_scale_ = float(scale)
         self.heading_ = list(heading)
         self.pooling_mean_ = self.pooling_components_ = None
-        pooled = np.concatenate([self._pooled(p) for p in poses])
-        width = int(self.embedding_width)
-        if pooled.shape[1] > width:
-            mean = pooled.mean(0)
-            _, _, vt = np.linalg.svd(pooled - mean, full_matrices=False)
-            self.pooling_mean_ = mean.astype(np.float32).tolist()
-            self.pooling_components_ = vt[:width].astype(np.float32).tolist()
+        pca = pose_ops.fit_pooling(np.concatenate([self._pooled(p) for p in poses]), int(self.embedding_width))
+        if pca is not None:
+            self.pooling_mean_, self.pooling_components_ = (x.tolist() for x in pca)
         return self
 
     def _pooled(self, p: np.ndarray, batch_size: int | None = None) -> np.ndarray:
@@ -397,14 +388,7 @@ class BehaviorTransformer(FamilyEstimator):
         obs = pose_ops.pose_observations(p, heading, scale)
         with torch.no_grad():
             hidden = np.stack([self._hidden(obs[:, i], batch_size).cpu().numpy() for i in range(p.shape[1])], 1)
-        present = np.isfinite(p).any(axis=(2, 3))  # (T, A)
-        present[~present.any(1)] = True
-        m = present[..., None]
-        n = m.sum(1)
-        mean = (hidden * m).sum(1) / n
-        hi = np.where(m, hidden, -np.inf).max(1)
-        lo = np.where(m, hidden, np.inf).min(1)
-        return np.concatenate([mean, hi - lo], 1).astype(np.float32)
+        return pose_ops.pool_animals(hidden, pose_ops.animals_present(p))
 
     def _transform_pose(self, pose, batch_size=None):
         poses = self._poses(pose, "X")
@@ -416,11 +400,7 @@ class BehaviorTransformer(FamilyEstimator):
         out = []
         for p in poses:
             z = self._pooled(p, batch_size)
-            if self.pooling_components_ is not None:
-                z = (z - np.asarray(self.pooling_mean_, np.float32)) @ np.asarray(
-                    self.pooling_components_, np.float32
-                ).T
-            out.append(z.astype(np.float32))
+            out.append(pose_ops.project_pooled(z, self.pooling_mean_, self.pooling_components_))
         return out if isinstance(pose, (list, tuple)) else out[0]
 
     def rollout_pose(
@@ -504,13 +484,7 @@ class BehaviorTransformer(FamilyEstimator):
 
 def _pose_scale(poses: list[np.ndarray], heading) -> float:
     """Root mean square of the egocentric keypoints (the body's size)."""
-    sq = []
-    for p in poses:
-        origin, _ = pose_ops.frames(p.astype(np.float64), heading)
-        d = p - origin[:, :, None]
-        sq.append(d[np.isfinite(d)] ** 2)
-    sq = np.concatenate(sq) if sq else np.zeros(0)
-    if not len(sq):
+    scale = pose_ops.pose_scale(poses, heading)
+    if scale is None:
         raise EstimatorInputError("pose", "has no valid keypoints")
-    rms = float(np.sqrt(sq.mean()) * np.sqrt(2))
-    return rms if rms > 0 else 1.0
+    return scale

@@ -13,8 +13,14 @@ For keypoints ``pose (T, A, K, 2)`` (NaN: missing) and an animal ``i`` at frame 
   relative to it and the cosine and sine of their relative heading in its frame (4 each).
   Missing values are 0.
 
-Coordinates are divided by ``scale`` (the estimator uses one global scale: the root mean square
+Coordinates are divided by ``scale`` (one global scale, :func:`pose_scale`: the root mean square
 of the egocentric keypoints of the training data), so sizes are in body lengths.
+
+Embeddings of a frame pool the animals' hidden states (:func:`pool_animals`): the mean and the
+range (max - min) over the animals present, ``2 * H`` values, invariant to the order of the
+animals; :func:`fit_pooling` and :func:`project_pooled` reduce them by PCA to at most a set width.
+The estimator (``fit_pose``/``transform``) and ``train.py`` (``model.pose_mode=per_animal``) use
+these same functions.
 """
 
 from __future__ import annotations
@@ -23,7 +29,18 @@ import warnings
 
 import numpy as np
 
-__all__ = ["frames", "pose_actions", "apply_actions", "pose_observations", "default_heading"]
+__all__ = [
+    "frames",
+    "pose_actions",
+    "apply_actions",
+    "pose_observations",
+    "default_heading",
+    "pose_scale",
+    "animals_present",
+    "pool_animals",
+    "fit_pooling",
+    "project_pooled",
+]
 
 
 def default_heading(n_keypoints: int) -> tuple[int, int]:
@@ -84,3 +101,58 @@ def pose_observations(pose: np.ndarray, heading: tuple[int, int], scale: float =
         parts += [rel, np.cos(dth)[..., None], np.sin(dth)[..., None]]
     out = np.concatenate(parts, axis=-1)
     return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
+
+
+def pose_scale(poses: list[np.ndarray], heading: tuple[int, int]) -> float | None:
+    """Root mean square of the egocentric keypoints of ``poses`` (each ``(T, A, K, 2)``) times
+    sqrt(2): the body's size (None when no keypoint is valid; 1.0 when all coincide)."""
+    sq = []
+    for p in poses:
+        p = np.asarray(p, dtype=np.float64)
+        origin, _ = frames(p, heading)
+        d = p - origin[:, :, None]
+        sq.append(d[np.isfinite(d)] ** 2)
+    sq = np.concatenate(sq) if sq else np.zeros(0)
+    if not len(sq):
+        return None
+    rms = float(np.sqrt(sq.mean()) * np.sqrt(2))
+    return rms if rms > 0 else 1.0
+
+
+def animals_present(pose: np.ndarray) -> np.ndarray:
+    """``(T, A)`` bool: the animal has at least one valid keypoint at the frame."""
+    return np.isfinite(np.asarray(pose)).any(axis=(2, 3))
+
+
+def pool_animals(hidden: np.ndarray, present: np.ndarray) -> np.ndarray:
+    """``(T, 2 * H)``: [mean, max - min] over the animals present of ``hidden (T, A, H)``
+    (``present (T, A)``; a frame with no animal present pools all of them)."""
+    hidden = np.asarray(hidden, dtype=np.float32)
+    m = np.asarray(present, dtype=bool).copy()
+    m[~m.any(1)] = True
+    m = m[..., None]
+    mean = (hidden * m).sum(1) / m.sum(1)
+    hi = np.where(m, hidden, -np.inf).max(1)
+    lo = np.where(m, hidden, np.inf).min(1)
+    return np.concatenate([mean, hi - lo], 1).astype(np.float32)
+
+
+def fit_pooling(pooled: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(mean (D,), components (width, D))``: the PCA reducing pooled embeddings ``(N, D)`` to
+    ``width`` columns, or None when ``D <= width`` (kept as they are)."""
+    pooled = np.asarray(pooled, dtype=np.float64)
+    if pooled.shape[1] <= int(width):
+        return None
+    mean = pooled.mean(0)
+    _, _, vt = np.linalg.svd(pooled - mean, full_matrices=False)
+    comps = vt[: int(width)]
+    if len(comps) < int(width):  # fewer frames than width: pad with zero components
+        comps = np.concatenate([comps, np.zeros((int(width) - len(comps), pooled.shape[1]))])
+    return mean.astype(np.float32), comps.astype(np.float32)
+
+
+def project_pooled(pooled: np.ndarray, mean, components) -> np.ndarray:
+    """Pooled embeddings reduced by :func:`fit_pooling`'s PCA (unchanged when it returned None)."""
+    if components is None:
+        return np.asarray(pooled, dtype=np.float32)
+    return ((pooled - np.asarray(mean, np.float32)) @ np.asarray(components, np.float32).T).astype(np.float32)
