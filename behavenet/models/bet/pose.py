@@ -10,7 +10,9 @@ For keypoints ``pose (T, A, K, 2)`` (NaN: missing) and an animal ``i`` at frame 
   ``theta_t`` read from ``x_t`` itself, so generated actions roll a pose forward;
 * the **observation**: the animal's egocentric keypoints ``R(-theta_t)(x_t - o_t)`` (``K * 2``),
   its own centroid velocity in its frame (2), and, per other animal, that animal's centroid
-  relative to it and the cosine and sine of their relative heading in its frame (4 each).
+  relative to it and the cosine and sine of their relative heading (4 each; 0 where either
+  heading is undefined), the others ordered by distance at that frame (nearest first, missing
+  animals last), so that the observation does not depend on how the animals are numbered.
   Missing values are 0.
 
 Coordinates are divided by ``scale`` (one global scale, :func:`pose_scale`: the root mean square
@@ -34,6 +36,7 @@ __all__ = [
     "pose_actions",
     "apply_actions",
     "pose_observations",
+    "nearest_others",
     "default_heading",
     "pose_scale",
     "animals_present",
@@ -84,6 +87,17 @@ def apply_actions(pose_t: np.ndarray, actions: np.ndarray, heading: tuple[int, i
     return pose_t + _rotate(step, angle[..., None])
 
 
+def nearest_others(origin: np.ndarray) -> np.ndarray:
+    """``(T, A, A - 1)``: for every animal at every frame, the other animals by increasing
+    distance between centroids ``origin (T, A, 2)`` (missing ones last; ties by index)."""
+    t, a = origin.shape[:2]
+    with np.errstate(invalid="ignore"):
+        dist = np.linalg.norm(origin[:, None, :, :] - origin[:, :, None, :], axis=-1)  # [t, i, j]
+    dist = np.where(np.isfinite(dist), dist, np.inf)
+    dist[:, np.arange(a), np.arange(a)] = -1.0  # the animal itself first, then dropped
+    return np.argsort(dist, axis=-1, kind="stable")[:, :, 1:]
+
+
 def pose_observations(pose: np.ndarray, heading: tuple[int, int], scale: float = 1.0) -> np.ndarray:
     """Per-animal observation features ``(T, A, K * 2 + 2 + 4 * (A - 1))`` (see the module doc)."""
     pose = np.asarray(pose, dtype=np.float64)
@@ -94,11 +108,15 @@ def pose_observations(pose: np.ndarray, heading: tuple[int, int], scale: float =
     vel[1:] = origin[1:] - origin[:-1]
     vel = _rotate(vel, -angle) / scale
     parts = [ego.reshape(t, a, k * 2), vel]
-    for j in range(1, a):
-        other = np.roll(np.arange(a), -j)  # animal i sees animal (i + j) % A
-        rel = _rotate(origin[:, other] - origin, -angle) / scale
-        dth = angle[:, other] - angle
-        parts += [rel, np.cos(dth)[..., None], np.sin(dth)[..., None]]
+    if a > 1:
+        others = nearest_others(origin)  # (T, A, A - 1)
+        rows = np.arange(t)[:, None, None]
+        rel = _rotate(origin[rows, others] - origin[:, :, None], -angle[:, :, None]) / scale
+        axis = pose[:, :, heading[1]] - pose[:, :, heading[0]]
+        known = np.where(np.isfinite(axis).all(-1), angle, np.nan)  # heading undefined: NaN -> 0 below
+        dth = known[rows, others] - known[:, :, None]
+        for j in range(a - 1):
+            parts += [rel[:, :, j], np.cos(dth[:, :, j])[..., None], np.sin(dth[:, :, j])[..., None]]
     out = np.concatenate(parts, axis=-1)
     return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
 
