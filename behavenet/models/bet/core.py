@@ -11,6 +11,12 @@ their average.
 Batches are gathered by the core itself (:class:`BeTStream`): training windows are drawn
 uniformly with replacement from every window lying inside one trial; validation and test
 batches run through all windows in order.
+
+``pose_mode: per_animal`` (``model=bet_pose``): the action input is the session's pose, read as
+raw keypoints (``SplitData.keypoints``); each animal of each trial is one sequence of
+:func:`.pose.pose_observations` and :func:`.pose.pose_actions`, and the embedding of a frame pools
+the animals' hidden states (:func:`.pose.pool_animals`) and reduces them by a PCA fitted after
+training (:meth:`BeTCore.fit_after_training`) to ``embedding_width`` columns.
 """
 
 from __future__ import annotations
