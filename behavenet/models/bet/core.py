@@ -669,10 +669,11 @@ class BeTCore(Core):
             self.train(was)
 
     def write_figures(self, splits, directory) -> list:
-        """``rollouts.png``: generated trajectories over the real ones (see :mod:`.figures`;
-        none per animal)."""
+        """``rollouts.png``: generated trajectories over the real ones (see :mod:`.figures`)."""
         if self.per_animal:
-            return []
+            from behavenet.models.bet.figures import write_pose_figures
+
+            return write_pose_figures(self, splits, directory)
         from behavenet.models.bet.figures import write_figures
 
         return write_figures(self, splits, directory)

@@ -418,24 +418,11 @@ class BehaviorTransformer(FamilyEstimator):
             raise EstimatorInputError("start", f"expected a frame index in 0..{len(p) - 1}, got {start!r}")
         if not isinstance(n_steps, (int, np.integer)) or n_steps < 1:
             raise EstimatorInputError("n_steps", f"expected an integer >= 1, got {n_steps!r}")
-        w = self.model_.window
-        heading, scale = tuple(self.heading_), float(self.pose_scale_)
+        from behavenet.models.bet.figures import rollout_pose
+
         gen = torch.Generator(device=self.model_.device).manual_seed(int(self.seed_ if seed is None else seed))
-        hist = np.repeat(p[max(0, start - w + 1) : start + 1][None].astype(np.float64), int(n_samples), 0)
-        first = len(hist[0]) - 1
-        core = self.model_
-        core.eval()
-        with torch.no_grad():
-            for _ in range(int(n_steps)):
-                recent = hist[:, -w:]
-                obs = np.stack([pose_ops.pose_observations(h, heading, scale) for h in recent])  # (S, L, A, F)
-                s, length, a, f = obs.shape
-                x = torch.from_numpy(obs.transpose(0, 2, 1, 3).reshape(s * a, length, f)).to(core.device)
-                hidden = core.trunk(x)[:, -1]
-                act = core.sample_from(hidden, 1, temperature, gen)[0].cpu().numpy().reshape(s, a, -1)
-                nxt = pose_ops.apply_actions(hist[:, -1], act, heading, scale)
-                hist = np.concatenate([hist, nxt[:, None]], 1)
-        return hist[:, first:].astype(np.float32)
+        heading, scale = tuple(self.heading_), float(self.pose_scale_)
+        return rollout_pose(self.model_, p, int(start), int(n_steps), int(n_samples), heading, scale, temperature, gen)
 
     def plot_rollouts(self, pose, start: int, n_steps: int, path, n_samples: int = 5, seed: int | None = None):
         """Plot :meth:`rollout_pose` trajectories (each animal's centroid) over the real ones
@@ -449,19 +436,10 @@ class BehaviorTransformer(FamilyEstimator):
         (p,) = self._poses(pose)
         future = self.rollout_pose(p, start, n_steps, n_samples, seed=seed)
         real = p[start : start + n_steps + 1]
+        from behavenet.models.bet.figures import draw_pose_rollouts
+
         fig, ax = plt.subplots(figsize=(5, 5))
-        for a in range(p.shape[1]):
-            colour = f"C{a % 10}"
-            for s in range(len(future)):
-                c = np.nanmean(future[s, :, a], axis=1)
-                ax.plot(c[:, 0], c[:, 1], color=colour, alpha=0.35, lw=1, label="generated" if s == a == 0 else None)
-            c = np.nanmean(real[:, a], axis=1)
-            ax.plot(c[:, 0], c[:, 1], color=colour, lw=2.5, label=f"real, animal {a}")
-            ax.plot(c[:1, 0], c[:1, 1], "o", color=colour)
-        ax.set_aspect("equal")
-        ax.invert_yaxis()
-        ax.legend(fontsize=7)
-        ax.set_title(f"BeT rollouts from frame {start}: {n_steps} steps, {len(future)} samples")
+        draw_pose_rollouts(ax, real, future, f"BeT rollouts from frame {start}: {n_steps} steps, {len(future)} samples")
         fig.tight_layout()
         fig.savefig(path, dpi=120)
         plt.close(fig)

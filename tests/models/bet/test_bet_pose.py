@@ -168,3 +168,19 @@ def test_train_py_run_writes_pooled_embeddings_and_seeds_reproduce(make_cfg, tmp
     with h5py.File(tmp_path / "c" / "embeddings.h5") as f:
         z1 = f["sessions"][list(f["sessions"])[0]]["embedding"][:]
     assert other["embedding_dim"] == 12 and not np.allclose(z1, outs[0])
+
+
+def test_per_animal_rollouts_start_from_the_real_poses_and_write_the_figure(tmp_path):
+    from behavenet.models.bet.figures import rollout_pose
+
+    kp = _pose()
+    core = _core()
+    split = _split(kp)
+    core.fit_data([split])
+    gen = torch.Generator().manual_seed(0)
+    future = rollout_pose(core, kp[:50], 3, 5, 2, core.heading, float(core.pose_scale), generator=gen)
+    assert future.shape == (2, 6, A, K, 2)
+    np.testing.assert_array_equal(future[:, 0], np.repeat(kp[3][None], 2, 0))
+    assert np.isfinite(future[:, 1:, 0]).all() and not np.allclose(future[0, 1:], kp[4:9], equal_nan=True)
+    (path,) = core.write_figures([split], tmp_path)
+    assert path.name == "rollouts.png" and path.stat().st_size > 0
