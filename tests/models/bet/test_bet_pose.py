@@ -164,6 +164,12 @@ def test_train_py_run_writes_pooled_embeddings_and_seeds_reproduce(make_cfg, tmp
         assert z.shape == (6 * 60, 12) and np.isfinite(z).all()
         outs.append(z)
     np.testing.assert_array_equal(outs[0], outs[1])  # the same seed: bit-identical
+    # the run directory embeds its session file again (the pretrained path keeps the keypoints)
+    import behavenet
+
+    (session_file,) = sorted((tmp_path / "cache").rglob("*.h5"))
+    again = behavenet.load_pretrained(tmp_path / "a").embed(session_file)
+    np.testing.assert_allclose(again.embedding, outs[0], rtol=1e-5, atol=1e-5)
     other = run(make_cfg([*data, *model, *fast, "seed=1"], tmp_path / "c"))
     with h5py.File(tmp_path / "c" / "embeddings.h5") as f:
         z1 = f["sessions"][list(f["sessions"])[0]]["embedding"][:]
