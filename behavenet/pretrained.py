@@ -371,6 +371,7 @@ class PretrainedModel:
         from behavenet.embeddings import SessionEmbedding
 
         dm = self.datamodule(files, session_state)
+        dm.keep_keypoints = bool(getattr(self.model, "needs_keypoints", False))  # BeT per animal
         dm.setup()
         out = []
         try:

@@ -84,6 +84,12 @@ MODELS = {
         "self-supervised (BeT: next-frame change of the pose features; train.py path, all animals jointly)",
         ["synthetic_social"],
     ),
+    "bet_pose": (
+        ["model=bet_pose"],
+        "self-supervised (BeT per animal: egocentric next-frame keypoint displacements; hidden states pooled "
+        "over the animals, 128 wide)",
+        ["synthetic_social"],
+    ),
 }
 
 #: models trained for a fixed number of steps instead of ``--steps`` (whole-trial batches: one

@@ -64,10 +64,15 @@ def test_model_option_instantiates(make_cfg, option, demo_spec):
         spec = {"input": "video", "input_shapes": [[16, 16, 1]], "session_ids": ["v"], "labels": {}, "fps": 25.0}
     if option in ("autoencoder", "bet"):  # read several inputs (bet: actions from `behavior`)
         spec = {**spec, "inputs": {"spikes": {"shapes": [[31]]}, "behavior": {"shapes": [[3]]}}}
+    if option == "bet_pose":  # the keypoints of a pose input (2 animals x 4 keypoints)
+        layout = {"animals": 2, "keypoints": 4, "dims": 2, "keypoint_names": list("abcd"), "heading": [3, 0]}
+        spec = {"input": "pose", "input_shapes": [[28]], "inputs": {"pose": {"shapes": [[28]]}}, "pose_layout": layout}
     from behavenet.models.lightning import build_module
 
     model = build_module(OmegaConf.to_container(cfg.model, resolve=True), spec)
     assert model.embedding_dim >= 1
+    if option == "bet_pose":
+        assert model.needs_keypoints and model.embedding_dim == 128  # 2 x 72 pooled, reduced to 128
     assert model.family == cfg.model.family or cfg.model.family == "cebra"
 
 

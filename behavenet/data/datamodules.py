@@ -56,7 +56,7 @@ from behavenet.data.splits import (
     parse_split_spec,
     time_blocks,
 )
-from behavenet.data.transforms import PoseAugment, ZScore, pose_features
+from behavenet.data.transforms import PoseAugment, ZScore, _kp_index, pose_features
 from behavenet.errors import ConfigError, FormatError
 
 log = logging.getLogger(__name__)
@@ -271,17 +271,27 @@ class SessionDataModule(L.LightningDataModule):
         self._augment = PoseAugment(**self.augment_opts) if self.augment_opts else None
         self._augment_keys: list[str] = []
         self._pose_layout: dict | None = None
+        #: keep the raw keypoints of a pose input in every SplitData (``keypoints``): set by
+        #: :meth:`attach_model` for a model whose ``needs_keypoints`` is true
+        self.keep_keypoints = False
+        self._pending_keypoints: np.ndarray | None = None
 
     # ------------------------------------------------------------------ setup
     def attach_model(self, model) -> None:
         """Let ``model.make_dataset`` decide how batches are sampled (see behavenet.models.base).
 
         Sessions split into blocks by time get gaps at least the model's receptive field: when the
-        gaps chosen at :meth:`setup` are shorter, the data are split again."""
+        gaps chosen at :meth:`setup` are shorter, the data are split again. A model whose
+        ``needs_keypoints`` is true gets the raw keypoints of a pose input in every split
+        (``SplitData.keypoints``; the data are loaded again to keep them)."""
         self.model = model
         left, right = getattr(model, "receptive_field", (0, 1))
         self._min_gap = int(left) + int(right)
-        if self._ready and any(g < self._min_gap for g in self._time_split.values()) and self.time_block_gap is None:
+        resplit = any(g < self._min_gap for g in self._time_split.values()) and self.time_block_gap is None
+        if bool(getattr(model, "needs_keypoints", False)) and not self.keep_keypoints:
+            self.keep_keypoints = True
+            resplit = True
+        if self._ready and resplit:
             self.teardown()
             self._ready = False
             self.split_data, self.full_data, self.frame_roles, self.normalizers = {}, [], [], []
@@ -501,6 +511,7 @@ class SessionDataModule(L.LightningDataModule):
         train_rows = None if all(large.values()) else _rows(train_bounds)
         given = self._given_state(si)
         data, norms = {}, {}
+        self._pending_keypoints = None
         for name in self.inputs:
             state = given.get(name) if given else None
             if large[name]:
@@ -510,6 +521,7 @@ class SessionDataModule(L.LightningDataModule):
             else:
                 data[name], norms[name] = self._load_input(name, group["by_input"][name], train_rows, state)
         self.normalizers.append(norms)
+        keypoints, self._pending_keypoints = self._pending_keypoints, None
         labels, kinds = self._load_labels(group["readers"], orig, compact=lazy)
 
         def make(rows_bounds: np.ndarray, segments_from: np.ndarray) -> SplitData | None:
@@ -545,6 +557,7 @@ class SessionDataModule(L.LightningDataModule):
                 frame_index=rows,
                 trial_index=trial_of,
                 fps=reader.fps,
+                keypoints=None if keypoints is None else keypoints[np.asarray(rows)],
             )
 
         for split in SPLITS:
@@ -618,14 +631,23 @@ class SessionDataModule(L.LightningDataModule):
             return {self.input: st}
         return st
 
-    def _pose_features(self, reader, start: int | None = None, stop: int | None = None) -> np.ndarray:
-        """Pose features (``pose_features`` with the ``pose`` options) of frames ``[start, stop)``."""
+    def _keypoints(self, reader, start: int | None = None, stop: int | None = None) -> np.ndarray:
+        """Keypoints of frames ``[start, stop)`` (float32; NaN where missing or below
+        ``pose.confidence_threshold``)."""
         kp = np.asarray(reader.read("pose", start, stop), dtype=np.float32)
         thr = self.pose_opts.get("confidence_threshold")
         if thr is not None and reader.has("pose_confidence"):
             conf = reader.read("pose_confidence", start, stop)
             kp = kp.copy()
             kp[conf < float(thr)] = np.nan
+        return kp
+
+    def _pose_features(
+        self, reader, start: int | None = None, stop: int | None = None, kp: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Pose features (``pose_features`` with the ``pose`` options) of frames ``[start, stop)``
+        (of ``kp`` when given: :meth:`_keypoints` of those frames)."""
+        kp = self._keypoints(reader, start, stop) if kp is None else kp
         o = self.pose_opts
         return pose_features(
             kp,
@@ -650,6 +672,7 @@ class SessionDataModule(L.LightningDataModule):
             "ego": bool(o["egocentric"]),
             "keypoint_names": reader.keypoint_names,
             "animal_names": reader.animal_names,
+            "heading": None if o["heading"] is None else [_kp_index(h, reader.keypoint_names) for h in o["heading"]],
         }
         self._pose_layout = layout
         return layout
@@ -683,6 +706,8 @@ class SessionDataModule(L.LightningDataModule):
             if self._features is None:
                 self._features = FeatureCache(self.on_disk_dir)
             path, ff = self._features.new_file(f"s{si:03d}-{name}.f32", (n, n_feat))
+            if name == "pose" and self.keep_keypoints:  # a model that reads raw keypoints (in memory)
+                self._pending_keypoints = self._keypoints(reader)
             return self._write_on_disk(si, name, reader, train_bounds, state, path, ff, chunk, normalize)
         except OSError as exc:
             if exc.errno is None:  # not the file system (e.g. HDF5 reading the session)
@@ -811,7 +836,9 @@ class SessionDataModule(L.LightningDataModule):
         if name == "video":
             return reader.video(), {"kind": "video", "scale": 1.0 / 255}
         if name == "pose":
-            feats = self._pose_features(reader)
+            kp = self._keypoints(reader)
+            feats = self._pose_features(reader, kp=kp)
+            self._pending_keypoints = kp if self.keep_keypoints else None
             layout = self._set_pose_layout(reader, feats.shape[1])
             a, k, d, per_animal, n_pairs = (
                 layout[x] for x in ("animals", "keypoints", "dims", "per_animal", "pairwise")

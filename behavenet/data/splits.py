@@ -167,6 +167,11 @@ class SplitData:
         int64 ``(T,)``: the trial (sequence) number in the original session of every row.
     fps
         Frames per second of the session time base.
+    keypoints
+        With a pose input: the keypoints themselves, float32 ``(T, animals, keypoints, dims)`` in
+        the file's units, NaN where missing (after the confidence threshold), not normalised; for
+        models that build their own pose features (BeT with ``pose_mode: per_animal``). None
+        otherwise.
     """
 
     session_id: str
@@ -178,6 +183,7 @@ class SplitData:
     trial_index: np.ndarray | None = None
     session_index: int = 0
     fps: float | None = None
+    keypoints: np.ndarray | None = None
 
     def __post_init__(self):
         if not self.inputs:
@@ -186,6 +192,8 @@ class SplitData:
         for name, arr in self.inputs.items():
             if len(arr) != n:
                 raise ValueError(f"input {name!r} has {len(arr)} frames, expected {n}")
+        if self.keypoints is not None and len(self.keypoints) != n:
+            raise ValueError(f"keypoints have {len(self.keypoints)} frames, expected {n}")
         for name, arr in self.labels.items():
             if len(arr) != n:
                 raise ValueError(f"label {name!r} has {len(arr)} frames, expected {n}")

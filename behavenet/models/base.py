@@ -36,6 +36,11 @@ What a core implements
     A no-gradient step run once before the first training step (k-means of actions, PCA in
     closed form, normalisation statistics of a network). A core without trainable parameters is
     fitted by this step alone: no optimiser, no training steps.
+``fit_after_training(train_splits)`` (optional)
+    A no-gradient step run once after the last training step (``FamilyModule.on_fit_end``),
+    e.g. the PCA that reduces BeT's pooled per-animal embeddings to ``embedding_width``.
+``needs_keypoints`` (optional, default False)
+    True when the core reads the raw keypoints of a pose input (``SplitData.keypoints``).
 
 The data side is described by ``data_spec`` (a plain dict from
 :attr:`behavenet.data.SessionDataModule.spec`, or built by an estimator):
@@ -102,6 +107,12 @@ class Core(nn.Module):
         return None
 
     @property
+    def needs_keypoints(self) -> bool:
+        """Whether the core reads the raw keypoints of a pose input (``SplitData.keypoints``,
+        kept by the data module only then; default: no)."""
+        return False
+
+    @property
     def input_names(self) -> list[str]:
         """The data inputs this core reads (default: every input of the data spec)."""
         return list(input_specs(self.data_spec))
@@ -111,6 +122,10 @@ class Core(nn.Module):
 
     def fit_data(self, splits: list[SplitData]) -> None:
         """No-gradient fitting before training (default: nothing)."""
+
+    def fit_after_training(self, splits: list[SplitData]) -> None:
+        """No-gradient fitting after the last training step, on the training splits (e.g. a
+        projection of the trained model's embeddings); default: nothing."""
 
     def make_dataset(self, splits: list[SplitData], stage: str, seed: int = 0, rank: int = 0, world_size: int = 1):
         """Every window matching the receptive field (``rank``/``world_size`` are applied by the

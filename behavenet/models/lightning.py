@@ -68,6 +68,10 @@ class FamilyModule(L.LightningModule):
         return self.core.receptive_field
 
     @property
+    def needs_keypoints(self) -> bool:
+        return self.core.needs_keypoints
+
+    @property
     def embedding_dim(self) -> int:
         return self.core.embedding_dim
 
@@ -110,6 +114,9 @@ class FamilyModule(L.LightningModule):
 
     def on_fit_end(self) -> None:
         self.core.train_transform = {}
+        dm = getattr(self.trainer, "datamodule", None)
+        if dm is not None:
+            self.core.fit_after_training(dm.split_data.get("train", []))
 
     # ------------------------------------------------------------------ steps
     def training_step(self, batch, batch_idx):

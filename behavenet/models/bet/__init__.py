@@ -9,7 +9,10 @@ same state) instead of averaging the modes. See ``docs/bet.md``.
 
 With ``train.py`` the observation is the data inputs at every frame and the action the next-frame
 change of ``model.action_input`` (the demo: spikes and position in, the position's next step
-out); the embedding of a frame is the trunk's final hidden state there. The estimator
+out); the embedding of a frame is the trunk's final hidden state there. With
+``model=bet_pose`` (``pose_mode: per_animal``) every animal of a pose session is one sequence of
+egocentric observations and keypoint displacements (:mod:`.pose`), and the embedding pools the
+animals' hidden states to ``embedding_width`` columns, as the estimator's ``fit_pose``. The estimator
 :class:`BehaviorTransformer` takes ``(sequences, time, obs_dim)`` observations and actions, or
 multi-animal pose (``fit_pose``).
 """

@@ -53,6 +53,19 @@ class BeTConfig(TrainingConfig):
     action is action_input[t] itself."""
     goal_input: str | None = None
     """A data input appended to every observation as the goal (null: unconditional)."""
+    pose_mode: str = "joint"
+    """joint: observe the inputs of all animals together and predict their joint action (above);
+    per_animal: with action_input pose, every animal is one sequence of egocentric observations
+    (its recent pose window, the others' relative positions) and next-frame keypoint
+    displacements (behavenet.models.bet.pose), one shared model; the embedding of a frame pools
+    the animals' hidden states to at most embedding_width."""
+    embedding_width: int = 128
+    """Pose per animal (train.py per_animal, the estimator's fit_pose): width of the per-frame
+    embedding, [mean, max - min] over the animals of their hidden states (2 * n_embd values),
+    reduced by a PCA fitted on the training frames when wider (128: the MABe mouse limit)."""
+    heading: list | None = None
+    """Pose per animal: the keypoints (from, to) of the body axis, indices or names (null: the data
+    module's data.pose.heading when set, else the last keypoint to the first)."""
     optimizer: str = "adamw"
     """A torch.optim class name; BeT uses AdamW (weight decay on Linear weights only)."""
     learning_rate: float = 1e-4

@@ -11,6 +11,12 @@ their average.
 Batches are gathered by the core itself (:class:`BeTStream`): training windows are drawn
 uniformly with replacement from every window lying inside one trial; validation and test
 batches run through all windows in order.
+
+``pose_mode: per_animal`` (``model=bet_pose``): the action input is the session's pose, read as
+raw keypoints (``SplitData.keypoints``); each animal of each trial is one sequence of
+:func:`.pose.pose_observations` and :func:`.pose.pose_actions`, and the embedding of a frame pools
+the animals' hidden states (:func:`.pose.pool_animals`) and reduces them by a PCA fitted after
+training (:meth:`BeTCore.fit_after_training`) to ``embedding_width`` columns.
 """
 
 from __future__ import annotations
@@ -26,12 +32,14 @@ from torch.utils.data import IterableDataset, get_worker_info
 from behavenet.data.splits import SplitData
 from behavenet.errors import ConfigError
 from behavenet.models.base import Core, input_specs
+from behavenet.models.bet import pose as pose_ops
 from behavenet.models.bet.config import BeTConfig
 from behavenet.models.bet.losses import focal_loss, nearest_bin, offset_loss
 
 __all__ = ["ActionTokenizer", "BeTCore", "BeTStream", "CausalTransformer", "fit_kmeans"]
 
 _ACTION_MODES = ("displacement", "value")
+_POSE_MODES = ("joint", "per_animal")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -231,12 +239,39 @@ class BeTCore(Core):
             raise ConfigError("model.temperature", f"expected a number > 0, got {c.temperature!r}")
         if c.action_mode not in _ACTION_MODES:
             raise ConfigError("model.action_mode", f"expected one of {', '.join(_ACTION_MODES)}, got {c.action_mode!r}")
+        if c.pose_mode not in _POSE_MODES:
+            raise ConfigError("model.pose_mode", f"expected one of {', '.join(_POSE_MODES)}, got {c.pose_mode!r}")
+        if isinstance(c.embedding_width, bool) or int(c.embedding_width) < 1:
+            raise ConfigError("model.embedding_width", f"expected an integer >= 1, got {c.embedding_width!r}")
         specs = input_specs(self.data_spec)
         known = ", ".join(specs) or "none"
         if c.action_input not in specs:
             raise ConfigError(
                 "model.action_input", f"the data offer no input {c.action_input!r} (inputs: {known}); set data.inputs"
             )
+        self.per_animal = c.pose_mode == "per_animal"
+        if self.per_animal:
+            self._init_per_animal(specs)
+        else:
+            self._init_joint(specs)
+        self.window = int(c.window)
+        self.n_clusters = int(c.n_clusters)
+        self.tokenizer = ActionTokenizer(self.n_clusters, self.act_dim)
+        self.trunk = CausalTransformer(self.obs_dim, self.window, c.n_layer, c.n_head, c.n_embd, c.dropout)
+        if int(c.output_dim) < 0:
+            raise ConfigError("model.output_dim", f"expected an integer >= 0, got {c.output_dim!r}")
+        width = int(c.output_dim) or int(c.n_embd)
+        self.project = nn.Linear(int(c.n_embd), width, bias=False) if int(c.output_dim) else nn.Identity()
+        if int(c.output_dim):
+            _init(self.project)
+        # the head keeps torch's default (uniform) initialisation, as BeT's MLP head
+        self.head = nn.Linear(width, self.n_clusters * (1 + self.act_dim))
+        self._stage_data: dict = {}
+
+    def _init_joint(self, specs: dict) -> None:
+        """Observations: the inputs' features at every frame; actions: the action input's change."""
+        c = self.config
+        known = ", ".join(specs) or "none"
         if c.inputs:
             obs_names = [str(n) for n in c.inputs]
         else:
@@ -252,19 +287,64 @@ class BeTCore(Core):
         self.sizes = {n: self._size(specs, n) for n in set(obs_names) | {c.action_input} | {c.goal_input} - {None}}
         self.obs_dim = sum(self.sizes[n] for n in self._feature_names)
         self.act_dim = self.sizes[c.action_input]
-        self.window = int(c.window)
-        self.n_clusters = int(c.n_clusters)
-        self.tokenizer = ActionTokenizer(self.n_clusters, self.act_dim)
-        self.trunk = CausalTransformer(self.obs_dim, self.window, c.n_layer, c.n_head, c.n_embd, c.dropout)
-        if int(c.output_dim) < 0:
-            raise ConfigError("model.output_dim", f"expected an integer >= 0, got {c.output_dim!r}")
-        width = int(c.output_dim) or int(c.n_embd)
-        self.project = nn.Linear(int(c.n_embd), width, bias=False) if int(c.output_dim) else nn.Identity()
-        if int(c.output_dim):
-            _init(self.project)
-        # the head keeps torch's default (uniform) initialisation, as BeT's MLP head
-        self.head = nn.Linear(width, self.n_clusters * (1 + self.act_dim))
-        self._stage_data: dict = {}
+
+    def _init_per_animal(self, specs: dict) -> None:
+        """Observations and actions per animal from the pose keypoints (:mod:`.pose`)."""
+        c = self.config
+        name = c.action_input
+        layout = self.data_spec.get("pose_layout")
+        if name != "pose" or not layout:
+            raise ConfigError(
+                "model.pose_mode",
+                f"per_animal needs pose keypoints (frames, animals, keypoints, 2) as model.action_input; "
+                f"input {name!r} is not a pose input (inputs: {', '.join(specs) or 'none'}); "
+                "use pose data (e.g. data=synthetic_social) with model.action_input=pose",
+            )
+        if int(layout["dims"]) != 2:
+            raise ConfigError(
+                "model.pose_mode", f"per_animal needs 2-D keypoints (x, y); the pose input has {layout['dims']} dims"
+            )
+        for key in ("inputs", "goal_input"):
+            if getattr(c, key):
+                raise ConfigError(
+                    f"model.{key}", f"per_animal observes each animal's pose window only; set model.{key}=null"
+                )
+        if c.action_mode != "displacement":
+            raise ConfigError(
+                "model.action_mode", "per_animal actions are next-frame keypoint displacements; set displacement"
+            )
+        self.n_animals, self.n_keypoints = int(layout["animals"]), int(layout["keypoints"])
+        self.heading = self._resolve_heading(c.heading, layout)
+        self.obs_names, self.goal_name = [name], None
+        self.sizes = {name: self.n_keypoints * 2}
+        self.obs_dim = self.n_keypoints * 2 + 2 + 4 * (self.n_animals - 1)
+        self.act_dim = self.n_keypoints * 2
+        pooled = 2 * int(c.n_embd)
+        width = min(pooled, int(c.embedding_width))
+        self.register_buffer("pose_scale", torch.ones(()))
+        self.register_buffer("pooling_mean", torch.zeros(pooled))
+        self.register_buffer("pooling_components", torch.zeros(width if pooled > width else 0, pooled))
+        self.register_buffer("pooling_fitted", torch.tensor(pooled <= width))
+
+    def _resolve_heading(self, heading, layout: dict) -> tuple[int, int]:
+        """``(from, to)`` keypoint indices of the body axis (see ``BeTConfig.heading``)."""
+        k, names = self.n_keypoints, layout.get("keypoint_names")
+        if heading is None:
+            given = layout.get("heading")
+            return tuple(int(i) for i in given) if given else pose_ops.default_heading(k)
+        h = list(heading)
+        idx = []
+        for item in h:
+            if isinstance(item, str) and names and item in names:
+                idx.append(list(names).index(item))
+            elif isinstance(item, (int, np.integer)) and not isinstance(item, bool) and 0 <= int(item) < k:
+                idx.append(int(item))
+        if len(h) != 2 or len(idx) != 2 or idx[0] == idx[1]:
+            raise ConfigError(
+                "model.heading",
+                f"expected two different keypoints (names {list(names or [])} or indices 0..{k - 1}), got {heading!r}",
+            )
+        return idx[0], idx[1]
 
     @staticmethod
     def _size(specs: dict, name: str) -> int:
@@ -284,7 +364,13 @@ class BeTCore(Core):
 
     @property
     def embedding_dim(self) -> int:
+        if self.per_animal:
+            return min(2 * int(self.config.n_embd), int(self.config.embedding_width))
         return int(self.config.n_embd)
+
+    @property
+    def needs_keypoints(self) -> bool:
+        return self.per_animal
 
     @property
     def receptive_field(self) -> tuple[int, int]:
@@ -322,9 +408,116 @@ class BeTCore(Core):
         out = [np.arange(a, b - self.window + 1) for a, b in np.asarray(split.segments)]
         return np.concatenate(out).astype(np.int64) if out else np.zeros(0, np.int64)
 
+    # ------------------------------------------------------------------ pose per animal
+    def split_keypoints(self, split: SplitData) -> np.ndarray:
+        """The keypoints ``(T, animals, keypoints, 2)`` of a split (``pose_mode: per_animal``)."""
+        kp = split.keypoints
+        if kp is None:
+            raise ConfigError(
+                "data",
+                f"session {split.session_id!r} carries no keypoints: model.pose_mode=per_animal reads the raw "
+                "pose (SplitData.keypoints, kept by a data module with a pose input once the model is attached)",
+            )
+        return self._check_keypoints(kp, f"session {split.session_id!r} keypoints")
+
+    def _check_keypoints(self, kp, what: str) -> np.ndarray:
+        kp = np.asarray(kp.detach().cpu().numpy() if isinstance(kp, torch.Tensor) else kp, dtype=np.float32)
+        want = (self.n_animals, self.n_keypoints, 2)
+        if kp.ndim != 4 or tuple(kp.shape[1:]) != want:
+            raise ConfigError(
+                "inputs", f"{what}: expected keypoints (frames, {want[0]}, {want[1]}, 2), got shape {tuple(kp.shape)}"
+            )
+        return kp
+
+    def pose_arrays(self, keypoints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(observations (T, A, obs_dim), actions (T, A, act_dim))`` of one contiguous stretch of
+        keypoints: :func:`.pose.pose_observations` and :func:`.pose.pose_actions` at the model's
+        heading and scale (actions NaN where a keypoint is missing and at the last frame)."""
+        scale = float(self.pose_scale)
+        return (
+            pose_ops.pose_observations(keypoints, self.heading, scale),
+            pose_ops.pose_actions(keypoints, self.heading, scale),
+        )
+
+    def _animal_sequences(self, splits: list[SplitData]):
+        """Every animal of every trial of ``splits`` as one sequence: yields ``(obs (T, F),
+        actions (T, A))``."""
+        for split in splits:
+            kp = self.split_keypoints(split)
+            for a, b in np.asarray(split.segments):
+                obs, acts = self.pose_arrays(kp[a:b])
+                for i in range(self.n_animals):
+                    yield obs[:, i], acts[:, i]
+
+    @torch.no_grad()
+    def pooled_hidden(self, keypoints: np.ndarray, batch_size: int | None = None) -> np.ndarray:
+        """``(T, 2 * n_embd)``: the animals' hidden states at every frame of one contiguous stretch
+        of keypoints, pooled by :func:`.pose.pool_animals` (mean and max - min over the animals
+        present)."""
+        obs, _ = self.pose_arrays(keypoints)
+        x = torch.from_numpy(obs).to(self.device)
+        hidden = torch.stack([self.hidden_per_frame(x[:, i], batch_size) for i in range(self.n_animals)], 1)
+        return pose_ops.pool_animals(hidden.float().cpu().numpy(), pose_ops.animals_present(keypoints))
+
+    @torch.no_grad()
+    def embed_keypoints(self, keypoints, batch_size: int | None = None) -> np.ndarray:
+        """``(T, embedding_dim)`` embeddings of keypoints ``(T, animals, keypoints, 2)``: the pooled
+        hidden states, reduced by the PCA fitted after training when wider than embedding_width."""
+        kp = self._check_keypoints(keypoints, "keypoints")
+        if not bool(self.pooling_fitted):
+            raise RuntimeError("the pooling PCA is not fitted: call fit_after_training(train_splits) after training")
+        was = self.training
+        self.eval()
+        try:
+            pooled = self.pooled_hidden(kp, batch_size) if len(kp) else np.zeros((0, 2 * int(self.config.n_embd)))
+        finally:
+            self.train(was)
+        comps = self.pooling_components
+        if not len(comps):
+            return pooled.astype(np.float32)
+        return pose_ops.project_pooled(pooled, self.pooling_mean.cpu().numpy(), comps.cpu().numpy())
+
+    def fit_after_training(self, splits: list[SplitData]) -> None:
+        """Per animal: fit the PCA reducing the pooled hidden states of the training frames to
+        ``embedding_width`` (nothing to fit when ``2 * n_embd <= embedding_width``)."""
+        if not self.per_animal or not len(self.pooling_components):
+            return
+        was = self.training
+        self.eval()
+        try:
+            pooled = [
+                self.pooled_hidden(self.split_keypoints(s)[a:b]) for s in splits for a, b in np.asarray(s.segments)
+            ]
+        finally:
+            self.train(was)
+        if not pooled:
+            raise ConfigError("data", "no training frames to fit the pooling of the per-animal embeddings")
+        mean, comps = pose_ops.fit_pooling(np.concatenate(pooled), len(self.pooling_components))
+        self.pooling_mean.copy_(torch.from_numpy(mean))
+        self.pooling_components.copy_(torch.from_numpy(comps))
+        self.pooling_fitted.fill_(True)
+
+    def embed_split(self, split: SplitData, batch_size: int | None = None) -> np.ndarray:
+        if not self.per_animal:
+            return super().embed_split(split, batch_size)
+        kp = self.split_keypoints(split)
+        out = np.zeros((split.n_frames, self.embedding_dim), dtype=np.float32)
+        for a, b in np.asarray(split.segments):
+            out[a:b] = self.embed_keypoints(kp[a:b], batch_size)
+        return out
+
+    # ------------------------------------------------------------------ fitting
     def fit_data(self, splits: list[SplitData]) -> None:
-        """Fit the k-means tokenizer on every valid training action (seeded from torch's RNG)."""
-        acts = [a[v] for a, v in (self.split_actions(s) for s in splits)]
+        """Fit the k-means tokenizer on every valid training action (seeded from torch's RNG);
+        per animal, first the pose scale (:func:`.pose.pose_scale` of the training keypoints)."""
+        if self.per_animal:
+            scale = pose_ops.pose_scale([self.split_keypoints(s) for s in splits], self.heading)
+            if scale is None:
+                raise ConfigError("data", "the training splits hold no valid keypoint")
+            self.pose_scale.fill_(scale)
+            acts = [a[np.isfinite(a).all(1)] for _, a in self._animal_sequences(splits)]
+        else:
+            acts = [a[v] for a, v in (self.split_actions(s) for s in splits)]
         acts = np.concatenate(acts) if acts else np.zeros((0, self.act_dim), np.float32)
         seed = int(torch.randint(0, 2**31 - 1, (1,)).item())
         rng = np.random.default_rng(seed)
@@ -337,6 +530,8 @@ class BeTCore(Core):
     def make_dataset(self, splits: list[SplitData], stage: str, seed: int = 0, rank: int = 0, world_size: int = 1):
         if not splits:
             return None
+        if self.per_animal:
+            return self._per_animal_dataset(splits, stage, seed, rank, world_size)
         obs, acts, valid, starts, offset = [], [], [], [], 0
         for s in splits:
             obs.append(self.features({n: s.inputs[n] for n in self._feature_names}))
@@ -356,6 +551,39 @@ class BeTCore(Core):
             torch.cat(valid),
             starts,
             self.window,
+            int(self.config.batch_size),
+            seed,
+            train=stage == "train",
+            rank=rank,
+            world_size=world_size,
+        )
+
+    def _per_animal_dataset(self, splits, stage: str, seed: int, rank: int, world_size: int):
+        """Windows of every animal of every trial (those with at least one valid action)."""
+        obs, acts, valid, starts, offset = [], [], [], [], 0
+        w = self.window
+        for o, a in self._animal_sequences(splits):
+            v = np.isfinite(a).all(1)
+            obs.append(torch.from_numpy(o))
+            acts.append(torch.from_numpy(np.where(v[:, None], a, 0.0).astype(np.float32)))
+            valid.append(torch.from_numpy(v))
+            if len(o) >= w:
+                n_valid = np.convolve(v.astype(np.int64), np.ones(w, np.int64), mode="valid")
+                starts.append(np.flatnonzero(n_valid > 0) + offset)
+            offset += len(o)
+        starts = np.concatenate(starts) if starts else np.zeros(0, np.int64)
+        if not len(starts):
+            if stage == "train":
+                raise ConfigError(
+                    "model.window", f"no animal's trial holds window={w} frames with a valid action; lower the window"
+                )
+            return None
+        return BeTStream(
+            torch.cat(obs),
+            torch.cat(acts),
+            torch.cat(valid),
+            starts.astype(np.int64),
+            w,
             int(self.config.batch_size),
             seed,
             train=stage == "train",
@@ -427,7 +655,12 @@ class BeTCore(Core):
 
     @torch.no_grad()
     def embed(self, inputs, session_index: int = 0, batch_size: int | None = None) -> torch.Tensor:
+        """``(T, embedding_dim)``; per animal, ``inputs`` are the keypoints ``(T, animals,
+        keypoints, 2)`` (or ``{"pose": keypoints}``), not the data module's pose features."""
         inputs = self.as_inputs(inputs)
+        if self.per_animal:
+            kp = inputs[self.config.action_input]
+            return torch.from_numpy(self.embed_keypoints(kp, batch_size)).to(self.device)
         was = self.training
         self.eval()
         try:
@@ -437,6 +670,10 @@ class BeTCore(Core):
 
     def write_figures(self, splits, directory) -> list:
         """``rollouts.png``: generated trajectories over the real ones (see :mod:`.figures`)."""
+        if self.per_animal:
+            from behavenet.models.bet.figures import write_pose_figures
+
+            return write_pose_figures(self, splits, directory)
         from behavenet.models.bet.figures import write_figures
 
         return write_figures(self, splits, directory)

@@ -43,11 +43,6 @@ class BeTOptions(EstimatorOptions):
     """Training length in passes over the training windows (ignored when max_iterations is set)."""
     max_iterations: int | None = None
     """Training length in optimiser steps (overrides max_epochs)."""
-    embedding_width: int = 128
-    """Pose only: width of the per-frame embedding pooled across animals ([mean, max - min] of the
-    animals' hidden states, reduced by PCA when wider; 128 is the MABe mouse limit)."""
-    heading: list[int] | None = None
-    """Pose only: the keypoint indices (from, to) of the body axis; None: last keypoint to first."""
 
 
 class BehaviorTransformer(FamilyEstimator):
@@ -57,7 +52,7 @@ class BehaviorTransformer(FamilyEstimator):
 
     family = "bet"
     Options = BeTOptions
-    config_exclude = ("inputs", "action_input", "action_mode", "goal_input")
+    config_exclude = ("inputs", "action_input", "action_mode", "goal_input", "pose_mode")
     fitted_attributes = (
         "kind_",
         "obs_dim_",
@@ -382,13 +377,9 @@ class BehaviorTransformer(FamilyEstimator):
         self.pose_scale_ = float(scale)
         self.heading_ = list(heading)
         self.pooling_mean_ = self.pooling_components_ = None
-        pooled = np.concatenate([self._pooled(p) for p in poses])
-        width = int(self.embedding_width)
-        if pooled.shape[1] > width:
-            mean = pooled.mean(0)
-            _, _, vt = np.linalg.svd(pooled - mean, full_matrices=False)
-            self.pooling_mean_ = mean.astype(np.float32).tolist()
-            self.pooling_components_ = vt[:width].astype(np.float32).tolist()
+        pca = pose_ops.fit_pooling(np.concatenate([self._pooled(p) for p in poses]), int(self.embedding_width))
+        if pca is not None:
+            self.pooling_mean_, self.pooling_components_ = (x.tolist() for x in pca)
         return self
 
     def _pooled(self, p: np.ndarray, batch_size: int | None = None) -> np.ndarray:
@@ -397,14 +388,7 @@ class BehaviorTransformer(FamilyEstimator):
         obs = pose_ops.pose_observations(p, heading, scale)
         with torch.no_grad():
             hidden = np.stack([self._hidden(obs[:, i], batch_size).cpu().numpy() for i in range(p.shape[1])], 1)
-        present = np.isfinite(p).any(axis=(2, 3))  # (T, A)
-        present[~present.any(1)] = True
-        m = present[..., None]
-        n = m.sum(1)
-        mean = (hidden * m).sum(1) / n
-        hi = np.where(m, hidden, -np.inf).max(1)
-        lo = np.where(m, hidden, np.inf).min(1)
-        return np.concatenate([mean, hi - lo], 1).astype(np.float32)
+        return pose_ops.pool_animals(hidden, pose_ops.animals_present(p))
 
     def _transform_pose(self, pose, batch_size=None):
         poses = self._poses(pose, "X")
@@ -416,11 +400,7 @@ class BehaviorTransformer(FamilyEstimator):
         out = []
         for p in poses:
             z = self._pooled(p, batch_size)
-            if self.pooling_components_ is not None:
-                z = (z - np.asarray(self.pooling_mean_, np.float32)) @ np.asarray(
-                    self.pooling_components_, np.float32
-                ).T
-            out.append(z.astype(np.float32))
+            out.append(pose_ops.project_pooled(z, self.pooling_mean_, self.pooling_components_))
         return out if isinstance(pose, (list, tuple)) else out[0]
 
     def rollout_pose(
@@ -438,24 +418,11 @@ class BehaviorTransformer(FamilyEstimator):
             raise EstimatorInputError("start", f"expected a frame index in 0..{len(p) - 1}, got {start!r}")
         if not isinstance(n_steps, (int, np.integer)) or n_steps < 1:
             raise EstimatorInputError("n_steps", f"expected an integer >= 1, got {n_steps!r}")
-        w = self.model_.window
-        heading, scale = tuple(self.heading_), float(self.pose_scale_)
+        from behavenet.models.bet.figures import rollout_pose
+
         gen = torch.Generator(device=self.model_.device).manual_seed(int(self.seed_ if seed is None else seed))
-        hist = np.repeat(p[max(0, start - w + 1) : start + 1][None].astype(np.float64), int(n_samples), 0)
-        first = len(hist[0]) - 1
-        core = self.model_
-        core.eval()
-        with torch.no_grad():
-            for _ in range(int(n_steps)):
-                recent = hist[:, -w:]
-                obs = np.stack([pose_ops.pose_observations(h, heading, scale) for h in recent])  # (S, L, A, F)
-                s, length, a, f = obs.shape
-                x = torch.from_numpy(obs.transpose(0, 2, 1, 3).reshape(s * a, length, f)).to(core.device)
-                hidden = core.trunk(x)[:, -1]
-                act = core.sample_from(hidden, 1, temperature, gen)[0].cpu().numpy().reshape(s, a, -1)
-                nxt = pose_ops.apply_actions(hist[:, -1], act, heading, scale)
-                hist = np.concatenate([hist, nxt[:, None]], 1)
-        return hist[:, first:].astype(np.float32)
+        heading, scale = tuple(self.heading_), float(self.pose_scale_)
+        return rollout_pose(self.model_, p, int(start), int(n_steps), int(n_samples), heading, scale, temperature, gen)
 
     def plot_rollouts(self, pose, start: int, n_steps: int, path, n_samples: int = 5, seed: int | None = None):
         """Plot :meth:`rollout_pose` trajectories (each animal's centroid) over the real ones
@@ -469,19 +436,10 @@ class BehaviorTransformer(FamilyEstimator):
         (p,) = self._poses(pose)
         future = self.rollout_pose(p, start, n_steps, n_samples, seed=seed)
         real = p[start : start + n_steps + 1]
+        from behavenet.models.bet.figures import draw_pose_rollouts
+
         fig, ax = plt.subplots(figsize=(5, 5))
-        for a in range(p.shape[1]):
-            colour = f"C{a % 10}"
-            for s in range(len(future)):
-                c = np.nanmean(future[s, :, a], axis=1)
-                ax.plot(c[:, 0], c[:, 1], color=colour, alpha=0.35, lw=1, label="generated" if s == a == 0 else None)
-            c = np.nanmean(real[:, a], axis=1)
-            ax.plot(c[:, 0], c[:, 1], color=colour, lw=2.5, label=f"real, animal {a}")
-            ax.plot(c[:1, 0], c[:1, 1], "o", color=colour)
-        ax.set_aspect("equal")
-        ax.invert_yaxis()
-        ax.legend(fontsize=7)
-        ax.set_title(f"BeT rollouts from frame {start}: {n_steps} steps, {len(future)} samples")
+        draw_pose_rollouts(ax, real, future, f"BeT rollouts from frame {start}: {n_steps} steps, {len(future)} samples")
         fig.tight_layout()
         fig.savefig(path, dpi=120)
         plt.close(fig)
@@ -504,13 +462,7 @@ class BehaviorTransformer(FamilyEstimator):
 
 def _pose_scale(poses: list[np.ndarray], heading) -> float:
     """Root mean square of the egocentric keypoints (the body's size)."""
-    sq = []
-    for p in poses:
-        origin, _ = pose_ops.frames(p.astype(np.float64), heading)
-        d = p - origin[:, :, None]
-        sq.append(d[np.isfinite(d)] ** 2)
-    sq = np.concatenate(sq) if sq else np.zeros(0)
-    if not len(sq):
+    scale = pose_ops.pose_scale(poses, heading)
+    if scale is None:
         raise EstimatorInputError("pose", "has no valid keypoints")
-    rms = float(np.sqrt(sq.mean()) * np.sqrt(2))
-    return rms if rms > 0 else 1.0
+    return scale
