@@ -70,7 +70,9 @@ def _two_mode_toy(seed=0, n=64, t=12):
 def toy_model():
     torch.set_num_threads(1)
     obs, acts = _two_mode_toy()
-    bet = BehaviorTransformer(n_clusters=2, max_iterations=250, learning_rate=3e-3, **TINY)
+    bet = BehaviorTransformer(
+        n_clusters=2, max_iterations=250, learning_rate=3e-3, lr_schedule="constant", warmup_steps=0, **TINY
+    )
     return bet.fit(obs, acts), obs, acts
 
 
@@ -143,7 +145,9 @@ def test_goal_conditioning():
     goals = rng.choice([-1.0, 1.0], size=(40, 1)).astype(np.float32)
     obs = rng.normal(0, 0.1, size=(40, 10, 2)).astype(np.float32)
     acts = np.repeat(goals[:, None], 10, 1) + rng.normal(0, 0.01, size=(40, 10, 1)).astype(np.float32)
-    bet = BehaviorTransformer(n_clusters=2, max_iterations=150, learning_rate=3e-3, **TINY)
+    bet = BehaviorTransformer(
+        n_clusters=2, max_iterations=150, learning_rate=3e-3, lr_schedule="constant", warmup_steps=0, **TINY
+    )
     bet.fit(obs, acts, goals=goals)
     s = bet.sample(obs[:6], n_samples=20, goals=goals[:6])
     assert np.all(np.sign(s[..., 0]).mean(axis=(0, 2)) == pytest.approx(goals[:6, 0], abs=0.2))
