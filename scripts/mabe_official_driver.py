@@ -41,7 +41,6 @@ from pathlib import Path
 
 import numpy as np
 
-
 _REWRITE = """
 import json, sys
 import numpy as np
