@@ -49,10 +49,10 @@ def export_embeddings(model, datamodule, path: str | os.PathLike) -> Path:
             SessionEmbedding(
                 session_id=sid,
                 embedding=model.embed_split(split),
-                frame_index=split.frame_index,
-                trial=split.trial_index,
+                frame_index=np.asarray(split.frame_index),
+                trial=np.asarray(split.trial_index),
                 split=np.array([SPLIT_CODES.get(r, 3) for r in roles], dtype=np.int8),
-                labels=dict(split.labels),
+                labels={k: np.asarray(v) for k, v in split.labels.items()},
                 label_kinds=dict(split.label_kinds),
                 vocabularies={k: v for k, v in vocab.items() if k in split.labels},
                 source_file=str(Path(datamodule.files[i]).resolve()),

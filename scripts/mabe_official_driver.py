@@ -78,6 +78,9 @@ def read_official_csv(path: Path) -> dict:
 
 
 def run(fixture: Path, official: Path, python: str, out: Path, threads: int, keep: bool) -> dict:
+    # the evaluator runs in a temporary folder: every path it is given must be absolute
+    fixture, official, out = fixture.resolve(), official.resolve(), out.resolve()
+    python = str(Path(python).absolute()) if os.sep in python else python
     labels = np.load(fixture / "labels.npy", allow_pickle=True).item()
     fmap = labels["frame_number_map"]
     work = Path(tempfile.mkdtemp(prefix="mabe_official_"))
@@ -120,8 +123,12 @@ def run(fixture: Path, official: Path, python: str, out: Path, threads: int, kee
         wall = time.perf_counter() - t0
         if proc.returncode != 0:
             sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-4000:])
-            raise SystemExit(f"official evaluator failed (exit {proc.returncode}); work folder {work}")
-        (csv_path,) = (work / "results").glob("*.csv")
+            hint = f"its files are in {work}" if keep else "rerun with --keep to inspect its files"
+            raise SystemExit(f"official evaluator failed (exit {proc.returncode}); {hint}")
+        found = sorted((work / "results").glob("*.csv"))
+        if len(found) != 1:
+            raise SystemExit(f"official evaluator: expected one results CSV in {work / 'results'}, found {len(found)}")
+        csv_path = found[0]
         rec = {"wall_s": round(wall, 2), "threads": threads}
         m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr)
         if m:

@@ -261,6 +261,23 @@ def test_embed_array_matches_the_session_file(contrastive_run):
         model.embed(spikes[:, :5])
 
 
+def test_embedding_a_large_session_gives_arrays(contrastive_run):
+    """A session over data.on_disk_threshold_mb is served through row maps; embedding it used to
+    return those as frame_index / trial / labels, so `trial == i` was a plain False and
+    trial_embedding() silently returned no rows."""
+    small = load_pretrained(contrastive_run).embed(DEMO)
+    model = load_pretrained(contrastive_run)
+    model.data_config["on_disk_threshold_mb"] = 0  # every session "large"
+    big = model.embed(DEMO)
+    for name in ("frame_index", "trial"):
+        assert type(getattr(big, name)) is np.ndarray
+        np.testing.assert_array_equal(getattr(big, name), getattr(small, name))
+    assert all(type(v) is np.ndarray for v in big.labels.values()) and big.labels.keys() == small.labels.keys()
+    first = big.trial_names[0]
+    assert len(big.trial_embedding(first)) == len(small.trial_embedding(first)) > 0
+    np.testing.assert_allclose(big.embedding, small.embedding, rtol=0, atol=1e-4)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("family", ["contrastive", "mmgpvae", "bet"])
 def test_every_family_trains_saves_and_reloads_in_a_fresh_process(family, tmp_path):

@@ -33,6 +33,7 @@ def evaluate_run(embeddings_path, eval_cfg, out_dir: Path | None = None) -> dict
         )
         if not results["decoding"]:
             asked = dec.get("labels")
+            asked = [asked] if isinstance(asked, str) else asked
             results["decoding_skipped"] = (
                 f"none of the labels {list(asked)} is in the embeddings file"
                 if asked

@@ -78,9 +78,18 @@ def make_optimizer(params, config: TrainingConfig) -> torch.optim.Optimizer:
         raise ConfigError("model.optimizer_options", f"{cls.__name__}: {err}") from None
 
 
+def warmup_length(config: TrainingConfig, total_steps: int | None) -> int:
+    """``warmup_steps``, but at most half the run when its length is known (a short run, such as
+    ``trainer.max_steps=50`` with a 100-step warm-up, still reaches the peak rate and decays)."""
+    warm = int(config.warmup_steps)
+    if total_steps and total_steps > 0:
+        warm = min(warm, int(total_steps) // 2)
+    return warm
+
+
 def lr_factor(step: int, config: TrainingConfig, total_steps: int | None) -> float:
     """Multiplier of ``learning_rate`` at optimiser step ``step`` (0-based)."""
-    warm = int(config.warmup_steps)
+    warm = warmup_length(config, total_steps)
     if warm > 0 and step < warm:
         return (step + 1) / warm
     if config.lr_schedule == "constant" or not total_steps:
@@ -111,5 +120,14 @@ def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainingConfig, tot
         raise ConfigError(
             "model.min_learning_rate",
             f"expected 0 <= min_learning_rate <= learning_rate, got {config.min_learning_rate!r}",
+        )
+    if warmup_length(config, total_steps) < int(config.warmup_steps):
+        import logging
+
+        logging.getLogger(__name__).warning(
+            "model.warmup_steps=%d is more than half of the run's %d steps: warming up over %d",
+            int(config.warmup_steps),
+            int(total_steps),
+            warmup_length(config, total_steps),
         )
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, config, total_steps))

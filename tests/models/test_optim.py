@@ -73,3 +73,18 @@ def test_schedules():
         make_scheduler(opt, TrainingConfig(lr_schedule="step"), 10)
     with pytest.raises(ConfigError, match="set trainer.max_steps"):
         make_scheduler(opt, TrainingConfig(lr_schedule="cosine"), None)
+
+
+def test_warmup_is_at_most_half_of_a_short_run(caplog):
+    """A 100-step warm-up in a 50-step run used to stop at half the peak and never decay."""
+    import logging
+
+    cfg = TrainingConfig(learning_rate=1.0, lr_schedule="cosine", warmup_steps=100)
+    factors = [lr_factor(s, cfg, 50) for s in range(50)]
+    assert factors[24] == 1.0 and factors[0] == 1 / 25  # 25 warm-up steps reach the peak
+    assert factors[-1] == pytest.approx(0.0, abs=1e-12)  # then the cosine decays to 0
+    assert lr_factor(99, cfg, 1000) == 1.0 and lr_factor(98, cfg, 1000) == 0.99  # long runs unchanged
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    with caplog.at_level(logging.WARNING, logger="behavenet.models.optim"):
+        make_scheduler(opt, cfg, 50)
+    assert "warmup_steps=100 is more than half of the run's 50 steps: warming up over 25" in caplog.text
