@@ -39,9 +39,9 @@ def load(which: str) -> tuple[np.ndarray, list[int]]:
         sess = load_slp(ROOT / "data/sleap-flies-clip/clip.slp")
         kp = np.asarray(sess.pose.keypoints, dtype=np.float32)[..., :2]
         return kp, [1, 0]  # thorax -> head
-    from behavenet.io import load_session  # noqa: PLC0415
+    from behavenet.io import load as load_any  # noqa: PLC0415
 
-    sess = load_session(ROOT / "data/dlc-openfield/m3v1mp4_DLC_predictions_from_ethome.csv")
+    sess = load_any(ROOT / "data/dlc-openfield/m3v1mp4_DLC_predictions_from_ethome.csv")
     kp = np.asarray(sess.pose.keypoints, dtype=np.float32)[..., :2]
     return kp, [kp.shape[2] - 1, 0]
 
@@ -104,6 +104,9 @@ def main() -> None:
     ap.add_argument("--data", choices=["sleap", "dlc"], default="sleap")
     ap.add_argument("--iterations", type=int, default=400)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
+    ap.add_argument(
+        "--minibet-schedule", action="store_true", help="miniBET's optimiser schedule (lr 1e-4, constant), not ours"
+    )
     args = ap.parse_args()
     torch.set_num_threads(1)
     from behavenet import BehaviorTransformer
@@ -113,7 +116,8 @@ def main() -> None:
     train, test = kp[:cut], kp[cut:]
     for seed in args.seeds:
         t0 = time.perf_counter()
-        bet = BehaviorTransformer(max_iterations=args.iterations, heading=heading, seed=seed).fit_pose(train)
+        sched = dict(learning_rate=1e-4, lr_schedule="constant", warmup_steps=0) if args.minibet_schedule else {}
+        bet = BehaviorTransformer(max_iterations=args.iterations, heading=heading, seed=seed, **sched).fit_pose(train)
         fit_s = time.perf_counter() - t0
         nll, ok = bet_nll(bet, train, test)
         base, still = cv_nll(tuple(bet.heading_), float(bet.pose_scale_), train, test, ok)
