@@ -123,7 +123,7 @@ def _dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:
     """Inverted dropout (as ``F.dropout``), with the mask drawn by ``rand_like``: faster on CPU."""
     if not training or p <= 0:
         return x
-    return x * ((torch.rand_like(x) >= p) * (1.0 / (1.0 - p)))
+    return x * torch.rand_like(x).ge_(p).mul_(1.0 / (1.0 - p))  # in place: one temporary, same mask
 
 
 class CausalTransformer(nn.Module):
