@@ -730,8 +730,10 @@ class SessionDataModule(L.LightningDataModule):
             pairs, origin, origin_all = ChunkStats(layout["pairwise"]), ChunkStats(d), ChunkStats(1)
             sumsq, count = 0.0, 0
 
+            held = self._pending_keypoints  # the raw keypoints, when a model keeps them: read once
+
             def produce(lo, hi):
-                return self._pose_features(reader, lo, hi)
+                return self._pose_features(reader, lo, hi, kp=None if held is None else held[lo:hi])
 
             def accumulate(x):
                 nonlocal sumsq, count
