@@ -247,7 +247,9 @@ class BeTCore(Core):
         known = ", ".join(specs) or "none"
         if c.action_input not in specs:
             raise ConfigError(
-                "model.action_input", f"the data offer no input {c.action_input!r} (inputs: {known}); set data.inputs"
+                "model.action_input",
+                f"the data offer no input {c.action_input!r} (inputs: {known}); add it to the data's inputs, "
+                f"e.g. data.inputs=[{','.join([*specs, str(c.action_input)])}], or choose another model.action_input",
             )
         self.per_animal = c.pose_mode == "per_animal"
         if self.per_animal:

@@ -226,7 +226,9 @@ def test_errors_are_one_line_and_name_the_argument():
         BehaviorTransformer(**TINY).fit_pose(np.zeros((10, 3)))
     with pytest.raises(ConfigError, match="model.action_mode"):
         build_core("bet", {"action_mode": "jump"}, {"inputs": {"behavior": {"shapes": [[2]]}}})
-    with pytest.raises(ConfigError, match="model.action_input: the data offer no input 'behavior'"):
+    with pytest.raises(
+        ConfigError, match=r"model.action_input: the data offer no input 'behavior' .*data.inputs=\[spikes,behavior\]"
+    ):
         build_core("bet", {}, {"inputs": {"spikes": {"shapes": [[3]]}}})
 
 
