@@ -283,6 +283,8 @@ def run_speed(impl: str, path: str, n_timed: int = 200, warmup: int = 20) -> dic
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
+            if scheduler is not None:  # the estimator steps its learning-rate schedule every step
+                scheduler.step()
             return loss.detach()
 
         for _ in range(warmup):

@@ -120,10 +120,20 @@ def _causal_mask(t: int, like: torch.Tensor) -> torch.Tensor:
 
 
 def _dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:
-    """Inverted dropout (as ``F.dropout``), with the mask drawn by ``rand_like``: faster on CPU."""
+    """Inverted dropout (as ``F.dropout``) with 16-bit uniform draws: each element is dropped with
+    probability ``p`` rounded to a multiple of 1/65536 (0.1 -> 0.100006), and kept ones are scaled
+    by ``1 / (1 - p)``. Four draws come from one 64-bit random word, which makes the masks about
+    2.5x cheaper than ``rand_like`` on a CPU (the generator dominates dropout's cost there)."""
     if not training or p <= 0:
         return x
-    return x * torch.rand_like(x).ge_(p).mul_(1.0 / (1.0 - p))  # in place: one temporary, same mask
+    n = x.numel()
+    words = torch.empty((n + 3) // 4, dtype=torch.int64, device=x.device).random_(-(2**63), None)
+    draws = words.view(torch.int16)[:n].view(x.shape).to(torch.float32)  # exact: |draw| < 2**15
+    mask = draws.ge_(_DROP_BASE + round(p * 65536)).mul_(1.0 / (1.0 - p))
+    return x * (mask if mask.dtype == x.dtype else mask.to(x.dtype))
+
+
+_DROP_BASE = -32768  # the smallest int16: a draw below BASE + p * 65536 is dropped
 
 
 class CausalTransformer(nn.Module):

@@ -131,6 +131,31 @@ def test_seeds_reproduce():
     assert not np.array_equal(a.transform(obs), c.transform(obs))
 
 
+def test_dropout_rate_scale_and_seed():
+    from behavenet.models.bet.core import _dropout
+
+    x = torch.ones(7, 13, 1001)  # an odd count: the last 64-bit word is only partly used
+    torch.manual_seed(3)
+    y = _dropout(x, 0.3)
+    assert y.shape == x.shape and y.dtype == x.dtype
+    kept = y != 0
+    assert torch.allclose(y[kept], torch.full_like(y[kept], 1 / 0.7))
+    n, p = x.numel(), round(0.3 * 65536) / 65536  # the rate rounded to 1/65536
+    assert abs((~kept).float().mean().item() - p) < 5 * math.sqrt(p * (1 - p) / n)
+    torch.manual_seed(3)
+    assert torch.equal(_dropout(x, 0.3), y)
+    assert not torch.equal(_dropout(x, 0.3), y)  # a fresh draw
+    assert _dropout(x, 0.3, training=False) is x and _dropout(x, 0.0) is x
+    # every 16-bit lane of a 64-bit word is uniform (a sign bit stuck at 0 would keep a quarter)
+    lanes = (_dropout(torch.ones(4 * 50_000), 0.5) == 0).float().view(-1, 4).mean(0)
+    assert ((lanes - 0.5).abs() < 0.01).all(), lanes
+    g = torch.ones(5, 6, requires_grad=True)
+    torch.manual_seed(0)
+    out = _dropout(g, 0.5)
+    out.sum().backward()
+    assert torch.equal(g.grad, out.detach())  # d(out)/dx is the scaled mask
+
+
 def test_nan_actions_are_masked_and_lists_of_lengths():
     obs, acts = _two_mode_toy(n=10)
     acts[0, 3] = np.nan
