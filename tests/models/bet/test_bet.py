@@ -156,6 +156,26 @@ def test_dropout_rate_scale_and_seed():
     assert torch.equal(g.grad, out.detach())  # d(out)/dx is the scaled mask
 
 
+def test_cpu_linear_matches_nn_linear():
+    from behavenet.models.bet.core import _Linear
+
+    torch.manual_seed(0)
+    ours, ref = _Linear(7, 5), torch.nn.Linear(7, 5)
+    ref.load_state_dict(ours.state_dict())  # the same parameters under the same keys
+    x = torch.randn(3, 4, 7, requires_grad=True)
+    y, y_ref = ours(x), ref(x)
+    assert torch.allclose(y, y_ref, atol=1e-6)
+    w = torch.randn_like(y)
+    (y * w).sum().backward()
+    grads = [x.grad.clone(), ours.weight.grad, ours.bias.grad]
+    x.grad = None
+    (y_ref * w).sum().backward()
+    for a, b in zip(grads, [x.grad, ref.weight.grad, ref.bias.grad]):
+        assert torch.allclose(a, b, atol=1e-5)
+    no_bias = _Linear(7, 5, bias=False)
+    assert torch.equal(no_bias(x), x @ no_bias.weight.T)
+
+
 def test_nan_actions_are_masked_and_lists_of_lengths():
     obs, acts = _two_mode_toy(n=10)
     acts[0, 3] = np.nan
