@@ -59,6 +59,15 @@ def _affine_fit(x: np.ndarray, y: np.ndarray) -> dict:
     return {"mse": sse / y.size, "r2": 1.0 - sse / sst if sst > 0 else float("nan")}
 
 
+def wrap_share(shared: np.ndarray, angle: np.ndarray) -> float:
+    """Share of the affine shared -> angle map's squared error that falls on the trials whose angle
+    passes +-180 degrees somewhere (their images repeat ones of the other end of the range)."""
+    design = np.stack([shared.ravel(), np.ones(shared.size)], 1)
+    resid = (angle.ravel() - design @ np.linalg.lstsq(design, angle.ravel(), rcond=None)[0]).reshape(angle.shape)
+    sse = (resid**2).sum(1)
+    return float(sse[(np.abs(angle) > 180).any(1)].sum() / sse.sum())
+
+
 def score(latents: dict, truth: dict, images_hat=None, images_true=None, rates_hat=None, rates_true=None) -> dict:
     """Held-out scores, the official notebook's way (``regress_anything``).
 
@@ -82,6 +91,8 @@ def score(latents: dict, truth: dict, images_hat=None, images_true=None, rates_h
         for j in range(z.shape[-1]):
             out["per_latent"][f"{block}[{j}]->{target}"] = _affine_fit(z[..., j], y)
         out["block_r2"][f"{block}->{target}"] = _affine_fit(z, y)["r2"]
+        if block == "shared" and z.shape[-1] == 1:
+            out["shared->angle_sse_share_of_trials_beyond_180"] = wrap_share(z[..., 0], y)
     blocks = [np.asarray(latents[b], dtype=np.float64) for b in TARGETS if latents.get(b) is not None]
     if blocks:
         allz = np.concatenate([b.reshape(*b.shape[:2], -1) for b in blocks], axis=-1)
@@ -226,6 +237,7 @@ def run_behavenet_gpvae(args, data: dict, est) -> dict:
             "per_latent": {"shared[0]->angle": fit},
             "all_latents_r2": {"angle": fit["r2"]},
             "angle_mse_deg2": fit["mse"],
+            "angle_sse_share_of_trials_beyond_180": wrap_share(z[..., 0], np.asarray(data["angle"][te], np.float64)),
             "image_mse_per_pixel": float(np.mean((rec - data["images"][te]) ** 2)),
         },
     }
@@ -339,6 +351,9 @@ def main(argv=None) -> int:
         "r2": {k: round(v["r2"], 4) for k, v in m["per_latent"].items()},
         "all_latents_r2": {k: round(v, 4) for k, v in m["all_latents_r2"].items()},
         "image_mse_per_pixel": m.get("image_mse_per_pixel"), "angle_mse_deg2": m.get("angle_mse_deg2"),
+        "images->|zoom|_r2": m.get("images->|zoom|_r2"),
+        "angle_sse_share_beyond_180": m.get("shared->angle_sse_share_of_trials_beyond_180",
+                                            m.get("angle_sse_share_of_trials_beyond_180")),
     }, indent=1))  # fmt: skip
     return 0
 
