@@ -59,13 +59,14 @@ def _affine_fit(x: np.ndarray, y: np.ndarray) -> dict:
     return {"mse": sse / y.size, "r2": 1.0 - sse / sst if sst > 0 else float("nan")}
 
 
-def wrap_share(shared: np.ndarray, angle: np.ndarray) -> float:
+def wrap_share(shared: np.ndarray, angle: np.ndarray, beyond: float = 180.0) -> float:
     """Share of the affine shared -> angle map's squared error that falls on the trials whose angle
-    passes +-180 degrees somewhere (their images repeat ones of the other end of the range)."""
+    passes +-``beyond`` degrees somewhere (past 180 their images repeat ones of the other end of the
+    range)."""
     design = np.stack([shared.ravel(), np.ones(shared.size)], 1)
     resid = (angle.ravel() - design @ np.linalg.lstsq(design, angle.ravel(), rcond=None)[0]).reshape(angle.shape)
     sse = (resid**2).sum(1)
-    return float(sse[(np.abs(angle) > 180).any(1)].sum() / sse.sum())
+    return float(sse[(np.abs(angle) > beyond).any(1)].sum() / sse.sum())
 
 
 def score(latents: dict, truth: dict, images_hat=None, images_true=None, rates_hat=None, rates_true=None) -> dict:
@@ -218,6 +219,8 @@ def run_behavenet_gpvae(args, data: dict, est) -> dict:
     z = est.transform({"images": data["images"][te]})["shared"]
     fit = _affine_fit(z, np.asarray(data["angle"][te], np.float64))
     rec = est.reconstruct({"images": data["images"][te]})["images"]
+    if args.save_latents:
+        np.savez(Path(args.out).with_suffix(".npz"), test_idx=te, shared=z)
     return {
         "impl": "behavenet",
         "variant": "gpvae",
@@ -237,7 +240,8 @@ def run_behavenet_gpvae(args, data: dict, est) -> dict:
             "per_latent": {"shared[0]->angle": fit},
             "all_latents_r2": {"angle": fit["r2"]},
             "angle_mse_deg2": fit["mse"],
-            "angle_sse_share_of_trials_beyond_180": wrap_share(z[..., 0], np.asarray(data["angle"][te], np.float64)),
+            # no held-out trial of this file passes +-180; 5 of 60 pass +-150
+            "angle_sse_share_of_trials_beyond_150": wrap_share(z[..., 0], np.asarray(data["angle"][te]), 150.0),
             "image_mse_per_pixel": float(np.mean((rec - data["images"][te]) ** 2)),
         },
     }
@@ -263,6 +267,8 @@ def run_behavenet(args, data: dict) -> dict:
     test = {"spikes": data["spikes"][te], "images": data["images"][te]}
     z = est.transform(test)
     rec = est.reconstruct(test)
+    if args.save_latents:
+        np.savez(Path(args.out).with_suffix(".npz"), test_idx=te, **{k: v for k, v in z.items() if v is not None})
     # per-epoch times if the estimator records them (history_ as a dict with "epoch_seconds"), else
     # timing_["seconds_per_epoch"] (training loop only), else fit() wall time / epochs
     hist = getattr(est, "history_", None)
@@ -321,6 +327,7 @@ def main(argv=None) -> int:
     p.add_argument("--params", default=None, help="JSON of MMGPVAE keywords overriding BEHAVENET_PARAMS")
     p.add_argument("--seed", type=int, default=0, help="behavenet seed (the official run is fixed at seed 77)")
     p.add_argument("--out", default="mmgpvae_bench.json")
+    p.add_argument("--save-latents", action="store_true", help="behavenet: held-out latents to <out>.npz")
     p.add_argument(
         "--bench-dir", default=None, help="data and venv folder (default $MMGPVAE_BENCH_DIR or <repo>/.bench)"
     )
@@ -352,8 +359,8 @@ def main(argv=None) -> int:
         "all_latents_r2": {k: round(v, 4) for k, v in m["all_latents_r2"].items()},
         "image_mse_per_pixel": m.get("image_mse_per_pixel"), "angle_mse_deg2": m.get("angle_mse_deg2"),
         "images->|zoom|_r2": m.get("images->|zoom|_r2"),
-        "angle_sse_share_beyond_180": m.get("shared->angle_sse_share_of_trials_beyond_180",
-                                            m.get("angle_sse_share_of_trials_beyond_180")),
+        "angle_sse_share_wrap": m.get("shared->angle_sse_share_of_trials_beyond_180",
+                                            m.get("angle_sse_share_of_trials_beyond_150")),
     }, indent=1))  # fmt: skip
     return 0
 
