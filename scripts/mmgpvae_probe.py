@@ -117,17 +117,18 @@ def main(argv=None) -> int:
         loss, calls = core.loss, [0]
 
         def hooked(batch, stage="train"):
-            out = loss(batch, stage)
+            # scored before the step after every ``every`` epochs: the weights after exactly
+            # that many optimiser steps, as a plain run of that many epochs ends with
             if stage == "train" and core.training:
-                calls[0] += 1
-                if calls[0] % (args.every * steps_per_epoch) == 0 and calls[0] < steps:
+                if calls[0] and calls[0] % (args.every * steps_per_epoch) == 0:
                     est.model_ = core
                     d = diagnostics(est, data)[0]
                     core.train()
                     d.update(epoch=calls[0] // steps_per_epoch, wall_s=time.perf_counter() - t0)
                     trace.append(d)
                     show(d)
-            return out
+                calls[0] += 1
+            return loss(batch, stage)
 
         core.loss = hooked
         try:
