@@ -95,3 +95,15 @@ def test_shape_mismatch_raises(bench):
     truth = _truth(rng)
     with pytest.raises(ValueError):
         bench.score({"shared": np.zeros((59, 60, 1))}, truth)
+
+
+def test_wrap_share_puts_the_error_on_the_trials_passing_the_threshold(bench):
+    # trial 0 passes +-180; the angle equals the latent except on trial 2, where it is off by
+    # [1, -2, 1], orthogonal to (latent, 1): the fitted map stays the identity and all the error
+    # stays on trial 2
+    shared = np.array([[0.0, 100.0, 200.0], [0.0, -50.0, -100.0], [10.0, 20.0, 30.0]])
+    angle = shared + np.array([[0.0, 0.0, 0.0], [0.0, 0.0, 0.0], [1.0, -2.0, 1.0]])
+    assert bench.wrap_share(shared, angle) == pytest.approx(0.0, abs=1e-9)
+    assert bench.wrap_share(shared, angle, beyond=25.0) == pytest.approx(1.0)
+    shared[0, 1] += 3.0  # error on the passing trial too: its share is now positive, below 1
+    assert 0.0 < bench.wrap_share(shared, angle) < 1.0

@@ -6,9 +6,10 @@ from dataclasses import dataclass, field
 
 from behavenet.models.config import TrainingConfig
 
-__all__ = ["MMGPVAEConfig", "LIKELIHOODS"]
+__all__ = ["MMGPVAEConfig", "LIKELIHOODS", "MODALITY_WEIGHTINGS"]
 
 LIKELIHOODS = ("poisson", "gaussian", "bernoulli")
+MODALITY_WEIGHTINGS = ("none", "per_feature")
 
 
 @dataclass
@@ -69,6 +70,10 @@ class MMGPVAEConfig(TrainingConfig):
     latents well (e.g. behaviour predicted from spikes). 0: always combine every modality."""
     modality_weights: dict = field(default_factory=dict)
     """{input: weight} on each modality's likelihood term (default 1)."""
+    modality_weighting: str = "none"
+    """none: each modality's log-likelihood counts as it is (the ELBO) | per_feature: each is
+    scaled by (features of the largest modality) / (its features), so a 100-neuron input counts
+    as much as a 36x36 image instead of 13 times less; modality_weights multiply on top."""
     embed_inputs: list[str] | None = None
     """Inputs whose evidence forms the embeddings of a train.py run (embeddings.h5 and its
     decoding scores; null: every modelled input). [spikes] gives the latents inferred from the

@@ -18,7 +18,9 @@ modalities present. Missing or padded frames have ``p = 0``.
 Likelihoods: Poisson with exp-linear rates (GPFA-like; expected log-likelihood in closed form),
 Gaussian with a learned variance per feature (per channel for images; closed form with a linear
 decoder, one reparameterised sample otherwise), Bernoulli (one sample). The loss is the negative
-ELBO, ``sum_i w_i E_q[-log p(x_i | z)] + KL(q || prior)``, divided by the number of frames.
+ELBO, ``sum_i w_i E_q[-log p(x_i | z)] + KL(q || prior)``, divided by the number of frames
+(``w_i``: ``modality_weights``, times ``max_j D_j / D_i`` with ``modality_weighting: per_feature``,
+``D_i`` the features per frame of input ``i``).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from torch import nn
 
 from behavenet.errors import ConfigError
 from behavenet.models.base import Core, input_specs
-from behavenet.models.mmgpvae.config import LIKELIHOODS, MMGPVAEConfig
+from behavenet.models.mmgpvae.config import LIKELIHOODS, MODALITY_WEIGHTINGS, MMGPVAEConfig
 from behavenet.models.mmgpvae.losses import (
     bernoulli_nll,
     gaussian_nll,
@@ -209,7 +211,19 @@ class MMGPVAECore(Core):
                 self.decoders[n] = vector_decoder(n_lat, n_out, dec_hidden)
             if lik == "gaussian":
                 self.log_vars[n] = nn.Parameter(torch.zeros((shape[0], 1, 1) if image else (n_out,)))
-        self.weights = {n: float(dict(config.modality_weights).get(n, 1.0)) for n in names}
+        if config.modality_weighting not in MODALITY_WEIGHTINGS:
+            raise ConfigError(
+                "model.modality_weighting",
+                f"expected one of {', '.join(MODALITY_WEIGHTINGS)}, got {config.modality_weighting!r}",
+            )
+        self.n_features = {n: int(np.prod(self.frame_shapes[n])) for n in names}
+        largest = max(self.n_features.values())
+        self.weights = {}
+        for n in names:
+            w = float(dict(config.modality_weights).get(n, 1.0))
+            if config.modality_weighting == "per_feature":
+                w *= largest / self.n_features[n]
+            self.weights[n] = w
 
     # ------------------------------------------------------------------ contract
     @property

@@ -102,6 +102,18 @@ def test_reconstruct_predicts_every_modality_from_the_given_ones():
     assert rec["behavior"].shape == (20, 2)
 
 
+def test_per_feature_weighting_scales_each_likelihood_to_the_largest_input():
+    # spikes: 6 features, behaviour: 2 -> behaviour's term x 3, times modality_weights on top
+    assert _core().weights == {"spikes": 1.0, "behavior": 1.0}
+    core = _core(modality_weighting="per_feature", modality_weights={"spikes": 2.0})
+    assert core.n_features == {"spikes": 6, "behavior": 2}
+    assert core.weights == {"spikes": 2.0, "behavior": 3.0}
+    core.eval()  # no modality dropout; the linear decoders' terms are closed form (no sampling)
+    loss, m = core.loss(pad_collate([_trial(15, 1), _trial(9, 2)]), "val")
+    expected = 2.0 * m["nll_spikes"] + 3.0 * m["nll_behavior"] + m["kl"]
+    assert torch.allclose(loss, expected, rtol=1e-6)
+
+
 def test_errors_name_the_key():
     with pytest.raises(ConfigError, match=r"model.likelihoods.behavior: .*z-scores 'behavior'.*normalize"):
         _core(likelihoods={"behavior": "poisson"})
@@ -115,6 +127,8 @@ def test_errors_name_the_key():
         _core(inputs=["pose"])
     with pytest.raises(ConfigError, match=r"model.lengthscale: expected 0 < min_lengthscale"):
         _core(lengthscale=1.0)
+    with pytest.raises(ConfigError, match=r"model.modality_weighting: expected one of none, per_feature"):
+        _core(modality_weighting="per_pixel")
     with pytest.raises(ConfigError, match=r"model.n_shared: the model needs at least one latent"):
         _core(n_shared=0, n_private=0)
 
