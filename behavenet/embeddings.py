@@ -49,10 +49,10 @@ def export_embeddings(model, datamodule, path: str | os.PathLike) -> Path:
             SessionEmbedding(
                 session_id=sid,
                 embedding=model.embed_split(split),
-                frame_index=np.asarray(split.frame_index),
-                trial=np.asarray(split.trial_index),
+                frame_index=split.frame_index,
+                trial=split.trial_index,
                 split=np.array([SPLIT_CODES.get(r, 3) for r in roles], dtype=np.int8),
-                labels={k: np.asarray(v) for k, v in split.labels.items()},
+                labels=dict(split.labels),
                 label_kinds=dict(split.label_kinds),
                 vocabularies={k: v for k, v in vocab.items() if k in split.labels},
                 source_file=str(Path(datamodule.files[i]).resolve()),
@@ -149,6 +149,12 @@ class SessionEmbedding:
     source_file: str = ""
     fps: float = 0.0
     trial_names: list[str] = field(default_factory=list)
+
+    def __post_init__(self):
+        # row maps of a large on-disk session (behavenet.data.ondisk.RowMap) become arrays here
+        self.frame_index = np.asarray(self.frame_index)
+        self.trial = np.asarray(self.trial)
+        self.labels = {k: np.asarray(v) for k, v in self.labels.items()}
 
     def mask(self, split: str) -> np.ndarray:
         """Boolean mask of the rows that had role ``split`` in training."""

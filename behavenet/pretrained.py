@@ -381,9 +381,9 @@ class PretrainedModel:
                     SessionEmbedding(
                         session_id=sid,
                         embedding=self.model.embed_split(split, batch_size=batch_size),
-                        frame_index=np.asarray(split.frame_index),
-                        trial=np.asarray(split.trial_index),
-                        labels={k: np.asarray(v) for k, v in split.labels.items()},
+                        frame_index=split.frame_index,
+                        trial=split.trial_index,
+                        labels=dict(split.labels),
                         label_kinds=dict(split.label_kinds),
                         vocabularies={
                             k: list(v.get("vocabulary") or [])
