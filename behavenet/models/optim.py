@@ -121,13 +121,14 @@ def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainingConfig, tot
             "model.min_learning_rate",
             f"expected 0 <= min_learning_rate <= learning_rate, got {config.min_learning_rate!r}",
         )
-    if warmup_length(config, total_steps) < int(config.warmup_steps):
+    warm = warmup_length(config, total_steps)
+    if warm < int(config.warmup_steps):
         import logging
 
         logging.getLogger(__name__).warning(
             "model.warmup_steps=%d is more than half of the run's %d steps: warming up over %d",
             int(config.warmup_steps),
             int(total_steps),
-            warmup_length(config, total_steps),
+            warm,
         )
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, config, total_steps))
