@@ -74,6 +74,11 @@ class MMGPVAEConfig(TrainingConfig):
     """none: each modality's log-likelihood counts as it is (the ELBO) | per_feature: each is
     scaled by (features of the largest modality) / (its features), so a 100-neuron input counts
     as much as a 36x36 image instead of 13 times less; modality_weights multiply on top."""
+    learn_variance: bool | dict = True
+    """Learn each Gaussian input's noise variance (per feature; per channel for images), or keep
+    it at the training data's variance (false; or {input: bool}). Learned variances shrink as
+    reconstructions improve, which raises that input's weight in the ELBO over training; fixed
+    ones keep the balance between modalities as it starts."""
     embed_inputs: list[str] | None = None
     """Inputs whose evidence forms the embeddings of a train.py run (embeddings.h5 and its
     decoding scores; null: every modelled input). [spikes] gives the latents inferred from the

@@ -76,6 +76,25 @@ class Posterior:
         return kl_fourier(self.mu, self.chol, self.prior_var)
 
 
+def _channel_variance(arrays, shape: tuple, chunk: int = 256) -> np.ndarray:
+    """Per-channel variance ``(C,)`` of image frames ``shape = (C, H, W)``, NaNs ignored (1 where
+    undefined), read ``chunk`` frames at a time; frames stored channel-last ``(H, W, C)`` too."""
+    c, h, w = (int(x) for x in shape)
+    n, s1, s2 = np.zeros(c), np.zeros(c), np.zeros(c)
+    for a in arrays:
+        for i in range(0, len(a), chunk):
+            x = np.asarray(a[i : i + chunk], dtype=np.float64)
+            if x.shape[1:] == (h, w, c) and x.shape[1:] != (c, h, w):
+                x = np.moveaxis(x, -1, 1)
+            x = np.moveaxis(x.reshape(len(x), c, h * w), 1, 0).reshape(c, -1)
+            ok = np.isfinite(x)
+            x = np.where(ok, x, 0.0)
+            n, s1, s2 = n + ok.sum(1), s1 + x.sum(1), s2 + (x * x).sum(1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        var = s2 / n - (s1 / n) ** 2
+    return np.where(np.isfinite(var) & (var > 1e-6), var, 1.0)
+
+
 def _check_int(name: str, value, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or int(value) < minimum:
         raise ConfigError(name, f"expected an integer >= {minimum}, got {value!r}")
@@ -216,6 +235,16 @@ class MMGPVAECore(Core):
                 "model.modality_weighting",
                 f"expected one of {', '.join(MODALITY_WEIGHTINGS)}, got {config.modality_weighting!r}",
             )
+        learn = config.learn_variance
+        if isinstance(learn, dict):
+            extra = [k for k in learn if k not in names]
+            if extra:
+                raise ConfigError("model.learn_variance", f"names {extra}, which are not modelled inputs {names}")
+        for n in self.log_vars:
+            flag = dict(learn).get(n, True) if isinstance(learn, dict) else learn
+            if not isinstance(flag, (bool, np.bool_)):
+                raise ConfigError("model.learn_variance", f"expected true or false (or {{input: bool}}), got {flag!r}")
+            self.log_vars[n].requires_grad_(bool(flag))
         self.n_features = {n: int(np.prod(self.frame_shapes[n])) for n in names}
         largest = max(self.n_features.values())
         self.weights = {}
@@ -273,8 +302,13 @@ class MMGPVAECore(Core):
     def fit_data(self, splits) -> None:
         """Check Poisson inputs hold counts; start each decoder's offset at the data's mean."""
         for n in self._names:
+            if len(self.frame_shapes[n]) == 3:
+                if n in self.log_vars and not self.log_vars[n].requires_grad:
+                    var = _channel_variance([s.inputs[n] for s in splits if n in s.inputs], self.frame_shapes[n])
+                    self.log_vars[n].copy_(torch.as_tensor(np.log(var), dtype=torch.float32).reshape(-1, 1, 1))
+                continue
             arrays = [np.asarray(s.inputs[n], dtype=np.float64) for s in splits if n in s.inputs]
-            if not arrays or len(self.frame_shapes[n]) == 3:
+            if not arrays:
                 continue
             x = np.concatenate([a.reshape(len(a), -1) for a in arrays])
             if self.likelihood[n] == "poisson":

@@ -114,6 +114,34 @@ def test_per_feature_weighting_scales_each_likelihood_to_the_largest_input():
     assert torch.allclose(loss, expected, rtol=1e-6)
 
 
+def test_fixed_variances_stay_at_the_data_variance_through_training():
+    from behavenet.data.splits import SplitData
+    from behavenet.models.estimator import train_core
+
+    rng = np.random.default_rng(0)
+    beh = (rng.normal(size=(60, 2)) * [2.0, 0.5]).astype(np.float32)
+    split = SplitData("s", {"spikes": rng.poisson(2.0, size=(60, 6)).astype(np.float32), "behavior": beh})
+    learned, fixed = _core(), _core(learn_variance={"behavior": False})
+    assert learned.log_vars["behavior"].requires_grad and not fixed.log_vars["behavior"].requires_grad
+    for core in (learned, fixed):
+        train_core(core, [split], steps=5, seed=0)
+    np.testing.assert_allclose(fixed.log_vars["behavior"].detach().exp().numpy(), beh.var(0), rtol=1e-5)
+    assert not np.allclose(learned.log_vars["behavior"].detach().exp().numpy(), beh.var(0), rtol=1e-3)
+
+
+def test_image_channel_variance_known_answer():
+    from behavenet.models.mmgpvae.core import _channel_variance
+
+    rng = np.random.default_rng(1)
+    frames = rng.normal(size=(300, 2, 4, 5)) * np.array([1.0, 3.0])[None, :, None, None] + 7.0
+    frames[3, 0, 1, 1] = np.nan  # ignored
+    expected = [np.nanvar(frames[:, 0]), np.nanvar(frames[:, 1])]
+    np.testing.assert_allclose(_channel_variance([frames[:100], frames[100:]], (2, 4, 5), chunk=64), expected)
+    last = np.moveaxis(frames, 1, -1)  # (T, H, W, C) as video is stored
+    np.testing.assert_allclose(_channel_variance([last], (2, 4, 5)), expected)
+    np.testing.assert_allclose(_channel_variance([np.full((4, 1, 2, 2), 5.0)], (1, 2, 2)), [1.0])  # constant: 1
+
+
 def test_errors_name_the_key():
     with pytest.raises(ConfigError, match=r"model.likelihoods.behavior: .*z-scores 'behavior'.*normalize"):
         _core(likelihoods={"behavior": "poisson"})
@@ -129,6 +157,10 @@ def test_errors_name_the_key():
         _core(lengthscale=1.0)
     with pytest.raises(ConfigError, match=r"model.modality_weighting: expected one of none, per_feature"):
         _core(modality_weighting="per_pixel")
+    with pytest.raises(ConfigError, match=r"model.learn_variance: names \['video'\]"):
+        _core(learn_variance={"video": False})
+    with pytest.raises(ConfigError, match=r"model.learn_variance: expected true or false"):
+        _core(learn_variance="no")
     with pytest.raises(ConfigError, match=r"model.n_shared: the model needs at least one latent"):
         _core(n_shared=0, n_private=0)
 
