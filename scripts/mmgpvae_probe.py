@@ -13,6 +13,8 @@ fit (posterior means only: no random draws, so the training is bit-identical to 
   rotation as a loop rather than along the shared axis;
 * the share of the affine angle map's squared error on the held-out trials whose angle passes
   +-180 degrees (where the images repeat: a shared latent that follows the images wraps there);
+* the affine R² of the angle from the shared latent inferred from the spikes alone and from the
+  images alone (which modality's evidence carries it), the latents' learned length scales;
 * pooled R² of the predicted rates, image MSE per pixel.
 
 The ground truth is read for these diagnostics only; nothing is selected by it. At the end the
@@ -80,6 +82,13 @@ def diagnostics(est, data) -> dict:
         "knn_angle_from_shared+spikes": knn_r2(spk_tr, data["angle"][tr], spk_te, data["angle"][te]),
         "affine_angle_from_polar(shared,image)": bm._affine_fit(polar, data["angle"][te])["r2"],
         "angle_sse_share_of_trials_beyond_180": bm.wrap_share(z_te["shared"][..., 0], data["angle"][te]),
+        "angle_r2_shared_from_spikes_only": bm._affine_fit(
+            est.transform({"spikes": data["spikes"][te]})["shared"][..., 0], data["angle"][te]
+        )["r2"],
+        "angle_r2_shared_from_images_only": bm._affine_fit(
+            est.transform({"images": data["images"][te]})["shared"][..., 0], data["angle"][te]
+        )["r2"],
+        "lengthscales": [round(float(x), 2) for x in est.model_.prior.lengthscales.detach().cpu()],
         "rates_r2_pooled": m["rates_r2_pooled"],
         "image_mse_per_pixel": m["image_mse_per_pixel"],
     }
